@@ -1,0 +1,56 @@
+"""Converting between the graph's [-1, 1] floats and uint8 pictures, grids and files."""
+
+import math
+import os
+
+import imageio.v2 as imageio
+import numpy as np
+
+
+def to_uint8(images):
+    """Float images in [-1, 1] -> uint8 in [0, 255] (rounded, clipped)."""
+    return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def to_float(images):
+    """uint8 images -> float32 in [-1, 1]."""
+    return np.asarray(images, dtype=np.float32) / 127.5 - 1.0
+
+
+def grid_shape(count, rows=None):
+    """Rows and columns of a near-square grid of `count` tiles (any count, not just squares)."""
+    if rows is None:
+        rows = max(1, int(math.floor(math.sqrt(count))))
+    cols = int(math.ceil(count / rows))
+    return rows, cols
+
+
+def make_grid(images, rows=None, padding=0):
+    """Tile uint8 images [n, h, w, c] into one picture; empty cells stay black.
+
+    Single-channel images become 2-D so they save as greyscale PNGs.
+    """
+    images = np.asarray(images)
+    count, height, width, channels = images.shape
+    rows, cols = grid_shape(count, rows)
+    grid = np.zeros((rows * (height + padding) - padding, cols * (width + padding) - padding,
+                     channels), dtype=images.dtype)
+    for index, image in enumerate(images):
+        row, col = divmod(index, cols)
+        top, left = row * (height + padding), col * (width + padding)
+        grid[top:top + height, left:left + width] = image
+    return grid[:, :, 0] if channels == 1 else grid
+
+
+def save_image(path, image):
+    """Write one uint8 picture (PNG, JPEG...) creating its folder; returns the path."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    imageio.imwrite(path, image)
+    return path
+
+
+def save_grid(path, images, rows=None):
+    """Write float images in [-1, 1] as one grid picture; returns the path."""
+    return save_image(path, make_grid(to_uint8(images), rows))

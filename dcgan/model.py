@@ -1,0 +1,196 @@
+"""The DCGAN graph: generator, discriminator, losses, optimisers and the sampler.
+
+A port of carpedm20/DCGAN-tensorflow's architecture to tf.compat.v1 graph mode. Two layer stacks
+share one code path: the convolutional DCGAN for pictures of any size, and carpedm20's small
+conditional network for MNIST, chosen by `ModelConfig.y_dim` (0 = unconditional). All images in
+the graph are float in [-1, 1], NHWC.
+"""
+
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan import ops
+from dcgan.config import Z_DISTRIBUTIONS, ModelConfig, layer_sizes, sample_z, z_range  # noqa: F401
+
+tf1 = tf.compat.v1
+
+GENERATOR_SCOPE = "generator"
+DISCRIMINATOR_SCOPE = "discriminator"
+
+
+def _random_z(count, cfg):
+    shape = tf.stack([count, cfg.z_dim])
+    if cfg.z_dist == "uniform_signed":
+        return tf.random.uniform(shape, -1.0, 1.0)
+    if cfg.z_dist == "uniform_unsigned":
+        return tf.random.uniform(shape, 0.0, 1.0)
+    return tf.random.normal(shape)
+
+
+def generator(z, y, cfg, train):
+    """Map latent vectors z [b, z_dim] (and one-hot labels y [b, y_dim]) to images in [-1, 1].
+
+    `train` picks batch statistics (True) or the moving averages (False, the sampler). Both
+    builds share the variables under the `generator` scope.
+    """
+    with tf1.variable_scope(GENERATOR_SCOPE, reuse=tf1.AUTO_REUSE):
+        if cfg.y_dim:
+            return _conditional_generator(z, y, cfg, train)
+        return _conv_generator(z, cfg, train)
+
+
+def _conv_generator(z, cfg, train):
+    s_h, s_h2, s_h4, s_h8, s_h16 = layer_sizes(cfg.output_height, 4)
+    s_w, s_w2, s_w4, s_w8, s_w16 = layer_sizes(cfg.output_width, 4)
+    gf = cfg.gf_dim
+    # z [b, z_dim] -> [b, s16, s16, gf*8]
+    h0 = ops.linear(z, gf * 8 * s_h16 * s_w16, "g_h0_lin")
+    h0 = tf.reshape(h0, [-1, s_h16, s_w16, gf * 8])
+    h0 = tf.nn.relu(ops.batch_norm(h0, train, "g_bn0"))
+    # -> [b, s8, s8, gf*4]
+    h1 = ops.deconv2d(h0, (s_h8, s_w8), gf * 4, scope="g_h1")
+    h1 = tf.nn.relu(ops.batch_norm(h1, train, "g_bn1"))
+    # -> [b, s4, s4, gf*2]
+    h2 = ops.deconv2d(h1, (s_h4, s_w4), gf * 2, scope="g_h2")
+    h2 = tf.nn.relu(ops.batch_norm(h2, train, "g_bn2"))
+    # -> [b, s2, s2, gf]
+    h3 = ops.deconv2d(h2, (s_h2, s_w2), gf, scope="g_h3")
+    h3 = tf.nn.relu(ops.batch_norm(h3, train, "g_bn3"))
+    # -> [b, s, s, c_dim]
+    h4 = ops.deconv2d(h3, (s_h, s_w), cfg.c_dim, scope="g_h4")
+    return tf.nn.tanh(h4)
+
+
+def _conditional_generator(z, y, cfg, train):
+    s_h, s_h2, s_h4 = layer_sizes(cfg.output_height, 2)
+    s_w, s_w2, s_w4 = layer_sizes(cfg.output_width, 2)
+    gf = cfg.gf_dim
+    # [b, z_dim + y_dim] -> [b, gfc_dim], y appended again
+    h0 = tf.concat([z, y], 1)
+    h0 = tf.nn.relu(ops.batch_norm(ops.linear(h0, cfg.gfc_dim, "g_h0_lin"), train, "g_bn0"))
+    h0 = tf.concat([h0, y], 1)
+    # -> [b, s4, s4, gf*2], y appended as constant feature maps
+    h1 = ops.linear(h0, gf * 2 * s_h4 * s_w4, "g_h1_lin")
+    h1 = tf.nn.relu(ops.batch_norm(h1, train, "g_bn1"))
+    h1 = ops.conv_cond_concat(tf.reshape(h1, [-1, s_h4, s_w4, gf * 2]), y)
+    # -> [b, s2, s2, gf*2]
+    h2 = ops.deconv2d(h1, (s_h2, s_w2), gf * 2, scope="g_h2")
+    h2 = ops.conv_cond_concat(tf.nn.relu(ops.batch_norm(h2, train, "g_bn2")), y)
+    # -> [b, s, s, c_dim]
+    return tf.nn.tanh(ops.deconv2d(h2, (s_h, s_w), cfg.c_dim, scope="g_h3"))
+
+
+def discriminator(images, y, cfg, train=True):
+    """Score images [b, h, w, c] in [-1, 1] as real; returns logits [b, 1].
+
+    As in carpedm20, the training graph always uses batch statistics (`train=True`); the
+    moving averages (`train=False`) serve scoring outside training, e.g. best-of-N sampling.
+    """
+    with tf1.variable_scope(DISCRIMINATOR_SCOPE, reuse=tf1.AUTO_REUSE):
+        if cfg.y_dim:
+            return _conditional_discriminator(images, y, cfg, train)
+        return _conv_discriminator(images, cfg, train)
+
+
+def _conv_discriminator(images, cfg, train):
+    df = cfg.df_dim
+    h0 = ops.lrelu(ops.conv2d(images, df, scope="d_h0_conv"))  # [b, s2, s2, df]
+    h1 = ops.lrelu(ops.batch_norm(ops.conv2d(h0, df * 2, scope="d_h1_conv"), train, "d_bn1"))
+    h2 = ops.lrelu(ops.batch_norm(ops.conv2d(h1, df * 4, scope="d_h2_conv"), train, "d_bn2"))
+    h3 = ops.lrelu(ops.batch_norm(ops.conv2d(h2, df * 8, scope="d_h3_conv"), train, "d_bn3"))
+    # [b, s16, s16, df*8] -> [b, 1]
+    flat = tf.reshape(h3, [-1, int(np.prod(h3.shape[1:]))])
+    return ops.linear(flat, 1, "d_h4_lin")
+
+
+def _conditional_discriminator(images, y, cfg, train):
+    x = ops.conv_cond_concat(images, y)  # [b, s, s, c + y]
+    h0 = ops.lrelu(ops.conv2d(x, cfg.c_dim + cfg.y_dim, scope="d_h0_conv"))  # [b, s2, s2, c+y]
+    h0 = ops.conv_cond_concat(h0, y)
+    h1 = ops.conv2d(h0, cfg.df_dim + cfg.y_dim, scope="d_h1_conv")  # [b, s4, s4, df+y]
+    h1 = ops.lrelu(ops.batch_norm(h1, train, "d_bn1"))
+    h1 = tf.concat([tf.reshape(h1, [-1, int(np.prod(h1.shape[1:]))]), y], 1)
+    h2 = ops.lrelu(ops.batch_norm(ops.linear(h1, cfg.dfc_dim, "d_h2_lin"), train, "d_bn2"))
+    h2 = tf.concat([h2, y], 1)  # [b, dfc + y]
+    return ops.linear(h2, 1, "d_h3_lin")
+
+
+def _sigmoid_xent(logits, label):
+    labels = tf.fill(tf.shape(logits), label)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=labels))
+
+
+def scoped_variables(scope, collection=tf1.GraphKeys.GLOBAL_VARIABLES):
+    """Variables of one network, chosen by scope name (`generator` or `discriminator`)."""
+    return tf1.get_collection(collection, scope=scope + "/")
+
+
+class Sampler:
+    """The generator in inference mode behind placeholders `z` (and `y` for MNIST).
+
+    Takes any number of latent vectors; its output tensor is named `sampler:0`.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.z = tf1.placeholder(tf.float32, [None, cfg.z_dim], name="z")
+        self.y = tf1.placeholder(tf.float32, [None, cfg.y_dim], name="y") if cfg.y_dim else None
+        self.images = tf.identity(generator(self.z, self.y, cfg, train=False), name="sampler")
+
+    def feed(self, z, labels=None):
+        """The feed dict for latent vectors `z` and, for conditional models, integer labels."""
+        feed = {self.z: z}
+        if self.y is not None:
+            feed[self.y] = one_hot(labels, self.cfg.y_dim)
+        return feed
+
+
+def one_hot(labels, depth):
+    """Integer labels -> float32 one-hot rows."""
+    labels = np.asarray(labels, dtype=np.int64)
+    return np.eye(depth, dtype=np.float32)[labels]
+
+
+class DCGAN:
+    """The training graph: G and D on a batch of real images, their losses and Adam updates.
+
+    `real_images` is a float tensor in [-1, 1] (from the input pipeline, no feed_dict);
+    `real_labels` one-hot for conditional models. Fake images get fresh latent vectors (and
+    uniformly drawn labels) on every run of an update op.
+    """
+
+    def __init__(self, cfg, real_images, real_labels=None, learning_rate=2e-4, beta1=0.5):
+        self.cfg = cfg
+        batch = tf.shape(real_images)[0]
+        self.z = _random_z(batch, cfg)
+        fake_labels = None
+        if cfg.y_dim:
+            drawn = tf.random.uniform([batch], 0, cfg.y_dim, dtype=tf.int32)
+            fake_labels = tf.one_hot(drawn, cfg.y_dim)
+        self.fake_images = generator(self.z, fake_labels, cfg, train=True)
+        real_logits = discriminator(real_images, real_labels, cfg, train=True)
+        fake_logits = discriminator(self.fake_images, fake_labels, cfg, train=True)
+        self.d_real = tf.sigmoid(real_logits)
+        self.d_fake = tf.sigmoid(fake_logits)
+
+        self.d_loss_real = _sigmoid_xent(real_logits, 1.0)
+        self.d_loss_fake = _sigmoid_xent(fake_logits, 0.0)
+        self.d_loss = self.d_loss_real + self.d_loss_fake
+        # Non-saturating generator loss: G maximises log D(G(z)).
+        self.g_loss = _sigmoid_xent(fake_logits, 1.0)
+
+        self.global_step = tf1.train.get_or_create_global_step()
+        self.d_optim = self._adam_step(self.d_loss, DISCRIMINATOR_SCOPE, learning_rate, beta1,
+                                       self.global_step)
+        self.g_optim = self._adam_step(self.g_loss, GENERATOR_SCOPE, learning_rate, beta1)
+        self.sampler = Sampler(cfg)
+
+    @staticmethod
+    def _adam_step(loss, scope, learning_rate, beta1, global_step=None):
+        # Each network's batch-norm moving averages advance only with its own update.
+        updates = tf1.get_collection(tf1.GraphKeys.UPDATE_OPS, scope=scope + "/")
+        with tf.control_dependencies(updates):
+            return tf1.train.AdamOptimizer(learning_rate, beta1=beta1, name=f"Adam_{scope}") \
+                .minimize(loss, var_list=scoped_variables(scope, tf1.GraphKeys.TRAINABLE_VARIABLES),
+                          global_step=global_step)

@@ -1,0 +1,80 @@
+"""Sessions, and a trained generator loaded from a run's newest checkpoint."""
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan import checkpoints, model
+from dcgan.errors import UsageError
+
+tf1 = tf.compat.v1
+
+
+def session_config(settings):
+    """ConfigProto with the run's thread counts (0 lets TensorFlow use every core)."""
+    return tf1.ConfigProto(intra_op_parallelism_threads=settings.intra_op_threads,
+                           inter_op_parallelism_threads=settings.inter_op_threads)
+
+
+class TrainedGenerator:
+    """The sampler (and optionally D's scores) of a trained run, restored in its own graph.
+
+    Use as a context manager, or call close(). `step` is the checkpoint's training step.
+    """
+
+    def __init__(self, settings, with_discriminator=False):
+        folder = settings.run_checkpoint_dir
+        if checkpoints.latest(folder) is None:
+            raise UsageError(f"no checkpoint in {folder}/: train first with `python main.py "
+                             f"--dataset {settings.dataset} --train`")
+        self.settings = settings
+        self.cfg = settings.model
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.sampler = model.Sampler(self.cfg)
+            self.d_score = None
+            if with_discriminator:
+                self.d_images = tf1.placeholder(
+                    tf.float32, [None, self.cfg.output_height, self.cfg.output_width,
+                                 self.cfg.c_dim], name="d_images")
+                logits = model.discriminator(self.d_images, self.sampler.y, self.cfg,
+                                             train=False)
+                self.d_score = tf.sigmoid(logits)[:, 0]
+            self.session = tf1.Session(graph=self.graph, config=session_config(settings))
+            restorer = checkpoints.Checkpointer(folder, var_list=tf1.global_variables())
+            self.step = restorer.restore(self.session)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Release the session."""
+        self.session.close()
+
+    def sample_z(self, count, seed=None):
+        """`count` latent vectors from the run's z distribution (seeded if `seed` is given)."""
+        return model.sample_z(np.random.default_rng(seed), count, self.cfg.z_dim,
+                              self.cfg.z_dist)
+
+    def generate(self, z, labels=None, chunk=256):
+        """Images in [-1, 1] for latent vectors `z` (and digit labels for MNIST), in chunks."""
+        if self.cfg.y_dim and labels is None:
+            labels = np.arange(len(z)) % self.cfg.y_dim
+        out = []
+        for start in range(0, len(z), chunk):
+            part_labels = None if labels is None else labels[start:start + chunk]
+            out.append(self.session.run(self.sampler.images,
+                                        self.sampler.feed(z[start:start + chunk], part_labels)))
+        return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+    def score(self, images, labels=None, chunk=256):
+        """The discriminator's probability that each image is real (needs with_discriminator)."""
+        scores = []
+        for start in range(0, len(images), chunk):
+            feed = {self.d_images: images[start:start + chunk]}
+            if self.cfg.y_dim:
+                feed[self.sampler.y] = model.one_hot(labels[start:start + chunk], self.cfg.y_dim)
+            scores.append(self.session.run(self.d_score, feed))
+        return np.concatenate(scores)

