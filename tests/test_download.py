@@ -1,0 +1,218 @@
+"""Downloader and cascade-download tests against a local HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from dcgan import cascade, download, fetch
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FACES = SHARED / "data" / "anime_faces"
+MNIST = SHARED / "data" / "mnist"
+CASCADE = SHARED / "data" / "cascade" / "lbpcascade_animeface.xml"
+REPO = Path(__file__).resolve().parents[1]
+
+if not FACES.is_dir():
+    pytest.skip(f"shared test data not found at {SHARED} (../shared beside the checkout)",
+                allow_module_level=True)
+
+FAST = fetch.Options(timeout=0.5, deadline=3, retries=1, backoff=0.05, max_bytes=200_000)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes: /img/N.jpg real faces, /posts.json listing, /mnist/*, /cascade.xml and
+    misbehaving ones: /missing (404), /slow, /page.html, /huge, /drip, /flaky (503 once)."""
+
+    flaky_seen: ClassVar[set] = set()
+    stop = threading.Event()
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def _send(self, body: bytes, kind: str, status: int = 200, length: int | None = None):
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:  # the client gave up first (timeout, size cap): expected here
+            pass
+
+    def do_GET(self):
+        parts = urllib.parse.urlsplit(self.path)
+        path, query = urllib.parse.unquote(parts.path), urllib.parse.parse_qs(parts.query)
+        if path.startswith("/img/"):
+            name = path.rsplit("/", 1)[-1]
+            self._send((FACES / name).read_bytes(), "image/jpeg")
+        elif path == "/posts.json":
+            page = int(query["page"][0])
+            assert query["tags"] == ["1girl solo"]
+            posts = [] if page > 2 else [
+                {"id": 100 * page + i, "file_ext": "jpg", "file_url": f"/img/{100 * page + i}.jpg",
+                 "md5": hashlib.md5((FACES / f"{100 * page + i}.jpg").read_bytes()).hexdigest()}
+                for i in range(3)
+            ] + [{"id": 99, "file_ext": "mp4", "file_url": "/img/x.mp4"}, {"id": 98}]
+            self._send(json.dumps(posts).encode(), "application/json")
+        elif path.startswith("/mnist/") and (MNIST / path[7:]).is_file():
+            self._send((MNIST / path[7:]).read_bytes(), "application/gzip")
+        elif path == "/cascade.xml":
+            self._send(CASCADE.read_bytes(), "text/xml")
+        elif path == "/slow.jpg":
+            self.stop.wait(2.0)
+            self._send((FACES / "0.jpg").read_bytes(), "image/jpeg")
+        elif path == "/page.html":
+            self._send(b"<html>not a picture</html>", "text/html")
+        elif path == "/fake.jpg":
+            self._send(b"\xff\xd8 not really a jpeg" * 10, "image/jpeg")
+        elif path == "/huge.jpg":
+            self._send(b"", "image/jpeg", length=10 << 30)
+        elif path == "/drip.jpg":  # no length, more bytes than the cap
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            try:
+                for _ in range(40):
+                    self.wfile.write(b"\0" * 10_000)
+            except OSError:  # the client hangs up once it passes its cap
+                pass
+        elif path == "/flaky.jpg" and path not in self.flaky_seen:
+            self.flaky_seen.add(path)
+            self._send(b"busy", "text/plain", status=503)
+        elif path == "/flaky.jpg":
+            self._send((FACES / "1.jpg").read_bytes(), "image/jpeg")
+        else:
+            self._send(b"not found", "text/plain", status=404)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A threaded HTTP server on 127.0.0.1 for this module; it is shut down at the end."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                              daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    Handler.stop.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def box(tmp_path):
+    """A target folder inside an otherwise empty sandbox; checks nothing lands beside it."""
+    out = tmp_path / "sandbox" / "raw"
+    out.mkdir(parents=True)
+    yield out
+    outside = [p for p in (tmp_path / "sandbox").rglob("*") if out not in (p, *p.parents)]
+    assert outside == [], f"files written outside the target folder: {outside}"
+    assert not list(out.glob("*.part")), "temporary files left behind"
+
+
+def test_sanitize_name_keeps_names_inside(tmp_path):
+    for evil in ["../../evil.jpg", "..\\..\\evil.jpg", "/etc/passwd", "..", ".", "", "%2e%2e%2fx"]:
+        target = fetch.safe_join(tmp_path, evil)
+        assert target.parent == tmp_path.resolve()
+        assert not target.name.startswith(".")
+
+
+def test_url_list_every_case(server, box, tmp_path):
+    names = [f"{server}/img/{n}.jpg" for n in (11, 3)] + [
+        f"{server}/missing.jpg",
+        f"{server}/slow.jpg",
+        f"{server}/page.html",
+        f"{server}/fake.jpg",
+        f"{server}/huge.jpg",
+        f"{server}/drip.jpg",
+        f"{server}/flaky.jpg",
+        f"{server}/img/..%2F..%2F4.jpg",
+        f"{server}/img/5.jpg\t../../../escaped.jpg",
+        f"{server}/img/6.jpg\t11.jpg",  # same name as the first line: must not overwrite it
+    ]
+    url_list = tmp_path / "urls.txt"
+    url_list.write_text("# test list\n\n" + "\n".join(names) + "\n")
+    started = time.monotonic()
+    counts = download.fetch_pictures(download.read_url_list(url_list), box, FAST)
+    assert time.monotonic() - started < 15
+    assert counts["downloaded"] == 6, counts  # 11, 3, flaky, 4, escaped, 6 as hash-11
+    assert counts["http"] == 1 and counts["network"] == 1, counts
+    assert counts["not an image"] == 2 and counts["too large"] == 2, counts
+    got = sorted(p.name for p in box.iterdir())
+    assert "4.jpg" in got and "escaped.jpg" in got and "flaky.jpg" in got
+    elevens = sorted(box.glob("*-11.jpg"))
+    assert len(elevens) == 2 and elevens[0].read_bytes() != elevens[1].read_bytes()
+    assert (box / "4.jpg").read_bytes() == (FACES / "4.jpg").read_bytes()
+
+    again = download.fetch_pictures(download.read_url_list(url_list), box, FAST)
+    assert again["already present"] == 6 and again["downloaded"] == 0
+
+
+def test_booru_listing_with_pages_and_md5(server, box):
+    opts = fetch.Options(timeout=2, retries=0, limiter=fetch.RateLimiter(0.05))
+    items = download.booru_items(f"{server}/posts.json", "1girl solo", range(1, 5), 20, opts)
+    assert [name for _, name, _ in items] == [f"127.0.0.1_{n}.jpg"
+                                             for n in (100, 101, 102, 200, 201, 202)]
+    counts = download.fetch_pictures(items, box, opts)
+    assert counts == {"downloaded": 6}
+    bad = [(items[0][0], "wrong.jpg", "0" * 32)]
+    assert download.fetch_pictures(bad, box, opts) == {"checksum mismatch": 1}
+
+
+def test_rate_limit_spaces_requests():
+    limiter = fetch.RateLimiter(0.1)
+    started = time.monotonic()
+    for _ in range(4):
+        limiter.wait()
+    assert time.monotonic() - started >= 0.29
+
+
+def test_mnist_checksums(server, tmp_path):
+    opts = fetch.Options(timeout=2, retries=0, max_bytes=20 << 20)
+    counts = download.fetch_mnist(tmp_path / "mnist", f"{server}/mnist/", opts)
+    # ../shared holds three of the four files; the fourth is a 404 here.
+    assert counts == {"downloaded": 3, "http": 1}, counts
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+                 "train-labels-idx1-ubyte.gz"):
+        assert fetch.file_digest(tmp_path / "mnist" / name, "md5") == download.MNIST_FILES[name]
+
+
+def test_cascade_download_verifies_sha256(server, tmp_path):
+    opts = fetch.Options(timeout=2, retries=0)
+    path = cascade.ensure_cascade(None, tmp_path, f"{server}/cascade.xml", opts)
+    assert path == cascade.default_path(tmp_path)
+    assert fetch.file_digest(path) == cascade.CASCADE_SHA256
+    assert not cascade.load_cascade(path).empty()
+    path.write_bytes(b"tampered")
+    with pytest.raises(cascade.CascadeUnavailable, match="sha256"):
+        cascade.ensure_cascade(None, tmp_path, f"{server}/page.html", opts)
+    assert path.read_bytes() == b"tampered"  # a failed download replaces nothing
+
+
+def test_cascade_offline_says_so_in_one_line(tmp_path):
+    closed = "http://127.0.0.1:9/lbpcascade_animeface.xml"  # discard port: refused
+    proc = subprocess.run([sys.executable, "-m", "dcgan.cascade", "--data_dir", str(tmp_path),
+                           "--url", closed], check=False, cwd=REPO, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no network" in lines[0] and "--cascade PATH" in lines[0]
+
+
+def test_cli_bad_argument_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "dcgan.download", "urls",
+                           str(tmp_path / "none.txt")], check=False, cwd=REPO, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr

@@ -1,0 +1,135 @@
+"""Face detection and cropping on real pictures from ../shared."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan import cascade, faces
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ILLUSTRATIONS = SHARED / "data" / "illustrations"
+CASCADE = SHARED / "data" / "cascade" / "lbpcascade_animeface.xml"
+FACES = SHARED / "data" / "anime_faces"
+MISAKA = ILLUSTRATIONS / "jayleicn_anime_image_misaka_mikoto.png"
+GROUP = ILLUSTRATIONS / "nagadomi_imas_result.png"
+GRID = ILLUSTRATIONS / "hysts_tadne_input.jpg"
+REPO = Path(__file__).resolve().parents[1]
+
+if not (CASCADE.is_file() and MISAKA.is_file()):
+    pytest.skip(f"shared test data not found at {SHARED} (../shared beside the checkout)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    """The real LBP cascade from ../shared."""
+    return cascade.load_cascade(CASCADE)
+
+
+def test_one_face_on_misaka_at_the_right_place(classifier):
+    rgb = faces.load_rgb(MISAKA)
+    assert rgb.shape == (809, 570, 3)
+    boxes = faces.detect_faces(classifier, rgb)
+    assert len(boxes) == 1
+    x, y, w, h = boxes[0]
+    # Her face spans about x 270-500, y 100-330 in the 570x809 picture.
+    assert 340 < x + w / 2 < 430 and 170 < y + h / 2 < 260 and 180 < w < 330
+
+
+def test_transparent_pixels_become_white(tmp_path):
+    Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    assert (faces.load_rgb(tmp_path / "clear.png") == 255).all()
+
+
+def test_many_faces_on_group_picture(classifier):
+    boxes = faces.detect_faces(classifier, faces.load_rgb(GROUP))
+    assert len(boxes) >= 15  # 17 with the defaults; the picture shows 17 characters
+    assert all(40 <= w <= 80 for _, _, w, _ in boxes)
+
+
+def test_faces_in_most_grid_tiles(classifier):
+    rgb = faces.load_rgb(GRID)
+    tiles = [rgb[r:r + 512, c:c + 512] for r in range(0, 3072, 512) for c in range(0, 3072, 512)]
+    found = [len(faces.detect_faces(classifier, tile)) > 0 for tile in tiles]
+    assert len(tiles) == 36 and sum(found) >= 30, f"faces in {sum(found)} of 36 tiles"
+
+
+def test_real_crops_padded_back_out(classifier):
+    import cv2
+
+    paths = sorted(FACES.glob("*.jpg"))[:150]
+    settings = faces.Settings(min_size=24)
+    hits = 0
+    for path in paths:
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        padded = cv2.copyMakeBorder(rgb, 48, 48, 48, 48, cv2.BORDER_REPLICATE)
+        hits += bool(faces.detect_faces(classifier, padded, settings))
+    assert hits / len(paths) >= 0.9, f"{hits} of {len(paths)}"
+
+
+@pytest.mark.parametrize(
+    "box, size, expected",
+    [
+        ((100, 100, 50, 50), (400, 400), (90, 90, 70)),  # margin 0.2 -> 70 px, centred
+        ((0, 0, 50, 50), (400, 400), (0, 0, 70)),  # shifted back inside, not padded
+        ((350, 370, 50, 30), (400, 400), (330, 330, 70)),  # square from the longer side
+        ((0, 0, 90, 90), (300, 100), (0, 0, 100)),  # shrinks to the picture's short side
+    ],
+)
+def test_square_box_squares_and_clamps(box, size, expected):
+    assert faces.square_box(box, 0.2, *size) == expected
+
+
+def test_source_names_unique_and_safe(tmp_path):
+    paths = [tmp_path / "a.png", tmp_path / "a.jpg", tmp_path / "sub" / "b c.jpg"]
+    names = faces.source_names(paths, tmp_path)
+    assert sorted(names.values()) == ["a_jpg", "a_png", "sub_b_c"]
+
+
+def test_cli_crops_resumes_and_reports(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "sub").mkdir(parents=True)
+    (raw / "misaka.png").write_bytes(MISAKA.read_bytes())
+    grid = Image.open(GRID)
+    for i in range(3):
+        grid.crop((512 * i, 0, 512 * i + 512, 512)).save(raw / "sub" / f"tile{i}.jpg")
+    (raw / "broken.jpg").write_bytes(b"\xff\xd8 broken")
+    Image.new("RGB", (30, 30), "white").save(raw / "tiny.png")
+
+    command = [sys.executable, "-m", "dcgan.faces", "--input", str(raw), "--dataset", "anime",
+               "--data_dir", str(tmp_path / "data"), "--cascade", str(CASCADE), "--jobs", "2"]
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command + list(extra), check=False, cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    out = tmp_path / "data" / "anime"
+    crops = sorted(p.name for p in out.glob("*.jpg"))
+    assert "misaka-0.jpg" in crops and "misaka-1.jpg" not in crops
+    assert any(name.startswith("sub_tile") for name in crops)
+    assert all(Image.open(out / name).size == (96, 96) for name in crops)
+    summary = first.stdout.strip().splitlines()[-1]
+    assert "6 pictures found, 5 read" in summary
+    assert "1 unreadable" in summary and "1 smaller than --min_size" in summary
+
+    again = run()
+    assert "6 already done" in again.stdout and "0 faces written" in again.stdout
+
+    wider = run("--margin", "0.3", "--size", "64")
+    assert wider.returncode == 0 and "5 read" in wider.stdout
+    assert Image.open(out / "misaka-0.jpg").size == (64, 64)
+
+
+def test_cli_bad_argument_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "dcgan.faces", "--input", str(tmp_path),
+                           "--margin", "-1"], check=False, cwd=REPO, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "--margin" in proc.stderr
