@@ -132,6 +132,12 @@ def main(argv):
         fail(str(error), 2)
     except TrainingError as error:
         fail(str(error), 1)
+    except OSError as error:  # disk full, file too large, folder gone: the newest checkpoint stays
+        where = f" ({error.filename})" if error.filename else ""
+        fail(f"{error.strerror or error}{where}: free some disk space or fix the folder; the "
+             "newest checkpoint is intact", 1)
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (which saves and exits 0)
+        fail("interrupted; the newest checkpoint is intact", 130)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import dataclasses
 import glob
 import json
 import os
+import tempfile
 
 from dcgan.config import Z_DISTRIBUTIONS, ModelConfig
 from dcgan.data import ImageSpec
@@ -159,6 +160,28 @@ def from_flags(flags, present):
     values = {name: flags[name] for name in names if name in flags}
     values["train_size"] = values.get("train_size") or 0
     return RunSettings(dataset=dataset, spec=spec, model=model, **values)
+
+
+OUTPUT_FOLDERS = (("checkpoint_dir", "run_checkpoint_dir"), ("sample_dir", "run_sample_dir"),
+                  ("tensorboard_dir", "run_log_dir"))
+
+
+def make_output_folders(settings):
+    """Create the run's checkpoint, sample and log folders and check that each can be written.
+
+    Done before anything is trained, so a read-only or misspelt folder is a UsageError naming
+    its flag rather than a failure at the first checkpoint, hours later.
+    """
+    for flag, attribute in OUTPUT_FOLDERS:
+        folder = getattr(settings, attribute)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise UsageError(f"--{flag} {getattr(settings, flag)}: cannot write in {folder} "
+                             f"({error.strerror or error}): pick a writable folder with "
+                             f"--{flag}") from None
 
 
 def save(settings):
