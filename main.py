@@ -111,6 +111,7 @@ def run(argv):
     # Flags are checked before TensorFlow is imported, so a mistake is reported at once.
     if modes == ["train"]:
         run_settings = settings.from_flags(values, present)
+        settings.make_output_folders(run_settings)
         from dcgan.train import train
 
         train(run_settings)

@@ -27,8 +27,8 @@ def test_center_crop_and_resize_of_a_real_face():
 
 def test_bad_files_are_skipped_and_counted_and_odd_ones_converted(tmp_path):
     folder = copy_faces(tmp_path / "anime", 20)
-    # Root reads a chmod-000 file anyway; test_reliability covers that case as an unprivileged
-    # user.
+    # Root reads a chmod-000 file anyway; test_reliability covers that case with root's
+    # permission-bypass capabilities dropped.
     expected, converted = make_bad_files(folder, locked=os.geteuid() != 0)
     loaded = data.load_folder(str(folder), SPEC, progress=False)
     assert dict(loaded.skipped) == expected
