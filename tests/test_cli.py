@@ -48,15 +48,23 @@ def test_bad_flags_exit_2_with_one_line(args, tmp_path):
     assert_one_line_exit_2(run_main(args, tmp_path, timeout=120))
 
 
-def assert_one_line_exit_2(result, *words):
-    """Exit status 2, one `error:` line (holding `words`) and nothing else but TF's start-up."""
+def assert_one_line_exit_2(result, *words, after_start=False):
+    """Exit status 2 and one `error:` line holding `words`, no traceback.
+
+    Flag errors come before anything else, so stderr holds that line alone (besides
+    TensorFlow's start-up chatter); with `after_start` (errors found while reading the data),
+    the INFO and progress lines before it are allowed and the error must come last.
+    """
     assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines()
              if line.strip() and not _tensorflow_startup_noise(line)]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    if not after_start:
+        assert len(lines) == 1, result.stderr
     for word in words:
-        assert word in lines[0], lines[0]
+        assert word in errors[0], errors[0]
 
 
 def _tensorflow_startup_noise(line):
@@ -67,16 +75,16 @@ def _tensorflow_startup_noise(line):
 def test_empty_dataset_folder_and_too_few_images(tmp_path):
     (tmp_path / "data" / "anime").mkdir(parents=True)
     empty = run_main(["--train", "--dataset", "anime"], tmp_path)
-    assert_one_line_exit_2(empty, "no pictures")
+    assert_one_line_exit_2(empty, "no pictures", after_start=True)
     copy_faces(tmp_path / "data" / "anime", 5)
     few = run_main(["--train", "--dataset", "anime", "--batch_size", "8"], tmp_path)
-    assert_one_line_exit_2(few, "5 usable images, fewer than --batch_size 8")
+    assert_one_line_exit_2(few, "5 usable images, fewer than --batch_size 8", after_start=True)
     small = run_main(["--train", "--dataset", "anime", "--batch_size", "4", "--train_size", "2"],
                      tmp_path)
-    assert_one_line_exit_2(small, "--train_size 2 is smaller than --batch_size 4")
+    assert_one_line_exit_2(small, "--train_size 2 is smaller than --batch_size 4", after_start=True)
     unmatched = run_main(["--train", "--dataset", "anime", "--input_fname_pattern", "*.png"],
                          tmp_path)
-    assert_one_line_exit_2(unmatched, "no pictures matching '*.png'")
+    assert_one_line_exit_2(unmatched, "no pictures matching '*.png'", after_start=True)
 
 
 def test_a_read_only_checkpoint_folder_exits_2_before_training(tmp_path):
