@@ -1,6 +1,6 @@
 """Downloader and cascade-download tests against a local HTTP server on 127.0.0.1."""
 
-from __future__ import contextlib
+from __future__ import annotations
 
 import hashlib
 import json
