@@ -291,7 +291,7 @@ def _swd_against(reference, candidates, seed):
         descs = [swd_descriptors(pyr[level_index], seed, level_index) for pyr in cand_pyrs]
         dists = _sliced_wasserstein_many(ref_desc, descs, seed, level_index, _DIR_REPEATS,
                                          _DIRS_PER_REPEAT)
-        for result, dist in zip(results, dists):
+        for result, dist in zip(results, dists, strict=True):
             result[f"swd_{_level_key(shape)}"] = 1e3 * dist
     for result in results:
         result["swd_avg"] = float(np.mean(list(result.values())))
@@ -513,8 +513,9 @@ def evaluate_sets(fake_images, real_images, seed=0, ndb_k=100, ms_ssim_pairs=100
     real = _as_images(real_images, "real_images")
     _check_same_geometry(fake, real)
     n = min(len(fake), len(real) // 2)
-    if n < 2:
-        raise ValueError("evaluate_sets needs at least 2 fake and 4 real images")
+    if n < max(2, ndb_k):
+        raise ValueError(f"evaluate_sets compares sets of n = min(len(fake), len(real) // 2) = {n}"
+                         f" images; NDB with K={ndb_k} bins needs n >= K (pass a smaller ndb_k)")
     rng = np.random.default_rng([seed, _STREAM_SPLIT])
     order = rng.permutation(len(real))
     real_a, real_b = real[order[:n]], real[order[n:2 * n]]

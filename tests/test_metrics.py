@@ -189,7 +189,7 @@ def test_single_scale_ms_ssim_matches_skimage_ssim(faces48):
     assert metrics.ms_ssim_scales(16, 16) == 1
     expected = [structural_similarity(x, y, channel_axis=2, data_range=255, gaussian_weights=True,
                                       sigma=1.5, use_sample_covariance=False)
-                for x, y in zip(a, b)]
+                for x, y in zip(a, b, strict=True)]
     # Negative means are clipped to 0 by design (fractional powers of negatives are undefined).
     np.testing.assert_allclose(metrics.ms_ssim(a, b), np.maximum(expected, 0.0), rtol=1e-6)
 
