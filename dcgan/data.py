@@ -2,7 +2,8 @@
 
 A folder of scraped pictures is never clean. Every file is decoded once, centre-cropped and
 resized with Pillow in a thread pool, and the result is stored as a memory-mapped uint8 array
-under `<data folder>/.cache/`, keyed by the file list and the sizes. Files that cannot be used are
+under `<data_dir>/.cache/<dataset>/` (never inside the dataset's own folder, which may be
+read-only or shared), keyed by the file list and the sizes. Files that cannot be used are
 counted by kind and reported in one line, before training starts, so a bad file can never stop
 an epoch half-way. Later runs with the same files and sizes reuse the cache, and memory stays
 bounded whatever the number of images (the array is mapped, not loaded).
@@ -211,9 +212,15 @@ def build_cache(paths, spec, cache_path, workers=None, progress=True):
     return count, skipped
 
 
-def _folder_cache_paths(folder, key, spec):
+def cache_folder(folder):
+    """Where the decoded cache of dataset `folder` lives: `<its parent>/.cache/<its name>/`."""
+    folder = os.path.normpath(folder)
+    return os.path.join(os.path.dirname(folder), CACHE_FOLDER, os.path.basename(folder))
+
+
+def _cache_paths(folder, key, spec):
     stem = f"{spec.output_height}x{spec.output_width}x{spec.c_dim}"
-    base = os.path.join(folder, CACHE_FOLDER, f"{stem}_{key}")
+    base = os.path.join(cache_folder(folder), f"{stem}_{key}")
     return base + ".npy", base + ".json"
 
 
@@ -227,7 +234,7 @@ def load_folder(folder, spec, pattern="*", progress=True):
         raise UsageError(f"no pictures matching {pattern!r} in {folder}: add jpg/png/webp/bmp "
                          "files or change --input_fname_pattern")
     key = _cache_key(paths, spec)
-    npy_path, meta_path = _folder_cache_paths(folder, key, spec)
+    npy_path, meta_path = _cache_paths(folder, key, spec)
     if os.path.exists(meta_path) and os.path.exists(npy_path):
         with open(meta_path) as meta_file:
             meta = json.load(meta_file)

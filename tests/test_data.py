@@ -1,6 +1,7 @@
 """Reading real pictures (and broken ones) into training data; MNIST; the tf.data feed."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +57,8 @@ def test_bad_files_are_skipped_and_counted_and_odd_ones_converted(tmp_path):
 def test_cache_is_reused_and_rebuilt_when_files_change(tmp_path):
     folder = copy_faces(tmp_path / "anime", 12)
     first = data.load_folder(str(folder), SPEC, progress=False)
-    caches = list((folder / data.CACHE_FOLDER).glob("*.npy"))
+    caches = list(Path(data.cache_folder(str(folder))).glob("*.npy"))
+    assert caches and not (folder / data.CACHE_FOLDER).exists()  # the dataset stays untouched
     assert len(caches) == 1
     again = data.load_folder(str(folder), SPEC, progress=False)
     np.testing.assert_array_equal(np.asarray(first.images), np.asarray(again.images))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -45,10 +46,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
-        try:
+        # The client may give up first (timeout, size cap): expected here.
+        with contextlib.suppress(OSError):
             self.wfile.write(body)
-        except OSError:  # the client gave up first (timeout, size cap): expected here
-            pass
 
     def do_GET(self):
         parts = urllib.parse.urlsplit(self.path)
