@@ -114,9 +114,9 @@ def _worker(connection, framework, precision, args, scratch):
         if message[0] == "iterate":
             times = []
             for _ in range(message[1]):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 iteration()
-                times.append(time.perf_counter() - start)
+                times.append((time.perf_counter() - start, time.process_time() - cpu))
             connection.send(times)
         elif message[0] == "matmul":
             connection.send(matmul(message[1], message[2]))
@@ -186,22 +186,26 @@ def _report(args, times, peaks, cfg):
     print_table(["framework", "fp32", "bf16"],
                 [[fw, f"{peaks.get((fw, 'fp32'), 0):.0f}", f"{peaks.get((fw, 'bf16'), 0):.0f}"]
                  for fw in sorted({fw for fw, _ in peaks})])
-    reference = median(times["torch-fp32"]) if "torch-fp32" in times else None
-    torch_bf16 = median(times["torch-bf16"]) if "torch-bf16" in times else None
+    walls = {name: median([wall for wall, _ in pairs]) for name, pairs in times.items()}
+    reference, torch_bf16 = walls.get("torch-fp32"), walls.get("torch-bf16")
     table = []
-    for name, values in times.items():
-        seconds = median(values)
+    for name, pairs in times.items():
+        seconds = median([wall for wall, _ in pairs])
+        cpu_seconds = median([cpu for _, cpu in pairs])
         dtype = name.split("-")[1]
         rate = gflop / seconds
         table.append([name, f"{seconds:.3f}", f"{args.batch_size / seconds:.1f}", f"{rate:.0f}",
                       f"{100 * rate / peak[dtype]:.0f}%" if dtype in peak else "-",
                       f"{reference / seconds:.2f}x" if reference else "-",
                       f"{torch_bf16 / seconds:.2f}x" if torch_bf16 else "-",
-                      len(values)])
+                      f"{cpu_seconds:.2f}", len(pairs)])
     print(f"\ntraining iteration, medians of interleaved runs ({args.rounds} rounds x "
           f"{args.per_round}):")
     print_table(["contender", "s/iteration", "img/s", "GFLOP/s", "of matmul peak",
-                 "vs torch-fp32", "vs torch-bf16", "n"], table)
+                 "vs torch-fp32", "vs torch-bf16", "CPU s/iteration", "n"], table)
+    print("(ratios are of wall-time medians. CPU s = the process's CPU time per iteration, "
+          "a steadier measure of work on a loaded machine; it includes OpenMP threads "
+          "spin-waiting, which inflates PyTorch's.)")
 
 
 if __name__ == "__main__":
