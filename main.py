@@ -83,6 +83,7 @@ def parse_flags(argv):
 def _settings_for_sampling(values, present):
     from dcgan import settings
 
+    settings.check_compute_flags(values)
     if any(name in present for name in RUN_FLAGS):
         from dcgan import checkpoints
 
@@ -95,7 +96,6 @@ def _settings_for_sampling(values, present):
     else:
         dataset = values["dataset"] if "dataset" in present else None
         saved = settings.newest_run(values["checkpoint_dir"], dataset)
-    settings.check_compute_flags(values)
     overrides = {name: values[name] for name in SAMPLING_OVERRIDES if name in present}
     return saved.replace(checkpoint_dir=values["checkpoint_dir"], **overrides)
 

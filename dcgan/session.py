@@ -20,7 +20,7 @@ def _has_gpu():
 @functools.cache
 def _effective_precision(wanted):
     # Cached so the fall-back line is said once per process, not once per session.
-    return precision.effective(wanted, gpu=_has_gpu())
+    return precision.effective(wanted, gpu=wanted == "bf16" and _has_gpu())
 
 
 def session_config(settings):

@@ -57,8 +57,9 @@ def test_session_config_turns_on_the_onednn_bf16_rewrite_only_for_bf16():
     assert bf16.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 == expected
 
 
-def test_a_bad_precision_is_one_line_and_status_2(tmp_path):
-    result = run_main(["--dataset", "anime", "--train", "--precision", "fp16"], tmp_path)
+@pytest.mark.parametrize("mode", ["--train", "--visualize"])
+def test_a_bad_precision_is_one_line_and_status_2(tmp_path, mode):
+    result = run_main(["--dataset", "anime", mode, "--precision", "fp16"], tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: --precision must be one of fp32, bf16, not 'fp16'"]
