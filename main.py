@@ -54,11 +54,16 @@ flags.DEFINE_integer("gfc_dim", 1024, "Generator fully connected units (MNIST)."
 flags.DEFINE_integer("dfc_dim", 1024, "Discriminator fully connected units (MNIST).")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: every core).")
 flags.DEFINE_integer("inter_op_threads", 0, "Ops run at once (0: TensorFlow's choice).")
+flags.DEFINE_string("precision", "fp32", "Compute precision: fp32, or bf16 (CPUs with AMX or "
+                    "AVX-512 BF16; weights, optimizer state and losses stay fp32).")
 
 FLAGS = flags.FLAGS
 MODES = ("train", "visualize")
 # Flags that pick one run's folder for --visualize instead of the newest run.
 RUN_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
+# Flags a sampling mode takes from the command line rather than from the saved run.
+SAMPLING_OVERRIDES = ("num_samples", "sample_dir", "precision", "intra_op_threads",
+                      "inter_op_threads")
 
 
 def fail(message, status=2):
@@ -78,6 +83,7 @@ def parse_flags(argv):
 def _settings_for_sampling(values, present):
     from dcgan import settings
 
+    settings.check_compute_flags(values)
     if any(name in present for name in RUN_FLAGS):
         from dcgan import checkpoints
 
@@ -90,8 +96,7 @@ def _settings_for_sampling(values, present):
     else:
         dataset = values["dataset"] if "dataset" in present else None
         saved = settings.newest_run(values["checkpoint_dir"], dataset)
-    overrides = {name: values[name] for name in ("num_samples", "sample_dir")
-                 if name in present}
+    overrides = {name: values[name] for name in SAMPLING_OVERRIDES if name in present}
     return saved.replace(checkpoint_dir=values["checkpoint_dir"], **overrides)
 
 

@@ -14,6 +14,7 @@ import tempfile
 from dcgan.config import Z_DISTRIBUTIONS, ModelConfig
 from dcgan.data import ImageSpec
 from dcgan.errors import UsageError
+from dcgan.precision import PRECISIONS
 
 MNIST = "mnist"
 MNIST_SIZE = 28
@@ -47,6 +48,7 @@ class RunSettings:
     num_samples: int = 64
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    precision: str = "fp32"
 
     @property
     def run_name(self):
@@ -111,6 +113,14 @@ def _square_or(flags, square, height, width, default):
     return h, flags.get(width) or h
 
 
+def check_compute_flags(flags):
+    """Check the flags that say how to compute (threads, precision), which any mode takes."""
+    for name in ("intra_op_threads", "inter_op_threads"):
+        _require(flags[name] >= 0, f"--{name} must be 0 (automatic) or more, not {flags[name]}")
+    _require(flags["precision"] in PRECISIONS,
+             f"--precision must be one of {', '.join(PRECISIONS)}, not {flags['precision']!r}")
+
+
 def from_flags(flags, present):
     """Check the flag values and build RunSettings for training.
 
@@ -128,8 +138,7 @@ def from_flags(flags, present):
         value = flags.get(name)
         _require(value is None or value > 0 or (name == "seed" and value == 0),
                  f"--{name} must be a positive number, not {value}")
-    for name in ("intra_op_threads", "inter_op_threads"):
-        _require(flags[name] >= 0, f"--{name} must be 0 (automatic) or more, not {flags[name]}")
+    check_compute_flags(flags)
     dataset = flags["dataset"]
     _require(dataset and "/" not in dataset and dataset not in (".", ".."),
              f"--dataset must be a folder name under --data_dir, not {dataset!r}")
