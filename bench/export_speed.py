@@ -42,8 +42,8 @@ def main():
             generator.generate(z), session.run(None, feed)  # warm-up
             tf_times, ort_times = [], []
             for _ in range(args.rounds):  # interleaved so load changes hit both alike
-                tf_times.append(_time(lambda: generator.generate(z), repeats) / batch)
-                ort_times.append(_time(lambda: session.run(None, feed), repeats) / batch)
+                tf_times.append(_time(lambda z=z: generator.generate(z), repeats) / batch)
+                ort_times.append(_time(lambda feed=feed: session.run(None, feed), repeats) / batch)
             tf_ms = statistics.median(tf_times) * 1e3
             ort_ms = statistics.median(ort_times) * 1e3
             print(f"| {batch} | {tf_ms:.3f} | {ort_ms:.3f} | {tf_ms / ort_ms:.2f} |")
