@@ -3,6 +3,7 @@
     python main.py --dataset mnist --train --epoch 5
     python main.py --dataset anime --image_size 96 --output_size 48 --train
     python main.py --dataset anime --visualize
+    python main.py --dataset anime --export web && python main.py --serve
 """
 
 import logging
@@ -36,6 +37,12 @@ flags.DEFINE_boolean("train", False, "Train (resuming from the newest checkpoint
 flags.DEFINE_boolean("crop", False, "Centre-crop to --image_size before resizing "
                      "(on by default when a crop size is given).")
 flags.DEFINE_boolean("visualize", False, "Write pictures from the newest checkpoint.")
+flags.DEFINE_boolean("export", False, "Write the newest checkpoint's generator as a frozen graph, "
+                     "SavedModel and ONNX model (`--export web` also builds the web page).")
+flags.DEFINE_boolean("export_web", False, "Same as `--export web`: export and build the page.")
+flags.DEFINE_string("export_dir", "export", "Folder of runs' exports; the run's name is added.")
+flags.DEFINE_boolean("serve", False, "Serve the newest exported web page on 127.0.0.1.")
+flags.DEFINE_integer("port", 8000, "Port for --serve.")
 flags.DEFINE_integer("max_to_keep", 5, "Checkpoints kept on disk.")
 flags.DEFINE_integer("sample_freq", 100, "Steps between sample grids.")
 flags.DEFINE_integer("ckpt_freq", 500, "Steps between checkpoints.")
@@ -58,7 +65,7 @@ flags.DEFINE_string("precision", "fp32", "Compute precision: fp32, or bf16 (CPUs
                     "AVX-512 BF16; weights, optimizer state and losses stay fp32).")
 
 FLAGS = flags.FLAGS
-MODES = ("train", "visualize")
+MODES = ("train", "visualize", "export", "serve")
 # Flags that pick one run's folder for --visualize instead of the newest run.
 RUN_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
 # Flags a sampling mode takes from the command line rather than from the saved run.
@@ -102,10 +109,14 @@ def _settings_for_sampling(values, present):
 
 def run(argv):
     """Dispatch to the chosen mode."""
+    values = FLAGS.flag_values_dict()
+    web = values["export_web"] or (values["export"] and argv[1:2] == ["web"])
+    if values["export"] and argv[1:2] == ["web"]:
+        argv = argv[:1] + argv[2:]  # `--export web`: the word belongs to the flag
+    values["export"] = values["export"] or web
     if len(argv) > 1:
         raise UsageError(f"unexpected argument {argv[1]!r}: flags start with -- "
                          "(see `python main.py --help`)")
-    values = FLAGS.flag_values_dict()
     present = {name for name in values if FLAGS[name].present}
     modes = [mode for mode in MODES if values[mode]]
     if len(modes) != 1:
@@ -126,6 +137,24 @@ def run(argv):
 
         for path in visualize(run_settings, values["seed"]):
             print(path)
+    elif modes == ["export"]:
+        run_settings = _settings_for_sampling(values, present)
+        from dcgan.export import export
+
+        paths = export(run_settings, values["export_dir"])
+        if web:
+            from dcgan.webpage import build_page
+
+            paths.append(build_page(os.path.dirname(paths[0])))
+        print("\n".join(paths))
+    elif modes == ["serve"]:
+        if not 0 <= values["port"] < 65536:
+            raise UsageError(f"--port must be from 0 to 65535, not {values['port']}")
+        from dcgan.serve import serve
+        from dcgan.webpage import newest_page
+
+        serve(newest_page(values["export_dir"], values["dataset"] if "dataset" in present
+                          else None), values["port"])
 
 
 def main(argv):

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+EXPORT = ["tf2onnx>=1.17,<1.18", "onnx>=1.16,<1.24", "onnxruntime>=1.20,<1.32"]
+
 setup(
     name="dcgan",
     version="0.1.0",
@@ -13,6 +15,9 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["dcgan", "dcgan.*"]),
     py_modules=["main"],
+    # The web page's template (dcgan/web/*) ships with the package.
+    package_data={"dcgan": ["web/*.html", "web/*.js"]},
+    include_package_data=True,
     install_requires=[
         # CPU build by default; the README says how to swap in the GPU build.
         "tensorflow-cpu>=2.18,<2.22",
@@ -38,7 +43,9 @@ setup(
         ],
     },
     extras_require={
-        "test": ["pytest>=8,<10", "ruff>=0.6"],
+        # --export: frozen graph -> ONNX, and onnxruntime to check it.
+        "export": EXPORT,
+        "test": ["pytest>=8,<10", "ruff>=0.6", *EXPORT],
         # bench/train_speed.py's PyTorch reference only (the CPU wheel; never a CUDA build).
         "bench": ["torch==2.13.0"],
     },

@@ -1,0 +1,103 @@
+"""The browser page that draws endless faces (`python main.py --export web`).
+
+Builds `<export_dir>/<run>/web/`, a static folder that works from any file server with no
+network: the page (`dcgan/web/`), the run's `generator.onnx` and `model.json`, and the
+onnxruntime-web wasm runtime copied from the npm package `onnxruntime-web`. The runtime is
+found in a `node_modules/` (the current folder, its parents, or beside this package) or in
+`$DCGAN_ORT_WEB` (a folder holding its `dist/` files); failing that it is installed with npm into
+a cache folder once.
+"""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from dcgan.errors import UsageError
+
+TEMPLATE = Path(__file__).with_name("web")
+PAGE_FILES = ("index.html", "app.js", "worker.js", "seeds.js")
+ORT_WEB_VERSION = "1.30.0"
+# The wasm-only build: its ES module, the emscripten loader and the SIMD+threads binary.
+ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+WEB_FOLDER = "web"
+
+
+def _has_runtime(folder):
+    return all((Path(folder) / name).is_file() for name in ORT_FILES)
+
+
+def _node_modules_candidates():
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents, Path(__file__).resolve().parents[1]):
+        yield folder / "node_modules" / "onnxruntime-web" / "dist"
+
+
+def cache_folder():
+    """Where onnxruntime-web is installed when no node_modules has it."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dcgan" / f"onnxruntime-web-{ORT_WEB_VERSION}"
+
+
+def find_runtime():
+    """The folder holding onnxruntime-web's wasm files, or None."""
+    configured = os.environ.get("DCGAN_ORT_WEB")
+    candidates = [Path(configured)] if configured else []
+    candidates += [*_node_modules_candidates(),
+                   cache_folder() / "node_modules" / "onnxruntime-web" / "dist"]
+    return next((folder for folder in candidates if _has_runtime(folder)), None)
+
+
+def install_runtime():
+    """`npm install onnxruntime-web` into the cache folder; returns its dist folder."""
+    npm = shutil.which("npm")
+    manual = (f"run `npm install onnxruntime-web@{ORT_WEB_VERSION}` in this folder "
+              "(needs Node.js), then export again")
+    if npm is None:
+        raise UsageError(f"the web page needs the onnxruntime-web runtime and npm is not "
+                         f"installed: {manual}")
+    target = cache_folder()
+    target.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund", "--no-save",
+         "--no-package-lock", f"onnxruntime-web@{ORT_WEB_VERSION}"],
+        capture_output=True, text=True, check=False)
+    dist = target / "node_modules" / "onnxruntime-web" / "dist"
+    if result.returncode != 0 or not _has_runtime(dist):
+        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(f"could not install onnxruntime-web with npm ({reason}): {manual}")
+    return dist
+
+
+def build_page(export_folder):
+    """Write the static page beside an export (needs generator.onnx and model.json there).
+
+    Returns the page's folder.
+    """
+    export_folder = Path(export_folder)
+    runtime = find_runtime() or install_runtime()
+    page = export_folder / WEB_FOLDER
+    page.mkdir(parents=True, exist_ok=True)
+    for name in PAGE_FILES:
+        shutil.copyfile(TEMPLATE / name, page / name)
+    for name in ORT_FILES:
+        shutil.copyfile(runtime / name, page / name)
+    for name in ("generator.onnx", "model.json"):
+        shutil.copyfile(export_folder / name, page / name)
+    return str(page)
+
+
+def newest_page(export_dir, dataset=None):
+    """The most recently built page folder under `export_dir` (of `dataset` if given)."""
+    pages = []
+    for path in glob.glob(os.path.join(export_dir, "*", WEB_FOLDER, "model.json")):
+        with open(path) as handle:
+            if dataset is None or json.load(handle).get("dataset") == dataset:
+                pages.append((os.path.getmtime(path), os.path.dirname(path)))
+    if not pages:
+        which = f"--dataset {dataset} " if dataset else ""
+        raise UsageError(f"no web page {'of ' + dataset + ' ' if dataset else ''}in "
+                         f"{export_dir}/: make one with `python main.py {which}--export web`")
+    return max(pages)[1]

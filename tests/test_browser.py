@@ -1,0 +1,84 @@
+"""The exported web page in real headless Chromium, served by dcgan.serve on 127.0.0.1.
+
+Needs Debian's `chromium`, Node.js and `npm install` run in the repository (playwright-core and
+onnxruntime-web in node_modules/, as .ci/run does); skips saying which is missing otherwise.
+"""
+
+import json
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+from conftest import REPO, run_main
+
+CHROMIUM = Path("/usr/bin/chromium")
+PLAYWRIGHT = REPO / "node_modules" / "playwright-core"
+DRIVER = Path(__file__).with_name("web_page_check.cjs")
+SEED = 12345
+
+
+def _missing():
+    from dcgan import webpage
+
+    if not CHROMIUM.exists():
+        return "no /usr/bin/chromium (apt-get install -y chromium)"
+    if shutil.which("node") is None:
+        return "Node.js is not installed"
+    if not PLAYWRIGHT.is_dir():
+        return "playwright-core is not in node_modules/ (run `npm install` in the repository)"
+    if webpage.find_runtime() is None:
+        return "onnxruntime-web is not in node_modules/ (run `npm install` in the repository)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def served_page(trained_run, tmp_path_factory):
+    """`--export web` of the tiny run, served on 127.0.0.1: (url, settings)."""
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    from dcgan.serve import make_server
+
+    workdir, settings = trained_run
+    export_dir = tmp_path_factory.mktemp("web_export")
+    result = run_main(["--dataset", "anime", "--export", "web", "--export_dir",
+                       str(export_dir)], workdir)
+    assert result.returncode == 0, result.stderr
+    page = export_dir / settings.run_name / "web"
+    assert (page / "ort-wasm-simd-threaded.wasm").is_file()
+    server = make_server(page, 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/index.html", settings
+    server.shutdown()
+    server.server_close()
+
+
+def test_page_draws_the_python_face_for_a_seed(served_page, tmp_path):
+    from dcgan import images, portable_random
+    from dcgan.session import TrainedGenerator
+
+    url, settings = served_page
+    screenshot = tmp_path / "page.png"
+    result = subprocess.run(["node", str(DRIVER), url, str(SEED), str(screenshot)],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["errors"] == [] and report["offsite"] == []
+    assert report["isolated"], "the server's COOP/COEP headers did not isolate the page"
+    assert all(ms > 0 for ms in report["times"])
+
+    face = report["face"]
+    web = np.asarray(face["rgba"], np.uint8).reshape(face["height"], face["width"], 4)
+    with TrainedGenerator(settings) as generator:
+        z = portable_random.z_for_seeds([SEED], generator.cfg.z_dim, generator.cfg.z_dist)
+        expected = images.to_uint8(generator.generate(z))[0]
+    assert np.abs(web[:, :, :3].astype(int) - expected).max() <= 1
+    assert (web[:, :, 3] == 255).all()
+
+    shot = imageio.imread(screenshot)
+    colours = np.unique(shot[:, :, :3].reshape(-1, 3), axis=0)
+    assert shot.shape[0] > 300 and shot.std() > 10 and len(colours) > 100

@@ -1,0 +1,97 @@
+"""Export: the ONNX model and frozen graph give the TF sampler's images; portable seeds."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, run_main
+
+from dcgan import portable_random
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    """`python main.py --dataset anime --export` on the tiny trained run: (folder, settings)."""
+    workdir, settings = trained_run
+    export_dir = tmp_path_factory.mktemp("export")
+    result = run_main(["--dataset", "anime", "--export", "--export_dir", str(export_dir)],
+                      workdir)
+    assert result.returncode == 0, result.stderr
+    return export_dir / settings.run_name, settings
+
+
+def test_export_writes_every_format(exported):
+    folder, settings = exported
+    for name in ("generator.pb", "generator.onnx", "model.json", "saved_model/saved_model.pb"):
+        assert (folder / name).is_file(), name
+    description = json.loads((folder / "model.json").read_text())
+    assert description["z_dim"] == settings.model.z_dim == 16
+    assert description["output_height"] == 16 and description["channels"] == 3
+    assert description["inputs"] == {"z": "z:0"} and description["output"] == "sampler:0"
+    assert description["labels"] is None
+
+
+def test_onnx_and_frozen_graph_match_the_tf_sampler(exported):
+    import onnx
+    import onnxruntime
+    import tensorflow as tf
+
+    from dcgan.session import TrainedGenerator
+
+    folder, settings = exported
+    onnx_model = onnx.load(str(folder / "generator.onnx"))
+    assert not {"If", "Loop"} & {node.op_type for node in onnx_model.graph.node}
+    with TrainedGenerator(settings) as generator:
+        z = generator.sample_z(9, seed=4)
+        expected = generator.generate(z)
+    assert expected.std() > 0.01  # a trained sampler, not a constant picture
+    onnx_images = onnxruntime.InferenceSession(str(folder / "generator.onnx")).run(
+        ["sampler:0"], {"z:0": z})[0]
+    assert np.abs(onnx_images - expected).max() < 1e-4
+
+    graph_def = tf.compat.v1.GraphDef.FromString((folder / "generator.pb").read_bytes())
+    with tf.Graph().as_default() as graph:
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=graph) as session:
+            frozen = session.run("sampler:0", {"z:0": z})
+    assert np.abs(frozen - expected).max() < 1e-5
+
+
+def test_export_without_a_run_is_one_line(tmp_path):
+    result = run_main(["--dataset", "anime", "--export"], tmp_path, timeout=120)
+    assert result.returncode == 2 and result.stderr.startswith("error: no trained checkpoint")
+
+
+def test_seeds_are_stable_and_in_range():
+    z = portable_random.z_for_seeds([0, 1, 2**32 - 1], 100)
+    assert z.shape == (3, 100) and z.dtype == np.float32
+    assert z.min() >= -1 and z.max() < 1 and not np.array_equal(z[0], z[1])
+    assert np.array_equal(z[1], portable_random.z_for_seed(1, 100))
+    normal = portable_random.z_for_seed(7, 20000, "normal01")
+    assert abs(normal.mean()) < 0.03 and abs(normal.std() - 1) < 0.03
+    with pytest.raises(ValueError):
+        portable_random.z_for_seed(2**32, 4)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+@pytest.mark.parametrize("z_dist", ["uniform_signed", "uniform_unsigned", "normal01"])
+def test_javascript_seeds_equal_python_seeds(z_dist):
+    seeds = [0, 1, 12345, 2**31, 2**32 - 1]
+    module = (REPO / "dcgan" / "web" / "seeds.js").as_uri()
+    script = (f"import {{ zForSeed }} from '{module}';"
+              f"console.log(JSON.stringify({seeds}.map((s) => Array.from("
+              f"zForSeed(s, 33, '{z_dist}')))));")
+    result = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True,
+                            text=True, timeout=60, check=True)
+    from_js = np.asarray(json.loads(result.stdout), dtype=np.float32)
+    assert np.array_equal(from_js, portable_random.z_for_seeds(seeds, 33, z_dist))
+
+
+def test_package_data_ships_the_page():
+    from dcgan import webpage
+
+    for name in webpage.PAGE_FILES:
+        assert (Path(webpage.TEMPLATE) / name).is_file()

@@ -1,0 +1,66 @@
+// Drives the exported page in headless Chromium (playwright-core) and prints one JSON line:
+// console errors, the pixels of the face for a seed, timings; saves a screenshot.
+//   node web_page_check.cjs URL SEED SCREENSHOT.png [CHROMIUM]
+// Used by tests/test_browser.py and bench/export_speed.py. Only loopback is reachable.
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const [url, seedText, screenshot, executable = '/usr/bin/chromium'] = process.argv.slice(2);
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+async function main() {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'dcgan-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: executable, headless: true, args: FLAGS, viewport: { width: 1000, height: 720 },
+  });
+  const errors = [];
+  const offsite = [];
+  try {
+    const page = context.pages()[0] || await context.newPage();
+    page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
+    page.on('pageerror', (error) => errors.push(String(error)));
+    page.on('requestfailed', (request) => errors.push(`failed: ${request.url()}`));
+    // The page must need nothing beyond the server it came from.
+    const origin = new URL(url).origin;
+    await context.route('**/*', (route) => {
+      if (new URL(route.request().url()).origin === origin) return route.continue();
+      offsite.push(route.request().url());
+      return route.abort();
+    });
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60000 });
+    // Let the first grid arrive, then ask for the face of the seed under test.
+    await page.waitForFunction(() => document.querySelector('#grid figure[data-seed]'));
+    await page.fill('#seed', seedText);
+    await page.click('#show');
+    await page.waitForFunction((seed) => {
+      const face = document.getElementById('face');
+      return face.dataset.seed === seed && Number(face.dataset.t) === 0;
+    }, seedText, { timeout: 30000 });
+    const face = await page.evaluate(() => {
+      const canvas = document.getElementById('face');
+      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      return { width: canvas.width, height: canvas.height, rgba: Array.from(data) };
+    });
+    // Several grids in a row for a steady time per image.
+    const times = [];
+    for (let i = 0; i < 5; i++) {
+      const before = await page.evaluate(() => document.body.dataset.msPerImage);
+      await page.click('#more');
+      await page.waitForFunction((old) => document.body.dataset.msPerImage !== old, before);
+      times.push(Number(await page.evaluate(() => document.body.dataset.msPerImage)));
+    }
+    await page.screenshot({ path: screenshot });
+    const isolated = await page.evaluate(() => self.crossOriginIsolated);
+    const status = await page.textContent('#status');
+    console.log(JSON.stringify({ errors, offsite, face, times, isolated, status }));
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => { console.error(String(error && error.stack || error)); process.exit(1); });
