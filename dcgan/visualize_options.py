@@ -107,7 +107,10 @@ def from_flags(values, present, run):
         _require(name not in present or name in MODE_FLAGS[mode],
                  f"--{name} has no effect with --mode {mode}; it is for --mode "
                  + " or ".join(m for m in MODES if name in MODE_FLAGS[m]))
-    _positive(values, "num_samples", "search_num", "fps", "num_gifs")
+    # The run's --num_samples unless given now (the sampling settings already merged it).
+    num_samples = run.num_samples
+    _require(num_samples > 0, f"--num_samples must be a positive number, not {num_samples}")
+    _positive(values, "search_num", "fps", "num_gifs")
     _require(values["frames"] >= 2, f"--frames must be at least 2, not {values['frames']}")
     cfg = run.model
     conditional = bool(cfg.y_dim)
@@ -126,9 +129,9 @@ def from_flags(values, present, run):
         top = max(dims)
         _require(top < cfg.z_dim, f"--dims {top} is out of range: {run.run_name} has z_dim "
                                   f"{cfg.z_dim} (dimensions 0-{cfg.z_dim - 1})")
-    _require(mode != "best" or values["search_num"] >= values["num_samples"],
+    _require(mode != "best" or values["search_num"] >= num_samples,
              f"--search_num {values['search_num']} is smaller than --num_samples "
-             f"{values['num_samples']}: best-of-N keeps --num_samples of --search_num images")
+             f"{num_samples}: best-of-N keeps --num_samples of --search_num images")
     seed = values["seed"]
     if seed is None:
         seed = int(np.random.default_rng().integers(RANDOM_SEEDS))
@@ -141,7 +144,7 @@ def from_flags(values, present, run):
     _require(values["interp"] in (*INTERPOLATIONS, "both"),
              f"--interp must be lerp, slerp or both, not {values['interp']!r}")
     interp = INTERPOLATIONS if values["interp"] == "both" else (values["interp"],)
-    return VisualizeOptions(mode=mode, seed=seed, num_samples=values["num_samples"],
+    return VisualizeOptions(mode=mode, seed=seed, num_samples=num_samples,
                             dims=None if dims is None else tuple(dims), label=label, seeds=seeds,
                             search_num=values["search_num"], frames=values["frames"],
                             fps=values["fps"], num_gifs=values["num_gifs"], interp=interp)
