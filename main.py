@@ -59,6 +59,21 @@ flags.DEFINE_integer("gf_dim", 64, "Generator filters in the last deconvolution.
 flags.DEFINE_integer("df_dim", 64, "Discriminator filters in the first convolution.")
 flags.DEFINE_integer("gfc_dim", 1024, "Generator fully connected units (MNIST).")
 flags.DEFINE_integer("dfc_dim", 1024, "Discriminator fully connected units (MNIST).")
+# --visualize: which pictures (see the README's Visualize section).
+flags.DEFINE_string("mode", None, "Visualize mode: grid (default), sweep, sweep_gifs, zero_gifs, "
+                    "merged_gif, interpolate, best, files or digits.")
+flags.DEFINE_integer("option", None, "carpedm20's visualize option 0-4: grid, sweep, sweep_gifs, "
+                     "zero_gifs, merged_gif.")
+flags.DEFINE_list("dims", None, "z dimensions to sweep, e.g. 0,5,10-19 (default: all; "
+                  "merged_gif: the first 100).")
+flags.DEFINE_integer("label", None, "MNIST digit to draw (default: seed % 10, or all ten).")
+flags.DEFINE_list("seeds", None, "Seeds to interpolate between, e.g. 3,17,42 "
+                  "(default: --seed and --seed + 1).")
+flags.DEFINE_string("interp", "both", "Interpolation: lerp, slerp or both.")
+flags.DEFINE_integer("search_num", 512, "Best-of-N: images scored by the discriminator.")
+flags.DEFINE_integer("frames", 16, "Steps of a sweep or of each interpolation leg.")
+flags.DEFINE_integer("fps", 8, "GIF frames per second.")
+flags.DEFINE_integer("num_gifs", 10, "sweep_gifs: how many GIFs (random dimensions).")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: every core).")
 flags.DEFINE_integer("inter_op_threads", 0, "Ops run at once (0: TensorFlow's choice).")
 flags.DEFINE_string("precision", "fp32", "Compute precision: fp32, or bf16 (CPUs with AMX or "
@@ -122,10 +137,11 @@ def run(argv):
     if len(modes) != 1:
         raise UsageError("choose one mode: " + " or ".join(f"--{m}" for m in MODES)
                          + (f" (got {', '.join('--' + m for m in modes)})" if modes else ""))
-    from dcgan import settings
+    from dcgan import settings, visualize_options
 
     # Flags are checked before TensorFlow is imported, so a mistake is reported at once.
     if modes == ["train"]:
+        visualize_options.reject_outside_visualize(present)
         run_settings = settings.from_flags(values, present)
         settings.make_output_folders(run_settings)
         from dcgan.train import train
@@ -133,9 +149,10 @@ def run(argv):
         train(run_settings)
     elif modes == ["visualize"]:
         run_settings = _settings_for_sampling(values, present)
+        options = visualize_options.from_flags(values, present, run_settings)
         from dcgan.visualize import visualize
 
-        for path in visualize(run_settings, values["seed"]):
+        for path in visualize(run_settings, options):
             print(path)
     elif modes == ["export"]:
         run_settings = _settings_for_sampling(values, present)

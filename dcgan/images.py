@@ -42,15 +42,29 @@ def make_grid(images, rows=None, padding=0):
     return grid[:, :, 0] if channels == 1 else grid
 
 
+def _writable(image):
+    # Image writers take greyscale as 2-D, not with a channel axis of 1.
+    return image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+
+
 def save_image(path, image):
     """Write one uint8 picture (PNG, JPEG...) creating its folder; returns the path."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    imageio.imwrite(path, image)
+    imageio.imwrite(path, _writable(image))
     return path
 
 
 def save_grid(path, images, rows=None):
     """Write float images in [-1, 1] as one grid picture; returns the path."""
     return save_image(path, make_grid(to_uint8(images), rows))
+
+
+def save_gif(path, frames, fps=8):
+    """Write uint8 pictures as a GIF that loops forever at `fps` frames a second; returns path.
+
+    GIF stores delays in hundredths of a second. A frame identical to the one before it is
+    merged into it (longer delay), so such a GIF has fewer frames but plays the same.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    imageio.mimsave(path, [_writable(frame) for frame in frames], duration=1000.0 / fps, loop=0)
+    return path

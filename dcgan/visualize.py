@@ -1,19 +1,226 @@
-"""Pictures from a trained generator (`python main.py --visualize`)."""
+"""Pictures from a trained generator (`python main.py --visualize --mode NAME`).
+
+Every mode writes under `samples/<run>/`, with names that start with the mode and the
+checkpoint's step, and returns the paths it wrote. The image of seed s is the generator's
+output for `latent.seed_z(s)` (and, on MNIST, digit s % 10 unless --label is given), so any
+image named with its seed can be made again with `--seed s`.
+"""
 
 import os
 
-from dcgan import images
+import numpy as np
+
+from dcgan import images, latent
 from dcgan.session import TrainedGenerator
+from dcgan.visualize_options import MERGED_TILES, VisualizeOptions
 
 
-def sample_grid(settings, seed=None):
-    """Write a grid of `num_samples` new images from the newest checkpoint; returns its path."""
-    with TrainedGenerator(settings) as generator:
-        pictures = generator.generate(generator.sample_z(settings.num_samples, seed))
-        path = os.path.join(settings.run_sample_dir, f"grid_{generator.step:05d}.png")
-        return images.save_grid(path, pictures)
+class Canvas:
+    """A trained generator and one request's options, with the helpers every mode shares."""
+
+    def __init__(self, generator, options, folder):
+        self.generator = generator
+        self.options = options
+        self.cfg = generator.cfg
+        self.folder = folder
+        self.values = latent.sweep_values(self.cfg.z_dist, options.frames)
+
+    def path(self, suffix="", file=None, ext=".png"):
+        """`<mode>_<step><suffix>[_digit<label>]<ext>` in the run's sample folder, or `file`
+        inside a folder of that name (without ext) for modes that write many files."""
+        tag = "" if self.options.label is None else f"_digit{self.options.label}"
+        head = f"{self.options.mode}_{self.generator.step:05d}{suffix}{tag}"
+        if file is None:
+            return os.path.join(self.folder, head + ext)
+        return os.path.join(self.folder, head, file)
+
+    def z_of(self, seeds):
+        """Latent vectors of `seeds`."""
+        return latent.seeds_z(seeds, self.cfg.z_dim, self.cfg.z_dist)
+
+    def labels_of(self, seeds):
+        """Digits of `seeds` for a conditional model: --label, or seed % 10; else None."""
+        if not self.cfg.y_dim:
+            return None
+        if self.options.label is not None:
+            return np.full(len(seeds), self.options.label)
+        return np.asarray(seeds) % self.cfg.y_dim
+
+    def render(self, z, labels=None):
+        """uint8 images for latent vectors `z` (and digits)."""
+        return images.to_uint8(self.generator.generate(z, labels))
+
+    def panels(self, z):
+        """uint8 images [len(z), k, h, w, c] for animations and strips.
+
+        k is 1, except for a conditional model given no --label: then every vector is drawn as
+        all ten digits side by side (carpedm20's options 2-4 fed no labels and broke on MNIST).
+        """
+        if self.cfg.y_dim and self.options.label is None:
+            digits = self.cfg.y_dim
+            drawn = self.render(np.repeat(z, digits, axis=0), np.tile(np.arange(digits), len(z)))
+            return drawn.reshape(len(z), digits, *drawn.shape[1:])
+        return self.render(z, self.labels_of(np.zeros(len(z), np.int64)))[:, np.newaxis]
+
+    def gif(self, path, frames):
+        """Write panels [n, k, ...] as a GIF of n frames, each the k panels in a row."""
+        return images.save_gif(path, [images.make_grid(panel, rows=1) for panel in frames],
+                               self.options.fps)
+
+    def sweep_dims(self, limit=None):
+        """The dimensions a sweep mode walks: --dims, or the first `limit` (default all)."""
+        if self.options.dims is not None:
+            return list(self.options.dims)
+        return list(range(min(self.cfg.z_dim, limit or self.cfg.z_dim)))
 
 
-def visualize(settings, seed=None):
-    """Run the visualisation and return the paths written."""
-    return [sample_grid(settings, seed)]
+def grid(canvas):
+    """`--num_samples` images of seeds seed, seed+1, ... as one grid (carpedm20 option 0)."""
+    o = canvas.options
+    seeds = np.arange(o.seed, o.seed + o.num_samples)
+    pictures = canvas.generator.generate(canvas.z_of(seeds), canvas.labels_of(seeds))
+    return [images.save_grid(canvas.path(f"_seed{o.seed}"), pictures)]
+
+
+def sweep(canvas):
+    """Per dimension, a grid: rows are random bases, columns sweep it (carpedm20 option 1).
+
+    Each grid holds --num_samples images: --frames columns and num_samples // frames rows.
+    """
+    o = canvas.options
+    rows = max(1, o.num_samples // o.frames)
+    seeds = np.arange(o.seed, o.seed + rows)
+    bases = canvas.z_of(seeds)
+    labels = canvas.labels_of(np.repeat(seeds, o.frames))
+    paths = []
+    for dim in canvas.sweep_dims():
+        z = np.concatenate([latent.sweep(base, dim, canvas.values) for base in bases])
+        paths.append(images.save_grid(canvas.path(f"_seed{o.seed}", f"dim{dim:03d}.png"),
+                                      canvas.generator.generate(z, labels), rows=rows))
+    return paths
+
+
+def sweep_gifs(canvas):
+    """--num_gifs GIFs, each a random dimension swept from a random base (carpedm20 option 2)."""
+    o = canvas.options
+    pool = canvas.sweep_dims()
+    dims = np.random.default_rng(o.seed).choice(pool, size=o.num_gifs,
+                                                replace=o.num_gifs > len(pool))
+    paths = []
+    for index, dim in enumerate(dims):
+        seed = o.seed + index
+        z = latent.sweep(latent.seed_z(seed, canvas.cfg.z_dim, canvas.cfg.z_dist), dim,
+                         canvas.values)
+        name = f"gif{index:02d}_seed{seed}_dim{dim:03d}.gif"
+        paths.append(canvas.gif(canvas.path(f"_seed{o.seed}", name),
+                                latent.there_and_back(canvas.panels(z))))
+    return paths
+
+
+def zero_gifs(canvas):
+    """One GIF per dimension, swept from z = 0 (carpedm20 option 3)."""
+    zero = np.zeros(canvas.cfg.z_dim, np.float32)
+    return [canvas.gif(canvas.path(file=f"dim{dim:03d}.gif"),
+                       latent.there_and_back(canvas.panels(latent.sweep(zero, dim,
+                                                                        canvas.values))))
+            for dim in canvas.sweep_dims()]
+
+
+def merged_gif(canvas):
+    """One GIF: a 10x10 grid of sweeps from z = 0, played forward and back (carpedm20 option 4).
+
+    Tile i sweeps the i-th dimension (of --dims, or the first 100). On MNIST tile i draws digit
+    i % 10 unless --label is given, so each column is one digit.
+    """
+    dims = canvas.sweep_dims(MERGED_TILES)
+    zero = np.zeros(canvas.cfg.z_dim, np.float32)
+    z = np.concatenate([latent.sweep(zero, dim, canvas.values) for dim in dims])
+    labels = canvas.labels_of(np.repeat(np.arange(len(dims)), len(canvas.values)))
+    drawn = canvas.render(z, labels)
+    tiles = drawn.reshape(len(dims), len(canvas.values), *drawn.shape[1:])
+    frames = [images.make_grid(tiles[:, step]) for step in range(len(canvas.values))]
+    return [images.save_gif(canvas.path(ext=".gif"), latent.there_and_back(frames),
+                            canvas.options.fps)]
+
+
+def interpolate(canvas):
+    """Walks through --seeds: a strip PNG (open path) and a looping GIF (back to the start).
+
+    On MNIST without --label the strip has one row per digit.
+    """
+    o = canvas.options
+    points = canvas.z_of(o.seeds)
+    name = "_seeds" + "-".join(str(seed) for seed in o.seeds)
+    paths = []
+    for kind in o.interp:
+        strip = canvas.panels(latent.path(points, o.frames, kind))
+        # [steps, k, ...] -> k rows of steps columns
+        paths.append(images.save_image(
+            canvas.path(f"{name}_{kind}"),
+            images.make_grid(np.concatenate(strip.swapaxes(0, 1)), rows=strip.shape[1])))
+        loop = canvas.panels(latent.path(np.concatenate([points, points[:1]]), o.frames, kind))
+        paths.append(canvas.gif(canvas.path(f"{name}_{kind}", ext=".gif"), loop[:-1]))
+    return paths
+
+
+def best(canvas):
+    """Best-of-N: score --search_num images with D, keep the top --num_samples.
+
+    Writes the kept images as a grid (best first) and as files named with rank, seed and score,
+    and scores.tsv listing every searched seed by rank.
+    """
+    o = canvas.options
+    seeds = np.arange(o.seed, o.seed + o.search_num)
+    labels = canvas.labels_of(seeds)
+    pictures = canvas.generator.generate(canvas.z_of(seeds), labels)
+    scores = canvas.generator.score(pictures, labels)
+    order = np.argsort(-scores, kind="stable")
+    kept = order[:o.num_samples]
+    name = f"_seed{o.seed}_top{o.num_samples}of{o.search_num}"
+    paths = [images.save_grid(canvas.path(name), pictures[kept])]
+    uint8 = images.to_uint8(pictures[kept])
+    for rank, (index, picture) in enumerate(zip(kept, uint8, strict=True), start=1):
+        file = f"rank{rank:03d}_seed{seeds[index]}_score{scores[index]:.4f}.png"
+        paths.append(images.save_image(canvas.path(name, file), picture))
+    table = canvas.path(name, "scores.tsv")
+    with open(table, "w") as handle:
+        handle.write("rank\tseed\tscore\tkept\n")
+        for rank, index in enumerate(order, start=1):
+            handle.write(f"{rank}\t{seeds[index]}\t{scores[index]:.6f}\t{int(rank <= len(kept))}\n")
+    return [*paths, table]
+
+
+def files(canvas):
+    """--num_samples images as single PNGs named with their seed (and digit on MNIST)."""
+    o = canvas.options
+    seeds = np.arange(o.seed, o.seed + o.num_samples)
+    labels = canvas.labels_of(seeds)
+    pictures = canvas.render(canvas.z_of(seeds), labels)
+    paths = []
+    for index, (seed, picture) in enumerate(zip(seeds, pictures, strict=True)):
+        digit = "" if labels is None or o.label is not None else f"_digit{labels[index]}"
+        paths.append(images.save_image(canvas.path(file=f"seed{seed:06d}{digit}.png"), picture))
+    return paths
+
+
+def digits(canvas):
+    """MNIST: one row per digit; column j is seed + j, so a column shares one z."""
+    o = canvas.options
+    count = canvas.cfg.y_dim
+    columns = max(1, o.num_samples // count)
+    z = canvas.z_of(np.arange(o.seed, o.seed + columns))
+    pictures = canvas.generator.generate(np.tile(z, (count, 1)),
+                                         np.repeat(np.arange(count), columns))
+    return [images.save_grid(canvas.path(f"_seed{o.seed}"), pictures, rows=count)]
+
+
+MODES = {"grid": grid, "sweep": sweep, "sweep_gifs": sweep_gifs, "zero_gifs": zero_gifs,
+         "merged_gif": merged_gif, "interpolate": interpolate, "best": best, "files": files,
+         "digits": digits}
+
+
+def visualize(settings, options=None):
+    """Run one visualize mode on the run's newest checkpoint; returns the paths written."""
+    options = options or VisualizeOptions(num_samples=settings.num_samples)
+    with TrainedGenerator(settings, with_discriminator=options.mode == "best") as generator:
+        return MODES[options.mode](Canvas(generator, options, settings.run_sample_dir))

@@ -67,7 +67,7 @@ def test_visualize_writes_a_grid_of_the_newest_run(trained_run):
     result = run_main(["--visualize"], workdir)
     assert result.returncode == 0, result.stderr
     path = workdir / result.stdout.strip().splitlines()[-1]
-    assert path.name == "grid_00032.png" and path.exists()
+    assert path.name.startswith("grid_00032_seed") and path.exists()
     import imageio.v2 as imageio
 
     grid = imageio.imread(path)

