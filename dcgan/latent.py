@@ -7,21 +7,23 @@ import itertools
 
 import numpy as np
 
-from dcgan.config import sample_z, z_range
+from dcgan import portable_random
+from dcgan.config import z_range
 
 
 def seed_z(seed, z_dim, z_dist="uniform_signed"):
     """The latent vector of `seed`: the one definition behind every "image of seed s".
 
-    Each seed gets its own generator, so the vector of seed s does not depend on which other
-    seeds are drawn with it, nor on how many.
+    It is the portable generator the web page uses too, so seed s names the same face in
+    `--visualize` files and in the browser. Each seed gets its own generator, so the vector of
+    seed s does not depend on which other seeds are drawn with it, nor on how many.
     """
-    return sample_z(np.random.default_rng(seed), 1, z_dim, z_dist)[0]
+    return portable_random.z_for_seed(seed, z_dim, z_dist)
 
 
 def seeds_z(seeds, z_dim, z_dist="uniform_signed"):
     """The latent vectors of several seeds, stacked [len(seeds), z_dim]."""
-    return np.stack([seed_z(seed, z_dim, z_dist) for seed in seeds]).astype(np.float32)
+    return portable_random.z_for_seeds(seeds, z_dim, z_dist)
 
 
 def sweep_values(z_dist, steps):

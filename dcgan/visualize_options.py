@@ -18,6 +18,8 @@ DEFAULT_MODE = "grid"
 INTERPOLATIONS = ("lerp", "slerp")
 MERGED_TILES = 100  # carpedm20's merged GIF is a 10x10 grid of sweeps
 RANDOM_SEEDS = 1_000_000  # a seed drawn for the user stays short enough to type back
+# Seeds are 32-bit (the web page's generator); half the range leaves room for seed + i.
+MAX_SEED = 2 ** 31
 
 # The visualize-only flags each mode reads (--num_samples and --seed are shared with --train).
 MODE_FLAGS = {
@@ -135,12 +137,13 @@ def from_flags(values, present, run):
     seed = values["seed"]
     if seed is None:
         seed = int(np.random.default_rng().integers(RANDOM_SEEDS))
-    _require(seed >= 0, f"--seed must be 0 or more, not {seed}")
+    _require(0 <= seed < MAX_SEED, f"--seed must be in 0..{MAX_SEED - 1}, not {seed}")
     seeds = (seed, seed + 1)
     if values["seeds"] is not None:
         seeds = tuple(parse_ints(values["seeds"], "seeds"))
         _require(len(seeds) >= 2, "--seeds needs at least two seeds to interpolate between, "
                                   "e.g. --seeds 3,17")
+        _require(all(0 <= s < MAX_SEED for s in seeds), f"--seeds must be in 0..{MAX_SEED - 1}")
     _require(values["interp"] in (*INTERPOLATIONS, "both"),
              f"--interp must be lerp, slerp or both, not {values['interp']!r}")
     interp = INTERPOLATIONS if values["interp"] == "both" else (values["interp"],)
