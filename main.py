@@ -3,6 +3,7 @@
     python main.py --dataset mnist --train --epoch 5
     python main.py --dataset anime --image_size 96 --output_size 48 --train
     python main.py --dataset anime --visualize
+    python main.py --dataset anime --evaluate
 """
 
 import logging
@@ -54,9 +55,20 @@ flags.DEFINE_integer("gfc_dim", 1024, "Generator fully connected units (MNIST)."
 flags.DEFINE_integer("dfc_dim", 1024, "Discriminator fully connected units (MNIST).")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: every core).")
 flags.DEFINE_integer("inter_op_threads", 0, "Ops run at once (0: TensorFlow's choice).")
+flags.DEFINE_boolean("evaluate", False, "Compare the newest checkpoint's images with real ones "
+                     "(SWD, NDB/K, JS, MS-SSIM, each beside its real-vs-real floor).")
+flags.DEFINE_integer("eval_num", None, "Images per compared set (--evaluate: 2048, training: "
+                     "512; capped by half the real images).")
+flags.DEFINE_string("eval_data", None, "--evaluate against this folder of pictures instead of "
+                    "the run's dataset.")
+flags.DEFINE_integer("eval_freq", 0, "Steps between evaluations during training, written to "
+                     "TensorBoard and the log (0: none).")
+flags.DEFINE_integer("ndb_k", 100, "Bins of the NDB metric (needs 2 x this many real images).")
+flags.DEFINE_float("ema", 0.0, "Keep an exponential moving average of the generator's weights "
+                   "with this decay (e.g. 0.999) and sample from it (0: off).")
 
 FLAGS = flags.FLAGS
-MODES = ("train", "visualize")
+MODES = ("train", "visualize", "evaluate")
 # Flags that pick one run's folder for --visualize instead of the newest run.
 RUN_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
 
@@ -90,7 +102,7 @@ def _settings_for_sampling(values, present):
     else:
         dataset = values["dataset"] if "dataset" in present else None
         saved = settings.newest_run(values["checkpoint_dir"], dataset)
-    overrides = {name: values[name] for name in ("num_samples", "sample_dir")
+    overrides = {name: values[name] for name in ("num_samples", "sample_dir", "ndb_k")
                  if name in present}
     return saved.replace(checkpoint_dir=values["checkpoint_dir"], **overrides)
 
@@ -120,6 +132,16 @@ def run(argv):
 
         for path in visualize(run_settings, values["seed"]):
             print(path)
+    elif modes == ["evaluate"]:
+        settings.check_evaluation_flags(values)
+        eval_data = values["eval_data"]
+        if eval_data is not None and not os.path.isdir(eval_data):
+            raise UsageError(f"--eval_data {eval_data} is not a folder of pictures")
+        run_settings = _settings_for_sampling(values, present)
+        from dcgan.evaluate import evaluate
+
+        _, path = evaluate(run_settings, values["eval_num"], eval_data, values["seed"] or 0)
+        print(path)
 
 
 def main(argv):

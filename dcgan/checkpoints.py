@@ -39,9 +39,9 @@ class Checkpointer:
         self.saver.restore(session, path)
         return step_of(path)
 
-    def restore(self, session):
-        """Restore the newest checkpoint (it must exist); returns its step."""
-        path = latest(self.folder)
+    def restore(self, session, path=None):
+        """Restore checkpoint `path` (default: the newest, which must exist); returns its step."""
+        path = path or latest(self.folder)
         self.saver.restore(session, path)
         return step_of(path)
 
