@@ -66,11 +66,16 @@ flags.DEFINE_integer("eval_freq", 0, "Steps between evaluations during training,
 flags.DEFINE_integer("ndb_k", 100, "Bins of the NDB metric (needs 2 x this many real images).")
 flags.DEFINE_float("ema", 0.0, "Keep an exponential moving average of the generator's weights "
                    "with this decay (e.g. 0.999) and sample from it (0: off).")
+flags.DEFINE_string("precision", "fp32", "Compute precision: fp32, or bf16 (CPUs with AMX or "
+                    "AVX-512 BF16; weights, optimizer state and losses stay fp32).")
 
 FLAGS = flags.FLAGS
 MODES = ("train", "visualize", "evaluate")
 # Flags that pick one run's folder for --visualize instead of the newest run.
 RUN_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
+# Flags a sampling mode takes from the command line rather than from the saved run.
+SAMPLING_OVERRIDES = ("num_samples", "sample_dir", "precision", "intra_op_threads",
+                      "inter_op_threads", "ndb_k")
 
 
 def fail(message, status=2):
@@ -90,6 +95,7 @@ def parse_flags(argv):
 def _settings_for_sampling(values, present):
     from dcgan import settings
 
+    settings.check_compute_flags(values)
     if any(name in present for name in RUN_FLAGS):
         from dcgan import checkpoints
 
@@ -102,8 +108,7 @@ def _settings_for_sampling(values, present):
     else:
         dataset = values["dataset"] if "dataset" in present else None
         saved = settings.newest_run(values["checkpoint_dir"], dataset)
-    overrides = {name: values[name] for name in ("num_samples", "sample_dir", "ndb_k")
-                 if name in present}
+    overrides = {name: values[name] for name in SAMPLING_OVERRIDES if name in present}
     return saved.replace(checkpoint_dir=values["checkpoint_dir"], **overrides)
 
 
@@ -123,6 +128,7 @@ def run(argv):
     # Flags are checked before TensorFlow is imported, so a mistake is reported at once.
     if modes == ["train"]:
         run_settings = settings.from_flags(values, present)
+        settings.make_output_folders(run_settings)
         from dcgan.train import train
 
         train(run_settings)
@@ -154,6 +160,12 @@ def main(argv):
         fail(str(error), 2)
     except TrainingError as error:
         fail(str(error), 1)
+    except OSError as error:  # disk full, file too large, folder gone: the newest checkpoint stays
+        where = f" ({error.filename})" if error.filename else ""
+        fail(f"{error.strerror or error}{where}: free some disk space or fix the folder; the "
+             "newest checkpoint is intact", 1)
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (which saves and exits 0)
+        fail("interrupted; the newest checkpoint is intact", 130)
 
 
 if __name__ == "__main__":

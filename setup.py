@@ -39,5 +39,7 @@ setup(
     },
     extras_require={
         "test": ["pytest>=8,<10", "ruff>=0.6"],
+        # bench/train_speed.py's PyTorch reference only (the CPU wheel; never a CUDA build).
+        "bench": ["torch==2.13.0"],
     },
 )

@@ -11,6 +11,7 @@ bounded whatever the number of images (the array is mapped, not loaded).
 
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import fnmatch
 import gzip
@@ -18,6 +19,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import stat
 import struct
 import warnings
 
@@ -78,7 +81,7 @@ def list_image_files(folder, pattern="*"):
     """Files in `folder` matching `pattern` with a picture extension, sorted.
 
     Returns (paths, skipped) where skipped counts the entries left out by kind (sub-folders,
-    other file types).
+    other file types, pipes and devices, broken or looping links).
     """
     skipped = collections.Counter()
     paths = []
@@ -86,10 +89,17 @@ def list_image_files(folder, pattern="*"):
         if name.startswith(".") or not fnmatch.fnmatch(name, pattern):
             continue
         path = os.path.join(folder, name)
-        if os.path.isdir(path):
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:  # a link to nowhere, a link loop, a folder we may not enter
+            skipped["unreadable files"] += 1
+            continue
+        if stat.S_ISDIR(mode):
             skipped["folders"] += 1
         elif not name.lower().endswith(IMAGE_EXTENSIONS):
             skipped["not picture files"] += 1
+        elif not stat.S_ISREG(mode):  # opening a named pipe would wait forever
+            skipped["pipes and devices"] += 1
         else:
             paths.append(path)
     return paths, skipped
@@ -125,6 +135,8 @@ def load_image(path, spec):
             raise BadImage("empty files")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd EXIF/ICC data it still reads
+            # ...but above MAX_IMAGE_PIXELS it only warns too: make that a refusal.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
                 opened.seek(0)  # first frame of an animation
                 opened.load()
@@ -132,8 +144,8 @@ def load_image(path, spec):
                 image = _flatten(image, "RGB" if spec.c_dim == 3 else "L")
     except BadImage:
         raise
-    except Image.DecompressionBombError:
-        raise BadImage("pictures over 268 Mpx") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImage(f"pictures over {Image.MAX_IMAGE_PIXELS // 1_000_000} Mpx") from None
     except (PermissionError, IsADirectoryError):
         raise BadImage("unreadable files") from None
     except OSError as error:
@@ -182,6 +194,33 @@ def _replace_atomically(write, final_path):
     os.replace(temporary, final_path)
 
 
+def _remove_stale_temporaries(cache_folder):
+    """Delete cache files left half-written by processes that were killed while writing them."""
+    for name in os.listdir(cache_folder):
+        match = re.search(r"\.tmp(\d+)", name)
+        if match and not _process_alive(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(cache_folder, name))
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _reserve_space(path):
+    # A memory map over a sparse file dies of SIGBUS when the disk fills; claim the blocks now so
+    # a full disk is an OSError here instead.
+    if hasattr(os, "posix_fallocate"):
+        with open(path, "r+b") as handle:
+            os.posix_fallocate(handle.fileno(), 0, os.path.getsize(path))
+
+
 def build_cache(paths, spec, cache_path, workers=None, progress=True):
     """Decode `paths` into a uint8 .npy at `cache_path`; returns (count, skipped Counter).
 
@@ -195,19 +234,26 @@ def build_cache(paths, spec, cache_path, workers=None, progress=True):
     count = 0
     temporary = f"{cache_path}.tmp{os.getpid()}.npy"
     os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-    array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
-    workers = workers or os.cpu_count() or 1
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        results = pool.map(lambda path: _load_or_reason(path, spec), paths, chunksize=32)
-        for image, reason in tqdm(results, total=len(paths), desc="decoding images",
-                                  unit="img", disable=not progress, leave=False):
-            if reason:
-                skipped[reason] += 1
-            else:
-                array[count] = image
-                count += 1
-    array.flush()
-    del array
+    _remove_stale_temporaries(os.path.dirname(cache_path))
+    try:
+        array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
+        _reserve_space(temporary)
+        workers = workers or os.cpu_count() or 1
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            results = pool.map(lambda path: _load_or_reason(path, spec), paths, chunksize=32)
+            for image, reason in tqdm(results, total=len(paths), desc="decoding images",
+                                      unit="img", disable=not progress, leave=False):
+                if reason:
+                    skipped[reason] += 1
+                else:
+                    array[count] = image
+                    count += 1
+        array.flush()
+        del array
+    except BaseException:  # disk full, Ctrl-C: leave no half-written cache behind
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
     os.replace(temporary, cache_path)
     return count, skipped
 

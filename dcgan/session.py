@@ -1,18 +1,37 @@
 """Sessions, and a trained generator loaded from a run's newest checkpoint."""
 
+import functools
+
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
 
-from dcgan import checkpoints, model
+from dcgan import checkpoints, model, precision
 from dcgan.errors import UsageError
 
 tf1 = tf.compat.v1
 
 
+@functools.cache
+def _has_gpu():
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@functools.cache
+def _effective_precision(wanted):
+    # Cached so the fall-back line is said once per process, not once per session.
+    return precision.effective(wanted, gpu=wanted == "bf16" and _has_gpu())
+
+
 def session_config(settings):
-    """ConfigProto with the run's thread counts (0 lets TensorFlow use every core)."""
-    return tf1.ConfigProto(intra_op_parallelism_threads=settings.intra_op_threads,
-                           inter_op_parallelism_threads=settings.inter_op_threads)
+    """ConfigProto with the run's thread counts (0 lets TensorFlow use every core) and, for
+    `precision="bf16"` on a CPU with bfloat16 units, Grappler's oneDNN bf16 rewrite."""
+    config = tf1.ConfigProto(intra_op_parallelism_threads=settings.intra_op_threads,
+                             inter_op_parallelism_threads=settings.inter_op_threads)
+    if _effective_precision(settings.precision) == "bf16":
+        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = \
+            rewriter_config_pb2.RewriterConfig.ON
+    return config
 
 
 def run_sampler(session, sampler, z, labels=None, chunk=256):

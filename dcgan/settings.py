@@ -9,10 +9,12 @@ import dataclasses
 import glob
 import json
 import os
+import tempfile
 
 from dcgan.config import Z_DISTRIBUTIONS, ModelConfig
 from dcgan.data import ImageSpec
 from dcgan.errors import UsageError
+from dcgan.precision import PRECISIONS
 
 MNIST = "mnist"
 MNIST_SIZE = 28
@@ -52,6 +54,7 @@ class RunSettings:
     eval_freq: int = 0  # steps between in-training evaluations; 0: none
     eval_num: int = 0  # images per evaluated set; 0: EVAL_NUM (--evaluate), TRAIN_EVAL_NUM
     ndb_k: int = 100  # NDB's number of bins
+    precision: str = "fp32"
 
     @property
     def run_name(self):
@@ -128,6 +131,14 @@ def check_evaluation_flags(flags):
         _require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
 
 
+def check_compute_flags(flags):
+    """Check the flags that say how to compute (threads, precision), which any mode takes."""
+    for name in ("intra_op_threads", "inter_op_threads"):
+        _require(flags[name] >= 0, f"--{name} must be 0 (automatic) or more, not {flags[name]}")
+    _require(flags["precision"] in PRECISIONS,
+             f"--precision must be one of {', '.join(PRECISIONS)}, not {flags['precision']!r}")
+
+
 def from_flags(flags, present):
     """Check the flag values and build RunSettings for training.
 
@@ -145,8 +156,7 @@ def from_flags(flags, present):
         value = flags.get(name)
         _require(value is None or value > 0 or (name == "seed" and value == 0),
                  f"--{name} must be a positive number, not {value}")
-    for name in ("intra_op_threads", "inter_op_threads"):
-        _require(flags[name] >= 0, f"--{name} must be 0 (automatic) or more, not {flags[name]}")
+    check_compute_flags(flags)
     check_evaluation_flags(flags)
     dataset = flags["dataset"]
     _require(dataset and "/" not in dataset and dataset not in (".", ".."),
@@ -179,6 +189,28 @@ def from_flags(flags, present):
     for name in ("train_size", "ema", "eval_freq", "eval_num"):
         values[name] = values.get(name) or 0
     return RunSettings(dataset=dataset, spec=spec, model=model, **values)
+
+
+OUTPUT_FOLDERS = (("checkpoint_dir", "run_checkpoint_dir"), ("sample_dir", "run_sample_dir"),
+                  ("tensorboard_dir", "run_log_dir"))
+
+
+def make_output_folders(settings):
+    """Create the run's checkpoint, sample and log folders and check that each can be written.
+
+    Done before anything is trained, so a read-only or misspelt folder is a UsageError naming
+    its flag rather than a failure at the first checkpoint, hours later.
+    """
+    for flag, attribute in OUTPUT_FOLDERS:
+        folder = getattr(settings, attribute)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise UsageError(f"--{flag} {getattr(settings, flag)}: cannot write in {folder} "
+                             f"({error.strerror or error}): pick a writable folder with "
+                             f"--{flag}") from None
 
 
 def save(settings):

@@ -88,12 +88,12 @@ class _Graph:
             self.graph.finalize()
 
 
-def _check_finite(step, **losses):
+def _check_finite(step, checkpointer, **losses):
     for name, value in losses.items():
         if not math.isfinite(value):
-            raise TrainingError(
-                f"{name} became {value} at step {step}: training diverged; the last good "
-                "checkpoint is kept (try a lower --learning_rate)")
+            raise TrainingError(f"{name} became {value} at step {step}: training diverged and "
+                                f"was not saved; {checkpointer.kept()} (resume it with a lower "
+                                "--learning_rate)")
 
 
 class Trainer:
@@ -102,6 +102,7 @@ class Trainer:
     def __init__(self, settings, progress=True):
         self.settings = settings
         self.progress = progress
+        run_settings.make_output_folders(settings)
         saved = run_settings.load(settings.run_checkpoint_dir)
         if saved is not None:
             run_settings.check_compatible(saved, settings)
@@ -119,6 +120,7 @@ class Trainer:
             from dcgan.evaluate import TrainingEvaluator  # metrics load only when asked for
 
             self.evaluator = TrainingEvaluator(settings, self.data.images)
+        log.info("training on %d images (%d steps an epoch)", usable, self.steps_per_epoch)
         self.parts = _Graph(settings, self.data)
         run_settings.save(settings)
         self.fixed_z = model.sample_z(np.random.default_rng(FIXED_Z_SEED), settings.num_samples,
@@ -151,7 +153,7 @@ class Trainer:
             if log_now and g_index == self.settings.g_steps - 1:
                 g_fetch["summary"] = parts.g_summary
             g_out = session.run(g_fetch)
-        _check_finite(step, d_loss=d_out["d_loss"], g_loss=g_out["g_loss"])
+        _check_finite(step, parts.checkpointer, d_loss=d_out["d_loss"], g_loss=g_out["g_loss"])
         if log_now:
             writer.add_summary(d_out["summary"], step)
             writer.add_summary(g_out["summary"], step)
@@ -160,7 +162,8 @@ class Trainer:
     def run(self):
         """Train until `epoch` epochs are done or a stop is requested; returns the last step."""
         settings = self.settings
-        with tf1.Session(graph=self.parts.graph, config=session_config(settings)) as session, \
+        with checkpoints.RunLock(settings.run_checkpoint_dir), \
+                tf1.Session(graph=self.parts.graph, config=session_config(settings)) as session, \
                 StopRequest() as stop:
             step = self.parts.checkpointer.restore_or_initialize(session)
             if step:

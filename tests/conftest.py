@@ -2,8 +2,10 @@
 
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,65 @@ def copy_faces(folder, count, start=0):
     for path in face_files(count, start):
         shutil.copy(path, folder / path.name)
     return folder
+
+
+def _png_header_claiming(width, height):
+    """A PNG whose header claims width x height (a decompression bomb, a few bytes long)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)) + b"\0\0\0\0IEND\xaeB`\x82")
+
+
+def make_bad_files(folder, crop=96, locked=True):
+    """The bad and odd files a scraped folder holds, made from real faces of ../shared.
+
+    `crop` is the run's crop size (the 1x1 and 20x20 pictures are smaller). `locked` adds a file
+    nobody may read; only meaningful when the reader is not root (root reads it anyway).
+    Returns (expected skip counts by kind, number of odd-but-usable files that get converted).
+    """
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(folder)
+    source = face_files(1, start=500)[0]
+    face = Image.open(source).convert("RGB")
+    raw = source.read_bytes()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("not a picture")
+    (folder / "truncated.jpg").write_bytes(raw[:len(raw) // 2])
+    face.resize((1, 1)).save(folder / "one_pixel.png")
+    face.resize((20, 20)).save(folder / "tiny.png")
+    (folder / "bomb.png").write_bytes(_png_header_claiming(20000, 20000))
+    (folder / "a_folder.jpg").mkdir()
+    (folder / "notes.txt").write_text("hello")
+    os.symlink("loop.jpg", folder / "loop.jpg")  # a link to itself
+    os.symlink("nowhere.jpg", folder / "dangling.jpg")
+    os.mkfifo(folder / "fifo.jpg")  # reading a named pipe would wait forever
+    skipped = {"files that do not decode": 2, "empty files": 1,
+               f"smaller than the crop size {crop}x{crop}": 2, "pictures over 268 Mpx": 1,
+               "folders": 1, "not picture files": 1, "unreadable files": 2,
+               "pipes and devices": 1}
+    if locked:
+        face.save(folder / "locked.jpg")
+        os.chmod(folder / "locked.jpg", 0)
+        skipped["unreadable files"] += 1
+    # Odd but usable: converted, not skipped.
+    face.convert("RGBA").save(folder / "alpha.png")
+    face.convert("P").save(folder / "palette.png")
+    grey16 = np.asarray(face.convert("L")).astype(np.uint16) * 257
+    Image.fromarray(grey16).save(folder / "sixteen_bit.png")
+    face.convert("L").save(folder / "grey.jpg")
+    face.convert("CMYK").save(folder / "cmyk.jpg")
+    face.resize((8000, 8000)).save(folder / "huge.jpg", quality=50)
+    frames = [Image.open(path).convert("RGB") for path in face_files(3, start=600)]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:],
+                   duration=100, loop=0)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
+    face.transpose(Image.Transpose.ROTATE_90).save(folder / "exif_rotated.jpg", exif=exif)
+    face.save(folder / "really_a_png.jpg", format="PNG")
+    return skipped, 9
 
 
 def run_main(args, cwd, timeout=300, **kwargs):

@@ -55,6 +55,13 @@ def test_lrelu_keeps_positive_and_scales_negative(graph):
     np.testing.assert_allclose(out, [-0.4, 0.0, 3.0])
 
 
+def test_lrelu_gradient_is_one_for_positives_and_leak_for_negatives(graph):
+    x = tf.constant([-2.0, -0.5, 0.5, 3.0])
+    out = ops.lrelu(x, leak=0.2)
+    grad = _run(tf.gradients(tf.reduce_sum(out * tf.constant([1.0, 2.0, 3.0, 4.0])), x)[0])
+    np.testing.assert_allclose(grad, [0.2, 0.4, 3.0, 4.0])
+
+
 def test_batch_norm_training_normalises_and_updates_moving_averages(graph):
     rng = np.random.default_rng(0)
     data = (rng.normal(5.0, 3.0, size=(32, 4, 4, 2))).astype(np.float32)

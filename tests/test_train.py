@@ -1,4 +1,4 @@
-"""Training on real faces: steps, samples, checkpoints, resume, SIGINT, visualize, seeds."""
+"""Training on real faces: steps, samples, checkpoints, resume, SIGINT/SIGTERM, visualize, seeds."""
 
 import json
 import signal
@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from conftest import MAIN, TINY_FLAGS, copy_faces, run_main
 
 from dcgan import checkpoints
@@ -42,7 +43,8 @@ def test_resume_continues_the_step_count(tmp_path):
     assert "z_dim=16" in clash.stderr and "Traceback" not in clash.stderr
 
 
-def test_sigint_finishes_the_step_saves_and_exits_zero(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_finishes_the_step_saves_and_exits_zero(signum, tmp_path):
     copy_faces(tmp_path / "data" / "anime", 64)
     process = subprocess.Popen(
         [sys.executable, str(MAIN), "--dataset", "anime", "--train", "--epoch", "1000",
@@ -52,12 +54,12 @@ def test_sigint_finishes_the_step_saves_and_exits_zero(tmp_path):
     while "step/s" not in seen and "s/step" not in seen and time.time() < deadline:
         seen += process.stderr.read(1)
     time.sleep(1.0)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, rest = process.communicate(timeout=60)
     assert process.returncode == 0, seen + rest
     folder = str(tmp_path / "checkpoints" / "anime_8_16_16")
     step = checkpoints.step_of(checkpoints.latest(folder))
-    assert step > 0 and "stopped at step" in rest
+    assert step > 0 and f"stopped at step {step}" in rest
 
 
 def test_visualize_writes_a_grid_of_the_newest_run(trained_run):

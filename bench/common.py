@@ -1,0 +1,113 @@
+"""Shared helpers of the benchmarks: interleaved timing, medians, a plain-text table, load.
+
+The machine these run on is shared and noisy, so every benchmark runs its contenders in turns
+(A B A B ...) and reports medians, and ratios taken from the same run.
+"""
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FACES = SHARED / "data" / "anime_faces"
+
+if str(REPO) not in sys.path:  # run as `python bench/x.py` from the checkout
+    sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def interleave(contenders, rounds, calls_per_round=1):
+    """Time each contender `calls_per_round` times per round, in turns, for `rounds` rounds.
+
+    `contenders` maps a name to a callable (one unit of work). Returns {name: [seconds, ...]}.
+    """
+    times = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, work in contenders.items():
+            for _ in range(calls_per_round):
+                start = time.perf_counter()
+                work()
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(values):
+    """The median of a non-empty list."""
+    return statistics.median(values)
+
+
+def print_table(header, rows):
+    """Print rows (lists of cells) under `header` as an aligned plain-text/markdown table."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    print(line(cells[0]))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells[1:]:
+        print(line(row))
+    sys.stdout.flush()
+
+
+def machine_line():
+    """One line naming the CPU, the cores and the load average (the machine is shared)."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for text in handle:
+                if text.startswith("model name"):
+                    model = text.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{model}, {os.cpu_count()} cores, load average {load}"
+
+
+def need_faces():
+    """The shared faces folder, or exit with a one-line reason when it is absent."""
+    if not FACES.is_dir():
+        sys.exit(f"{FACES} is absent: the shared real-data folder beside the checkout is needed")
+    return FACES
+
+
+def scratch_faces(scratch, count, size):
+    """Link `count` shared faces into `<scratch>/data/faces` and build their uint8 cache at
+    `size` px; returns the TrainingData."""
+    from dcgan.data import ImageSpec, load_folder
+
+    faces = need_faces()
+    folder = os.path.join(scratch, "data", "faces")
+    os.makedirs(folder, exist_ok=True)
+    names = sorted(os.listdir(faces), key=lambda n: int(n.split(".")[0]))[:count]
+    for name in names:
+        os.symlink(faces / name, os.path.join(folder, name))
+    return load_folder(folder, ImageSpec(size, size, 3), progress=False)
+
+
+def project_trainer(scratch, precision, batch_size, size, intra=0, inter=0):
+    """The project's real Trainer on the scratch faces, and an initialised session for it."""
+    import tensorflow as tf
+
+    from dcgan.config import ModelConfig
+    from dcgan.data import ImageSpec
+    from dcgan.session import session_config
+    from dcgan.settings import RunSettings
+    from dcgan.train import Trainer
+
+    settings = RunSettings(
+        dataset="faces", spec=ImageSpec(size, size, 3), model=ModelConfig(size, size),
+        data_dir=os.path.join(scratch, "data"),
+        checkpoint_dir=os.path.join(scratch, f"checkpoints_{precision}"),
+        sample_dir=os.path.join(scratch, "samples"), tensorboard_dir=os.path.join(scratch, "logs"),
+        batch_size=batch_size, precision=precision, seed=1, intra_op_threads=intra,
+        inter_op_threads=inter)
+    trainer = Trainer(settings, progress=False)
+    session = tf.compat.v1.Session(graph=trainer.parts.graph, config=session_config(settings))
+    trainer.parts.checkpointer.restore_or_initialize(session)
+    return trainer, session

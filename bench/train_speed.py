@@ -1,0 +1,212 @@
+"""Training speed: our TF1-graph iteration vs a PyTorch reference, fp32 and bf16, and FLOP use.
+
+    python bench/train_speed.py                      # carpedm20's 48x48 faces, batch 64
+    python bench/train_speed.py --rounds 10 --batch_size 64 --output_size 48
+
+Each contender lives in its own process (so PyTorch's OpenMP threads never spin beside
+TensorFlow's) and they take turns, a few iterations each per round (A B C D A B C D ...). Our
+side is the real `dcgan.train.Trainer` iteration (1 D + 2 G updates, losses fetched in the same
+run) fed by the real input pipeline from a scratch folder of the shared faces; the reference is
+bench/torch_dcgan.py (channels_last; autocast for bf16). The matmul peaks are measured in the
+same run, with both frameworks, and the best is the peak the utilisation is taken against.
+Needs `pip install torch==2.13.0` (the CPU wheel; benchmark only).
+"""
+
+import argparse
+import multiprocessing
+import os
+import tempfile
+import time
+
+import numpy as np
+from common import machine_line, median, print_table, project_trainer, scratch_faces
+from flops import describe
+
+MATMUL_SIZE = 2048
+
+
+def _tf_contender(precision, args, scratch):
+    """The project's Trainer on real faces; returns (iteration(), matmul(dtype, reps))."""
+    import tensorflow as tf
+
+    from dcgan.session import session_config
+
+    tf1 = tf.compat.v1
+    trainer, session = project_trainer(scratch, precision, args.batch_size, args.output_size,
+                                       args.intra_op_threads, args.inter_op_threads)
+    settings = trainer.settings
+    step = [0]
+
+    def iteration():
+        trainer._iteration(session, step[0], None)
+        step[0] += 1
+
+    def matmul(dtype, reps):
+        graph = tf.Graph()
+        with graph.as_default():
+            rng = np.random.default_rng(0)
+            a = tf.constant(rng.standard_normal((MATMUL_SIZE, MATMUL_SIZE), np.float32))
+            b = tf.constant(rng.standard_normal((MATMUL_SIZE, MATMUL_SIZE), np.float32))
+            if dtype == "bf16":
+                a, b = tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16)
+            a, b = tf.Variable(a), tf.Variable(b)  # cast once, not per run
+            product = tf.matmul(a, b).op
+            with tf1.Session(graph=graph, config=session_config(settings)) as mm_session:
+                mm_session.run(tf1.global_variables_initializer())
+                mm_session.run(product)
+                return _best_rate(lambda: mm_session.run(product), reps)
+
+    return iteration, matmul
+
+
+def _torch_contender(precision, args, scratch):
+    """The PyTorch reference on the same faces; returns (iteration(), matmul(dtype, reps))."""
+    import torch
+    from torch_dcgan import TorchDCGAN
+
+    from dcgan.config import ModelConfig
+    from dcgan.data import ImageSpec, load_folder
+
+    torch.manual_seed(1)
+    size = args.output_size
+    faces = load_folder(os.path.join(scratch, "data", "faces"), ImageSpec(size, size, 3),
+                        progress=False).images
+    real_all = torch.from_numpy(np.array(faces)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    real_all = real_all.contiguous(memory_format=torch.channels_last)
+    gan = TorchDCGAN(ModelConfig(size, size), args.batch_size, bf16=precision == "bf16")
+    generator = torch.Generator().manual_seed(1)
+
+    def iteration():
+        index = torch.randint(len(real_all), (args.batch_size,), generator=generator)
+        gan.iteration(real_all[index].contiguous(memory_format=torch.channels_last))
+
+    def matmul(dtype, reps):
+        kind = torch.bfloat16 if dtype == "bf16" else torch.float32
+        a = torch.randn(MATMUL_SIZE, MATMUL_SIZE).to(kind)
+        b = torch.randn(MATMUL_SIZE, MATMUL_SIZE).to(kind)
+        torch.mm(a, b)
+        return _best_rate(lambda: torch.mm(a, b), reps)
+
+    return iteration, matmul
+
+
+def _best_rate(work, reps):
+    """GFLOP/s of a MATMUL_SIZE cube matmul: the best of `reps` timings (a peak, not a median)."""
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return 2 * MATMUL_SIZE ** 3 / best / 1e9
+
+
+def _worker(connection, framework, precision, args, scratch):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    build = _tf_contender if framework == "tf" else _torch_contender
+    iteration, matmul = build(precision, args, scratch)
+    for _ in range(args.warmup):
+        iteration()
+    connection.send("ready")
+    while True:
+        message = connection.recv()
+        if message[0] == "stop":
+            return
+        if message[0] == "iterate":
+            times = []
+            for _ in range(message[1]):
+                start, cpu = time.perf_counter(), time.process_time()
+                iteration()
+                times.append((time.perf_counter() - start, time.process_time() - cpu))
+            connection.send(times)
+        elif message[0] == "matmul":
+            connection.send(matmul(message[1], message[2]))
+
+
+def _parse():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--per_round", type=int, default=2, help="iterations per turn")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--output_size", type=int, default=48)
+    parser.add_argument("--faces", type=int, default=1280, help="real faces fed to training")
+    parser.add_argument("--intra_op_threads", type=int, default=0)
+    parser.add_argument("--inter_op_threads", type=int, default=0)
+    parser.add_argument("--only", default="tf-fp32,tf-bf16,torch-fp32,torch-bf16",
+                        help="comma-separated contenders")
+    return parser.parse_args()
+
+
+def main():
+    """Run the interleaved comparison and print the tables."""
+    args = _parse()
+    from dcgan.config import ModelConfig
+
+    print(machine_line())
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_faces(scratch, args.faces, args.output_size)
+        workers = {}
+        for name in args.only.split(","):
+            framework, precision = name.split("-")
+            parent, child = spawn.Pipe()
+            process = spawn.Process(target=_worker,
+                                    args=(child, framework, precision, args, scratch))
+            process.start()
+            workers[name] = (parent, process)
+        for parent, _ in workers.values():
+            parent.recv()
+        times = {name: [] for name in workers}
+        peaks = {}
+        for round_index in range(args.rounds):
+            for name, (parent, _) in workers.items():
+                parent.send(("iterate", args.per_round))
+                times[name] += parent.recv()
+            if round_index == args.rounds // 2:  # peaks measured mid-run, under the same load
+                for name, (parent, _) in workers.items():
+                    if name.endswith("fp32"):
+                        for dtype in ("fp32", "bf16"):
+                            parent.send(("matmul", dtype, 5))
+                            peaks[(name.split("-")[0], dtype)] = parent.recv()
+        for parent, process in workers.values():
+            parent.send(("stop",))
+            process.join()
+    _report(args, times, peaks, ModelConfig(args.output_size, args.output_size))
+    print(machine_line())
+
+
+def _report(args, times, peaks, cfg):
+    rows, gflop = describe(cfg, args.batch_size)
+    print(f"\nFLOPs per iteration (1 D + 2 G updates, batch {args.batch_size}): {gflop:.1f} GFLOP"
+          " (forward MFLOP per image per layer below; see bench/flops.py)")
+    print_table(["layer", "forward MFLOP/image"], rows)
+    peak = {dtype: max(v for (_, d), v in peaks.items() if d == dtype) for dtype in ("fp32", "bf16")
+            if any(d == dtype for _, d in peaks)}
+    print(f"\nmatmul {MATMUL_SIZE}^3 peaks (GFLOP/s, best of 5):")
+    print_table(["framework", "fp32", "bf16"],
+                [[fw, f"{peaks.get((fw, 'fp32'), 0):.0f}", f"{peaks.get((fw, 'bf16'), 0):.0f}"]
+                 for fw in sorted({fw for fw, _ in peaks})])
+    walls = {name: median([wall for wall, _ in pairs]) for name, pairs in times.items()}
+    reference, torch_bf16 = walls.get("torch-fp32"), walls.get("torch-bf16")
+    table = []
+    for name, pairs in times.items():
+        seconds = median([wall for wall, _ in pairs])
+        cpu_seconds = median([cpu for _, cpu in pairs])
+        dtype = name.split("-")[1]
+        rate = gflop / seconds
+        table.append([name, f"{seconds:.3f}", f"{args.batch_size / seconds:.1f}", f"{rate:.0f}",
+                      f"{100 * rate / peak[dtype]:.0f}%" if dtype in peak else "-",
+                      f"{reference / seconds:.2f}x" if reference else "-",
+                      f"{torch_bf16 / seconds:.2f}x" if torch_bf16 else "-",
+                      f"{cpu_seconds:.2f}", len(pairs)])
+    print(f"\ntraining iteration, medians of interleaved runs ({args.rounds} rounds x "
+          f"{args.per_round}):")
+    print_table(["contender", "s/iteration", "img/s", "GFLOP/s", "of matmul peak",
+                 "vs torch-fp32", "vs torch-bf16", "CPU s/iteration", "n"], table)
+    print("(ratios are of wall-time medians. CPU s = the process's CPU time per iteration, "
+          "a steadier measure of work on a loaded machine; it includes OpenMP threads "
+          "spin-waiting, which inflates PyTorch's.)")
+
+
+if __name__ == "__main__":
+    main()

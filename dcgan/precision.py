@@ -1,0 +1,50 @@
+"""Compute precision: fp32, or bf16 on CPUs with bfloat16 units (AMX, AVX-512 BF16).
+
+bf16 is applied by Grappler's oneDNN auto-mixed-precision rewrite when a session's graph is
+optimised: convolutions, matmuls and their gradients run in bfloat16 while the variables (master
+weights), Adam's slots and the losses stay float32, so checkpoints are the same either way.
+Kept free of TensorFlow imports so flag checks stay fast.
+"""
+
+import logging
+
+PRECISIONS = ("fp32", "bf16")
+# /proc/cpuinfo flags of the x86 instructions oneDNN runs bfloat16 math on.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+CPUINFO = "/proc/cpuinfo"
+
+log = logging.getLogger(__name__)
+
+
+def cpu_flags(cpuinfo=CPUINFO):
+    """The set of feature flags of the first CPU in `cpuinfo` (empty when unreadable)."""
+    try:
+        with open(cpuinfo) as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_bf16(cpuinfo=CPUINFO):
+    """True when the CPU has bfloat16 matrix or vector units oneDNN uses."""
+    return bool(cpu_flags(cpuinfo) & set(BF16_CPU_FLAGS))
+
+
+def effective(precision, gpu=False, cpuinfo=CPUINFO):
+    """The precision a run really uses, saying in one line when bf16 falls back to fp32.
+
+    The rewrite is CPU-only: a GPU run, or a CPU without bfloat16 units, runs fp32.
+    """
+    if precision != "bf16":
+        return precision
+    if gpu:
+        log.warning("--precision bf16 is a CPU option: this GPU run computes in fp32")
+        return "fp32"
+    if not cpu_has_bf16(cpuinfo):
+        log.warning("--precision bf16: this CPU has no bfloat16 units (%s), running fp32",
+                    " or ".join(BF16_CPU_FLAGS))
+        return "fp32"
+    return precision

@@ -1,0 +1,83 @@
+"""--precision: CPU bf16 detection, the one-line fall-back, the session rewrite, a bf16 run."""
+
+import logging
+
+import numpy as np
+import pytest
+from conftest import TINY_FLAGS, copy_faces, run_main
+
+from dcgan import checkpoints, precision
+
+AMD_ZEN4_FLAGS = "fpu vme sse2 avx2 avx512f avx512_bf16 avx512_vnni"
+SAPPHIRE_RAPIDS_FLAGS = "fpu sse2 avx2 avx512f amx_bf16 amx_tile amx_int8"
+SKYLAKE_FLAGS = "fpu sse2 avx2 avx512f avx512bw"
+
+
+def _cpuinfo(tmp_path, flags):
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\n"
+                    f"processor\t: 1\nflags\t\t: {flags}\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("flags, has_bf16", [(AMD_ZEN4_FLAGS, True),
+                                             (SAPPHIRE_RAPIDS_FLAGS, True),
+                                             (SKYLAKE_FLAGS, False)])
+def test_bf16_units_are_found_in_the_cpu_flags(tmp_path, flags, has_bf16):
+    assert precision.cpu_has_bf16(_cpuinfo(tmp_path, flags)) is has_bf16
+
+
+def test_bf16_falls_back_to_fp32_in_one_line_without_bf16_units(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="dcgan")
+    cpuinfo = _cpuinfo(tmp_path, SKYLAKE_FLAGS)
+    assert precision.effective("bf16", cpuinfo=cpuinfo) == "fp32"
+    assert len(caplog.records) == 1 and "running fp32" in caplog.records[0].getMessage()
+    assert precision.effective("bf16", cpuinfo=_cpuinfo(tmp_path, AMD_ZEN4_FLAGS)) == "bf16"
+    assert precision.effective("bf16", gpu=True, cpuinfo=cpuinfo) == "fp32"
+    assert precision.effective("fp32", cpuinfo=cpuinfo) == "fp32"
+    assert precision.cpu_flags(str(tmp_path / "missing")) == set()
+
+
+def test_session_config_turns_on_the_onednn_bf16_rewrite_only_for_bf16():
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    from dcgan.config import ModelConfig
+    from dcgan.data import ImageSpec
+    from dcgan.session import session_config
+    from dcgan.settings import RunSettings
+
+    run = RunSettings("anime", ImageSpec(16, 16), ModelConfig(16, 16))
+    on = rewriter_config_pb2.RewriterConfig.ON
+    fp32 = session_config(run.replace(precision="fp32", intra_op_threads=2))
+    assert fp32.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 != on
+    assert fp32.intra_op_parallelism_threads == 2
+    bf16 = session_config(run.replace(precision="bf16"))
+    expected = on if precision.cpu_has_bf16() else fp32.graph_options.rewrite_options \
+        .auto_mixed_precision_onednn_bfloat16
+    assert bf16.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 == expected
+
+
+@pytest.mark.parametrize("mode", ["--train", "--visualize"])
+def test_a_bad_precision_is_one_line_and_status_2(tmp_path, mode):
+    result = run_main(["--dataset", "anime", mode, "--precision", "fp16"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --precision must be one of fp32, bf16, not 'fp16'"]
+
+
+def test_bf16_training_keeps_fp32_weights_and_finite_losses(tmp_path):
+    import tensorflow as tf
+
+    copy_faces(tmp_path / "data" / "anime", 16)
+    result = run_main(["--dataset", "anime", "--train", "--epoch", "1", "--precision", "bf16",
+                       *TINY_FLAGS], tmp_path)
+    assert result.returncode == 0, result.stderr
+    if not precision.cpu_has_bf16():
+        assert "running fp32" in result.stderr
+    path = checkpoints.latest(str(tmp_path / "checkpoints" / "anime_8_16_16"))
+    assert checkpoints.step_of(path) == 2
+    reader = tf.train.load_checkpoint(path)
+    dtypes = reader.get_variable_to_dtype_map()
+    assert dtypes and set(dtypes.values()) == {tf.float32} | ({tf.int64} & set(dtypes.values()))
+    weights = reader.get_tensor("generator/g_h4/w")
+    assert np.isfinite(weights).all()
