@@ -3,6 +3,7 @@
     python main.py --dataset mnist --train --epoch 5
     python main.py --dataset anime --image_size 96 --output_size 48 --train
     python main.py --dataset anime --visualize
+    python main.py --dataset anime --evaluate
     python main.py --dataset anime --export web && python main.py --serve
 """
 
@@ -76,16 +77,27 @@ flags.DEFINE_integer("fps", 8, "GIF frames per second.")
 flags.DEFINE_integer("num_gifs", 10, "sweep_gifs: how many GIFs (random dimensions).")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: every core).")
 flags.DEFINE_integer("inter_op_threads", 0, "Ops run at once (0: TensorFlow's choice).")
+flags.DEFINE_boolean("evaluate", False, "Compare the newest checkpoint's images with real ones "
+                     "(SWD, NDB/K, JS, MS-SSIM, each beside its real-vs-real floor).")
+flags.DEFINE_integer("eval_num", None, "Images per compared set (--evaluate: 2048, training: "
+                     "512; capped by half the real images).")
+flags.DEFINE_string("eval_data", None, "--evaluate against this folder of pictures instead of "
+                    "the run's dataset.")
+flags.DEFINE_integer("eval_freq", 0, "Steps between evaluations during training, written to "
+                     "TensorBoard and the log (0: none).")
+flags.DEFINE_integer("ndb_k", 100, "Bins of the NDB metric (needs 2 x this many real images).")
+flags.DEFINE_float("ema", 0.0, "Keep an exponential moving average of the generator's weights "
+                   "with this decay (e.g. 0.999) and sample from it (0: off).")
 flags.DEFINE_string("precision", "fp32", "Compute precision: fp32, or bf16 (CPUs with AMX or "
                     "AVX-512 BF16; weights, optimizer state and losses stay fp32).")
 
 FLAGS = flags.FLAGS
-MODES = ("train", "visualize", "export", "serve")
+MODES = ("train", "visualize", "evaluate", "export", "serve")
 # Flags that pick one run's folder for --visualize instead of the newest run.
 RUN_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
 # Flags a sampling mode takes from the command line rather than from the saved run.
 SAMPLING_OVERRIDES = ("num_samples", "sample_dir", "precision", "intra_op_threads",
-                      "inter_op_threads")
+                      "inter_op_threads", "ndb_k")
 
 
 def fail(message, status=2):
@@ -154,6 +166,16 @@ def run(argv):
 
         for path in visualize(run_settings, options):
             print(path)
+    elif modes == ["evaluate"]:
+        settings.check_evaluation_flags(values)
+        eval_data = values["eval_data"]
+        if eval_data is not None and not os.path.isdir(eval_data):
+            raise UsageError(f"--eval_data {eval_data} is not a folder of pictures")
+        run_settings = _settings_for_sampling(values, present)
+        from dcgan.evaluate import evaluate
+
+        _, path = evaluate(run_settings, values["eval_num"], eval_data, values["seed"] or 0)
+        print(path)
     elif modes == ["export"]:
         run_settings = _settings_for_sampling(values, present)
         from dcgan.export import export

@@ -160,9 +160,9 @@ class Checkpointer:
         raise TrainingError(f"no checkpoint in {self.folder} can be read ({'; '.join(problems)})"
                             ": move the folder away to start afresh")
 
-    def restore(self, session):
-        """Restore the newest checkpoint (it must exist); returns its step."""
-        path = latest(self.folder)
+    def restore(self, session, path=None):
+        """Restore checkpoint `path` (default: the newest, which must exist); returns its step."""
+        path = path or latest(self.folder)
         self.saver.restore(session, path)
         return step_of(path)
 

@@ -17,6 +17,8 @@ tf1 = tf.compat.v1
 
 GENERATOR_SCOPE = "generator"
 DISCRIMINATOR_SCOPE = "discriminator"
+# Each generator variable's exponential moving average lives beside it as `<variable>/ema`.
+EMA_SUFFIX = "ema"
 
 
 def _random_z(count, cfg):
@@ -28,16 +30,52 @@ def _random_z(count, cfg):
     return tf.random.normal(shape)
 
 
-def generator(z, y, cfg, train):
+def generator(z, y, cfg, train, ema=False):
     """Map latent vectors z [b, z_dim] (and one-hot labels y [b, y_dim]) to images in [-1, 1].
 
     `train` picks batch statistics (True) or the moving averages (False, the sampler). Both
-    builds share the variables under the `generator` scope.
+    builds share the variables under the `generator` scope. `ema=True` builds the same layers
+    on the exponential moving averages of those variables (see `_ema_getter`).
     """
-    with tf1.variable_scope(GENERATOR_SCOPE, reuse=tf1.AUTO_REUSE):
+    getter = _ema_getter if ema else None
+    with tf1.variable_scope(GENERATOR_SCOPE, reuse=tf1.AUTO_REUSE, custom_getter=getter):
         if cfg.y_dim:
             return _conditional_generator(z, y, cfg, train)
         return _conv_generator(z, cfg, train)
+
+
+def _ema_getter(getter, name, *args, **kwargs):
+    """Hand out a variable's moving-average shadow `<name>/ema` in place of the variable.
+
+    Every generator variable is shadowed, the batch-norm moving statistics included, so the
+    averaged weights are normalised by statistics averaged over the same stretch of training
+    (as BigGAN's EMA of the whole state does). A new shadow starts equal to its variable: both
+    take the one initial-value tensor in the same initialiser run.
+    """
+    variable = getter(name, *args, **kwargs)
+    return getter(f"{name}/{EMA_SUFFIX}", initializer=variable.initial_value,
+                  trainable=False, collections=[tf1.GraphKeys.GLOBAL_VARIABLES])
+
+
+def ema_pairs():
+    """(variable, shadow) pairs of the generator variables that have an EMA shadow."""
+    variables = {v.op.name: v for v in scoped_variables(GENERATOR_SCOPE)}
+    suffix = "/" + EMA_SUFFIX
+    return [(variables[name[:-len(suffix)]], shadow) for name, shadow in variables.items()
+            if name.endswith(suffix)]
+
+
+def ema_update(decay, step):
+    """One EMA step of every generator shadow towards its variable.
+
+    The decay is min(decay, (1 + step) / (10 + step)), as in tf.train.ExponentialMovingAverage,
+    so early in training the average follows the fast-changing weights instead of remembering
+    the random initialisation for thousands of steps.
+    """
+    step = tf.cast(step, tf.float32)
+    rate = 1.0 - tf.minimum(decay, (1.0 + step) / (10.0 + step))
+    return tf.group(*[tf1.assign_sub(shadow, rate * (shadow - variable))
+                      for variable, shadow in ema_pairs()], name="ema_update")
 
 
 def _conv_generator(z, cfg, train):
@@ -129,14 +167,17 @@ def scoped_variables(scope, collection=tf1.GraphKeys.GLOBAL_VARIABLES):
 class Sampler:
     """The generator in inference mode behind placeholders `z` (and `y` for MNIST).
 
-    Takes any number of latent vectors; its output tensor is named `sampler:0`.
+    Takes any number of latent vectors; its output tensor is named `sampler:0` (the first
+    sampler of a graph). `ema=True` samples from the moving averages of the weights.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, ema=False):
         self.cfg = cfg
+        self.ema = ema
         self.z = tf1.placeholder(tf.float32, [None, cfg.z_dim], name="z")
         self.y = tf1.placeholder(tf.float32, [None, cfg.y_dim], name="y") if cfg.y_dim else None
-        self.images = tf.identity(generator(self.z, self.y, cfg, train=False), name="sampler")
+        self.images = tf.identity(generator(self.z, self.y, cfg, train=False, ema=ema),
+                                  name="sampler")
 
     def feed(self, z, labels=None):
         """The feed dict for latent vectors `z` and, for conditional models, integer labels."""
@@ -157,10 +198,13 @@ class DCGAN:
 
     `real_images` is a float tensor in [-1, 1] (from the input pipeline, no feed_dict);
     `real_labels` one-hot for conditional models. Fake images get fresh latent vectors (and
-    uniformly drawn labels) on every run of an update op.
+    uniformly drawn labels) on every run of an update op. With `ema_decay` > 0 every run of
+    `g_optim` also moves the generator's EMA shadows, and `sampler` reads them;
+    `raw_sampler` always reads the trained weights themselves.
     """
 
-    def __init__(self, cfg, real_images, real_labels=None, learning_rate=2e-4, beta1=0.5):
+    def __init__(self, cfg, real_images, real_labels=None, learning_rate=2e-4, beta1=0.5,
+                 ema_decay=0.0):
         self.cfg = cfg
         batch = tf.shape(real_images)[0]
         self.z = _random_z(batch, cfg)
@@ -184,7 +228,12 @@ class DCGAN:
         self.d_optim = self._adam_step(self.d_loss, DISCRIMINATOR_SCOPE, learning_rate, beta1,
                                        self.global_step)
         self.g_optim = self._adam_step(self.g_loss, GENERATOR_SCOPE, learning_rate, beta1)
-        self.sampler = Sampler(cfg)
+        self.sampler = Sampler(cfg, ema=ema_decay > 0)
+        self.raw_sampler = self.sampler
+        if ema_decay > 0:
+            self.raw_sampler = Sampler(cfg)
+            with tf.control_dependencies([self.g_optim]):
+                self.g_optim = ema_update(ema_decay, self.global_step)
 
     @staticmethod
     def _adam_step(loss, scope, learning_rate, beta1, global_step=None):

@@ -34,22 +34,42 @@ def session_config(settings):
     return config
 
 
+def run_sampler(session, sampler, z, labels=None, chunk=256):
+    """Images in [-1, 1] from a `model.Sampler` for latent vectors `z`, `chunk` at a time.
+
+    Conditional models without `labels` get the digits 0, 1, ..., 9, 0, ... in turn.
+    """
+    if sampler.cfg.y_dim and labels is None:
+        labels = np.arange(len(z)) % sampler.cfg.y_dim
+    out = []
+    for start in range(0, len(z), chunk):
+        part_labels = None if labels is None else labels[start:start + chunk]
+        out.append(session.run(sampler.images, sampler.feed(z[start:start + chunk], part_labels)))
+    return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
 class TrainedGenerator:
     """The sampler (and optionally D's scores) of a trained run, restored in its own graph.
 
     Use as a context manager, or call close(). `step` is the checkpoint's training step.
+    The sampler reads the EMA of the generator's weights when the run kept one (`ema=None`);
+    `ema=False` picks the trained weights themselves. `checkpoint` picks a checkpoint path
+    other than the newest.
     """
 
-    def __init__(self, settings, with_discriminator=False):
+    def __init__(self, settings, with_discriminator=False, ema=None, checkpoint=None):
         folder = settings.run_checkpoint_dir
         if checkpoints.latest(folder) is None:
             raise UsageError(f"no checkpoint in {folder}/: train first with `python main.py "
                              f"--dataset {settings.dataset} --train`")
+        if ema and not settings.ema:
+            raise UsageError(f"{folder} was trained without --ema: it has no averaged weights")
         self.settings = settings
         self.cfg = settings.model
+        self.ema = bool(settings.ema) if ema is None else ema
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.sampler = model.Sampler(self.cfg)
+            self.sampler = model.Sampler(self.cfg, ema=self.ema)
             self.d_score = None
             if with_discriminator:
                 self.d_images = tf1.placeholder(
@@ -60,7 +80,7 @@ class TrainedGenerator:
                 self.d_score = tf.sigmoid(logits)[:, 0]
             self.session = tf1.Session(graph=self.graph, config=session_config(settings))
             restorer = checkpoints.Checkpointer(folder, var_list=tf1.global_variables())
-            self.step = restorer.restore(self.session)
+            self.step = restorer.restore(self.session, checkpoint)
 
     def __enter__(self):
         return self
@@ -79,14 +99,7 @@ class TrainedGenerator:
 
     def generate(self, z, labels=None, chunk=256):
         """Images in [-1, 1] for latent vectors `z` (and digit labels for MNIST), in chunks."""
-        if self.cfg.y_dim and labels is None:
-            labels = np.arange(len(z)) % self.cfg.y_dim
-        out = []
-        for start in range(0, len(z), chunk):
-            part_labels = None if labels is None else labels[start:start + chunk]
-            out.append(self.session.run(self.sampler.images,
-                                        self.sampler.feed(z[start:start + chunk], part_labels)))
-        return np.concatenate(out) if out else np.zeros((0,), np.float32)
+        return run_sampler(self.session, self.sampler, z, labels, chunk)
 
     def score(self, images, labels=None, chunk=256):
         """The discriminator's probability that each image is real (needs with_discriminator)."""

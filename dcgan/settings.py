@@ -21,6 +21,8 @@ MNIST_SIZE = 28
 MNIST_CLASSES = 10
 MIN_OUTPUT_SIZE = 8
 RUN_FILE = "run.json"
+EVAL_NUM = 2048  # images per set for --evaluate (capped by the real images there are)
+TRAIN_EVAL_NUM = 512  # a cheaper set for --eval_freq during training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +50,10 @@ class RunSettings:
     num_samples: int = 64
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    ema: float = 0.0  # decay of the generator weights' moving average; 0: no EMA
+    eval_freq: int = 0  # steps between in-training evaluations; 0: none
+    eval_num: int = 0  # images per evaluated set; 0: EVAL_NUM (--evaluate), TRAIN_EVAL_NUM
+    ndb_k: int = 100  # NDB's number of bins
     precision: str = "fp32"
 
     @property
@@ -113,6 +119,18 @@ def _square_or(flags, square, height, width, default):
     return h, flags.get(width) or h
 
 
+def check_evaluation_flags(flags):
+    """Check --ema, --eval_freq, --eval_num and --ndb_k (absent ones count as their defaults)."""
+    ema = flags.get("ema") or 0.0
+    _require(0.0 <= ema < 1.0, f"--ema must be a decay in [0, 1) such as 0.999 (0: off), "
+             f"not {ema}")
+    _require((flags.get("eval_freq") or 0) >= 0,
+             f"--eval_freq must be 0 (off) or more steps, not {flags.get('eval_freq')}")
+    for name in ("eval_num", "ndb_k"):
+        value = flags.get(name)
+        _require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
+
+
 def check_compute_flags(flags):
     """Check the flags that say how to compute (threads, precision), which any mode takes."""
     for name in ("intra_op_threads", "inter_op_threads"):
@@ -139,6 +157,7 @@ def from_flags(flags, present):
         _require(value is None or value > 0 or (name == "seed" and value == 0),
                  f"--{name} must be a positive number, not {value}")
     check_compute_flags(flags)
+    check_evaluation_flags(flags)
     dataset = flags["dataset"]
     _require(dataset and "/" not in dataset and dataset not in (".", ".."),
              f"--dataset must be a folder name under --data_dir, not {dataset!r}")
@@ -167,7 +186,8 @@ def from_flags(flags, present):
                         flags["z_dist"])
     names = {f.name for f in dataclasses.fields(RunSettings)} - {"spec", "model", "dataset"}
     values = {name: flags[name] for name in names if name in flags}
-    values["train_size"] = values.get("train_size") or 0
+    for name in ("train_size", "ema", "eval_freq", "eval_num"):
+        values[name] = values.get(name) or 0
     return RunSettings(dataset=dataset, spec=spec, model=model, **values)
 
 
@@ -215,6 +235,11 @@ def load(run_folder):
 
 def check_compatible(saved, wanted):
     """Raise UsageError if `wanted` would build a different network than the saved run."""
+    if (saved.ema > 0) != (wanted.ema > 0):
+        raise UsageError(
+            f"{saved.run_checkpoint_dir} was trained with --ema {saved.ema}, not {wanted.ema} "
+            f"(EMA cannot be switched on or off mid-run): pass --ema {saved.ema} to resume it, "
+            "or --checkpoint_dir for a new run")
     for field in dataclasses.fields(ModelConfig):
         old = getattr(saved.model, field.name)
         new = getattr(wanted.model, field.name)

@@ -73,7 +73,7 @@ class _Graph:
             real = tf.cast(batch, tf.float32) / 127.5 - 1.0
             real_labels = tf.one_hot(labels, cfg.y_dim) if cfg.y_dim else None
             self.gan = model.DCGAN(cfg, real, real_labels, settings.learning_rate,
-                                   settings.beta1)
+                                   settings.beta1, settings.ema)
             self.d_summary = tf1.summary.merge([
                 tf1.summary.scalar("d_loss", self.gan.d_loss),
                 tf1.summary.scalar("d_loss_real", self.gan.d_loss_real),
@@ -115,6 +115,11 @@ class Trainer:
             raise UsageError(f"--train_size {settings.train_size} is smaller than --batch_size "
                              f"{settings.batch_size}: raise --train_size or lower --batch_size")
         self.total_steps = settings.epoch * self.steps_per_epoch
+        self.evaluator = None
+        if settings.eval_freq:
+            from dcgan.evaluate import TrainingEvaluator  # metrics load only when asked for
+
+            self.evaluator = TrainingEvaluator(settings, self.data.images)
         log.info("training on %d images (%d steps an epoch)", usable, self.steps_per_epoch)
         self.parts = _Graph(settings, self.data)
         run_settings.save(settings)
@@ -130,6 +135,11 @@ class Trainer:
         epoch = step // self.steps_per_epoch
         path = os.path.join(self.settings.run_sample_dir, f"train_{epoch:02d}_{step:05d}.png")
         return images.save_grid(path, pictures)
+
+    def after_step(self, session, step, writer):
+        """Work done between steps: the in-training evaluation every `eval_freq` steps."""
+        if self.evaluator is not None and step % self.settings.eval_freq == 0:
+            self.evaluator(session, self.parts.gan.sampler, step, writer)
 
     def _iteration(self, session, step, writer):
         gan, parts = self.parts.gan, self.parts
@@ -183,6 +193,7 @@ class Trainer:
                     if step % settings.ckpt_freq == 0:
                         self.parts.checkpointer.save(session, step)
                         last_saved = step
+                    self.after_step(session, step, writer)
             finally:
                 if bar is not None:
                     bar.close()

@@ -1,0 +1,126 @@
+"""How close a generator's images are to the real ones (`python main.py --evaluate`).
+
+Generated images are compared with real images of the run's dataset (or another folder) by
+`dcgan.metrics`: SWD, NDB/K and JS, each beside the same number between two disjoint halves of
+the real images (the floor a perfect generator would reach at that N), and MS-SSIM diversity.
+`TrainingEvaluator` does the same inside the training loop (`--eval_freq`) with a smaller set.
+"""
+
+import json
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan import data, images, metrics, model
+from dcgan import settings as run_settings
+from dcgan.errors import UsageError
+from dcgan.session import TrainedGenerator, run_sampler
+
+tf1 = tf.compat.v1
+log = logging.getLogger(__name__)
+
+FAKE_Z_SEED = 6  # the evaluated latent vectors (and real subset) stay the same run to run
+# Headline numbers written to TensorBoard and the progress log, with their tags.
+SUMMARY_KEYS = {"swd_avg": "eval/swd", "swd_floor_avg": "eval/swd_real_floor",
+                "ndb_over_k": "eval/ndb_over_k", "ndb_js": "eval/ndb_js",
+                "ms_ssim_fake": "eval/ms_ssim", "ms_ssim_real": "eval/ms_ssim_real"}
+
+
+def load_real_images(settings, eval_data=None):
+    """The uint8 real images to compare with: the run's dataset, or the folder `eval_data`.
+
+    Both go through the uint8 cache, decoded with the run's crop and size.
+    """
+    if eval_data:
+        return data.load_folder(eval_data, settings.spec, progress=False).images
+    if settings.dataset == run_settings.MNIST:
+        return data.load_mnist(settings.dataset_folder).images
+    return data.load_folder(settings.dataset_folder, settings.spec,
+                            settings.input_fname_pattern, progress=False).images
+
+
+def set_size(wanted, real_count, ndb_k, source):
+    """Images per compared set: `wanted`, capped by half the real images (the floor needs two
+    disjoint halves); raises UsageError when that leaves fewer than NDB's `ndb_k` bins."""
+    size = min(wanted, real_count // 2)
+    if size < ndb_k:
+        raise UsageError(f"{source} has {real_count} real images; the comparison needs "
+                         f"2 x --ndb_k = {2 * ndb_k} at least (and --eval_num >= --ndb_k): add "
+                         "images, or lower --ndb_k")
+    return size
+
+
+def real_subset(real, size, seed=FAKE_Z_SEED):
+    """`2 * size` real images drawn without replacement (seeded), as one in-memory array."""
+    chosen = np.sort(np.random.default_rng(seed).choice(len(real), 2 * size, replace=False))
+    return np.ascontiguousarray(real[chosen])
+
+
+def summary_of(result):
+    """A TensorBoard Summary proto of the headline numbers of an `evaluate_sets` result."""
+    return tf1.Summary(value=[tf1.Summary.Value(tag=tag, simple_value=float(result[key]))
+                              for key, tag in SUMMARY_KEYS.items()])
+
+
+def one_line(result):
+    """The headline numbers in one log line."""
+    return (f"SWD {result['swd_avg']:.2f} (real floor {result['swd_floor_avg']:.2f}), "
+            f"NDB/K {result['ndb_over_k']:.3f} (floor {result['ndb_over_k_floor']:.3f}), "
+            f"JS {result['ndb_js']:.4f}, MS-SSIM {result['ms_ssim_fake']:.3f} "
+            f"(real {result['ms_ssim_real']:.3f})")
+
+
+def evaluate(settings, eval_num=None, eval_data=None, seed=0):
+    """Compare the newest checkpoint's images with real ones; print and save the numbers.
+
+    `eval_num` images per set (default `settings.EVAL_NUM`, capped by half the real images).
+    Returns (result dict, path of the JSON written under the run's sample folder).
+    """
+    real = load_real_images(settings, eval_data)
+    source = eval_data or settings.dataset_folder
+    size = set_size(eval_num or run_settings.EVAL_NUM, len(real), settings.ndb_k, source)
+    real = real_subset(real, size, seed + FAKE_Z_SEED)
+    with TrainedGenerator(settings) as generator:
+        fake = images.to_uint8(generator.generate(generator.sample_z(size, seed + FAKE_Z_SEED)))
+        step, ema = generator.step, generator.ema
+    result = metrics.evaluate_sets(fake, real, seed=seed, ndb_k=settings.ndb_k)
+    print(f"{settings.run_name} step {step}{' (EMA weights)' if ema else ''} vs {source}:")
+    print(metrics.format_report(result))
+    record = {"run": settings.run_name, "step": step, "ema": ema, "real_images": source,
+              **result}
+    path = os.path.join(settings.run_sample_dir, f"eval_{step:05d}.json")
+    os.makedirs(settings.run_sample_dir, exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(record, handle, indent=2)
+    return result, path
+
+
+class TrainingEvaluator:
+    """Evaluates the in-graph sampler during training on a fixed, smaller set (`--eval_freq`).
+
+    The real subset and latent vectors are chosen once, so numbers at different steps compare.
+    """
+
+    def __init__(self, settings, training_images):
+        self.settings = settings
+        size = set_size(settings.eval_num or run_settings.TRAIN_EVAL_NUM, len(training_images),
+                        settings.ndb_k, settings.dataset_folder)
+        self.real = real_subset(training_images, size)
+        self.z = model.sample_z(np.random.default_rng(FAKE_Z_SEED), size, settings.model.z_dim,
+                                settings.model.z_dist)
+
+    def evaluate(self, session, sampler):
+        """The metrics of `sampler`'s images in `session` against the fixed real subset."""
+        fake = images.to_uint8(run_sampler(session, sampler, self.z))
+        return metrics.evaluate_sets(fake, self.real, ndb_k=self.settings.ndb_k)
+
+    def __call__(self, session, sampler, step, writer):
+        """Evaluate at `step`: TensorBoard scalars (if `writer`) and one log line."""
+        result = self.evaluate(session, sampler)
+        if writer is not None:
+            writer.add_summary(summary_of(result), step)
+            writer.flush()
+        log.info("eval step %d: %s", step, one_line(result))
+        return result

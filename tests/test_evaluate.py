@@ -1,0 +1,152 @@
+"""--evaluate, --eval_freq and --ema on real faces: numbers saved, scalars logged, EMA used."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TINY_FLAGS, copy_faces, face_files, run_main
+
+from dcgan import checkpoints, model
+from dcgan import settings as run_settings
+from dcgan.errors import UsageError
+from dcgan.session import TrainedGenerator
+
+tf1 = tf.compat.v1
+# 64 faces give sets of 32 images: small, so NDB gets 8 bins.
+EVAL_FLAGS = ["--eval_num", "32", "--ndb_k", "8"]
+
+
+@pytest.fixture(scope="module")
+def ema_run(tmp_path_factory):
+    """A tiny anime run trained 16 steps with --ema 0.9 and an evaluation every 8 steps."""
+    work = tmp_path_factory.mktemp("ema")
+    copy_faces(work / "data" / "anime", 64)
+    result = run_main(["--dataset", "anime", "--train", "--epoch", "2", "--seed", "1",
+                       "--ema", "0.9", "--eval_freq", "8", *EVAL_FLAGS, *TINY_FLAGS], work)
+    assert result.returncode == 0, result.stderr
+    run = run_settings.load(work / "checkpoints" / "anime_8_16_16")
+    return work, run.replace(checkpoint_dir=str(work / "checkpoints")), result.stderr
+
+
+def _scalars(log_dir):
+    values = {}
+    for path in sorted(log_dir.glob("events.out.tfevents.*")):
+        for event in tf1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag.startswith("eval/"):
+                    values[(value.tag, event.step)] = value.simple_value
+    return values
+
+
+def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
+    work, run, train_log = ema_run
+    assert run.ema == 0.9 and run.eval_freq == 8
+    assert "eval step 8: SWD" in train_log and "eval step 16: SWD" in train_log
+    scalars = _scalars(work / "logs" / "anime_8_16_16")
+    for tag in ("eval/swd", "eval/swd_real_floor", "eval/ndb_over_k", "eval/ndb_js",
+                "eval/ms_ssim"):
+        assert (tag, 8) in scalars and (tag, 16) in scalars, tag
+
+    result = run_main(["--evaluate", *EVAL_FLAGS], work)
+    assert result.returncode == 0, result.stderr
+    assert "SWD x1e3" in result.stdout and "real vs real" in result.stdout
+    assert "EMA weights" in result.stdout
+    path = work / result.stdout.strip().splitlines()[-1]
+    assert path.name == "eval_00016.json"
+    saved = json.loads(path.read_text())
+    assert saved["step"] == 16 and saved["ema"] is True and saved["n"] == 32
+    # Sixteen steps of a tiny GAN are far from the faces; two halves of the faces are not.
+    assert saved["swd_avg"] > 1.5 * saved["swd_floor_avg"]
+    assert saved["ndb_over_k"] >= saved["ndb_over_k_floor"]
+    # The in-training evaluation uses the same latent vectors and real images at that step.
+    assert saved["swd_avg"] == pytest.approx(scalars[("eval/swd", 16)], rel=1e-5)
+    assert saved["ms_ssim_fake"] == pytest.approx(scalars[("eval/ms_ssim", 16)], rel=1e-5)
+
+
+def test_evaluate_against_another_folder(trained_run, tmp_path):
+    work, _ = trained_run
+    other = copy_faces(tmp_path / "other", 40, start=500)
+    result = run_main(["--evaluate", "--eval_data", str(other), "--ndb_k", "4"], work)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((work / result.stdout.strip().splitlines()[-1]).read_text())
+    assert saved["n"] == 20 and saved["ema"] is False and saved["real_images"] == str(other)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--evaluate"], "2 x --ndb_k = 200"),  # 64 faces, K = 100
+    (["--evaluate", "--eval_data", "/no/such/folder"], "--eval_data"),
+    (["--evaluate", "--ndb_k", "0"], "--ndb_k"),
+    (["--train", "--ema", "1.0"], "--ema"),
+    (["--train", "--eval_freq", "-5"], "--eval_freq"),
+])
+def test_mistakes_are_one_line(trained_run, args, words):
+    work, _ = trained_run
+    result = run_main(args, work)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and words in last and "Traceback" not in result.stderr
+
+
+def test_ema_cannot_be_switched_on_when_resuming(trained_run):
+    _, run = trained_run
+    with pytest.raises(UsageError, match="--ema"):
+        run_settings.check_compatible(run, run.replace(ema=0.999))
+    with pytest.raises(UsageError, match="without --ema"):
+        TrainedGenerator(run, ema=True)
+
+
+def test_ema_shadows_follow_the_weights_by_the_decay():
+    cfg = model.ModelConfig(16, 16, 3, 16, 0, 8, 8)
+    import imageio.v2 as imageio
+
+    faces = np.stack([imageio.imread(p)[::6, ::6] for p in face_files(8)])
+    with tf.Graph().as_default():
+        tf1.set_random_seed(3)
+        real = tf.constant(faces, tf.float32) / 127.5 - 1.0
+        gan = model.DCGAN(cfg, real, ema_decay=0.95)
+        pairs = model.ema_pairs()
+        names = {v.op.name for v, _ in pairs}
+        assert names == {v.op.name for v in model.scoped_variables("generator")
+                         if not v.op.name.endswith(("/ema", "Adam_generator",
+                                                    "Adam_generator_1"))}
+        assert all(not s.trainable for _, s in pairs)
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            start = session.run(pairs)
+            assert all(np.array_equal(v, s) for v, s in start)  # shadows start as copies
+            for _ in range(30):
+                session.run(gan.d_optim)
+                session.run(gan.g_optim)
+            step = session.run(gan.global_step)
+            before = session.run([s for _, s in pairs])
+            session.run(gan.g_optim)
+            after = session.run(pairs)
+    rate = 1.0 - min(0.95, (1.0 + step) / (10.0 + step))
+    for (weights, shadow), old in zip(after, before, strict=True):
+        np.testing.assert_allclose(shadow, old - rate * (old - weights), rtol=1e-4, atol=1e-6)
+    # The averages lag behind the trained weights, between them and where training started.
+    kernel = next(i for i, (v, _) in enumerate(pairs) if v.op.name.endswith("g_h1/w"))
+    weights, shadow = after[kernel]
+    first = start[kernel][0]
+    assert np.abs(shadow - weights).max() > 0
+    assert np.linalg.norm(shadow - weights) < np.linalg.norm(first - weights)
+
+
+def test_the_sampler_reads_the_averaged_weights(ema_run):
+    _, run, _ = ema_run
+    folder = run.run_checkpoint_dir
+    reader = tf1.train.load_checkpoint(checkpoints.latest(folder))
+    shadows = [n for n in reader.get_variable_to_shape_map() if n.endswith("/ema")]
+    assert "generator/g_h0_lin/Matrix/ema" in shadows
+    assert "generator/g_bn1/moving_mean/ema" in shadows
+    with TrainedGenerator(run) as averaged, TrainedGenerator(run, ema=False) as raw:
+        assert averaged.ema and not raw.ema
+        z = averaged.sample_z(6, seed=2)
+        ema_images, raw_images = averaged.generate(z), raw.generate(z)
+        assert np.abs(ema_images - raw_images).max() > 1e-3
+        # The raw network given the shadow values draws exactly the EMA sampler's images.
+        with raw.graph.as_default():
+            for variable in model.scoped_variables("generator"):
+                variable.load(reader.get_tensor(variable.op.name + "/ema"), raw.session)
+        np.testing.assert_allclose(raw.generate(z), ema_images, atol=1e-5)
