@@ -17,6 +17,9 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from dcgan.errors import TrainingError, UsageError
+from dcgan.tensorflow_startup import skip_keras
+
+skip_keras()  # every mode starts 2-3 s sooner; nothing here uses Keras
 
 # carpedm20's flags, under their names.
 flags.DEFINE_integer("epoch", 25, "Epochs to train (a resumed run counts the ones already done).")

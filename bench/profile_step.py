@@ -2,10 +2,12 @@
 
     python bench/profile_step.py                      # fp32, 48x48, batch 64
     python bench/profile_step.py --precision bf16 --iterations 3
+    python bench/profile_step.py --sampler            # the sampler alone (generation)
 
 Runs the project's real training iteration (1 D + 2 G updates) with full tracing and sums each
 op type's compute time over the traced runs (ops on two threads overlap, so the column can add
-up to more than the wall time). Casts show what the bf16 rewrite adds.
+up to more than the wall time). Casts show what the bf16 rewrite adds. `--sampler` traces the
+sampler (batch-norm moving averages, no training) on a batch of latent vectors instead.
 """
 
 import argparse
@@ -13,6 +15,7 @@ import collections
 import tempfile
 import time
 
+import numpy
 from common import machine_line, print_table, project_trainer, scratch_faces
 
 
@@ -23,6 +26,7 @@ def _parse():
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--sampler", action="store_true", help="trace generation, not training")
     return parser.parse_args()
 
 
@@ -32,6 +36,15 @@ def _op_type(node_stats):
     if " = " in label:
         return label.split(" = ", 1)[1].split("(", 1)[0]
     return node_stats.node_name.split(":")[0]
+
+
+def _traced_runs(args, trainer, gan):
+    """(fetch, feed) pairs of one unit of work: a training iteration or one sampler batch."""
+    if args.sampler:
+        z = gan.sampler.cfg  # the sampler's own z distribution and size
+        latent = numpy.random.default_rng(0).uniform(-1, 1, (args.batch_size, z.z_dim))
+        return [(gan.sampler.images, gan.sampler.feed(latent.astype(numpy.float32)))]
+    return [(op, None) for op in [gan.d_optim] + [gan.g_optim] * trainer.settings.g_steps]
 
 
 def main():
@@ -48,26 +61,29 @@ def main():
         gan = trainer.parts.gan
         for step in range(2):
             trainer._iteration(session, step, None)
+        for fetch, feed in _traced_runs(args, trainer, gan):
+            session.run(fetch, feed)  # the first run of a fetch optimises its graph
         options = tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE)
         per_type = collections.Counter()
         wall = 0.0
         for _ in range(args.iterations):
             start = time.perf_counter()
-            for op in [gan.d_optim] + [gan.g_optim] * trainer.settings.g_steps:
+            for fetch, feed in _traced_runs(args, trainer, gan):
                 metadata = tf1.RunMetadata()
-                session.run(op, options=options, run_metadata=metadata)
+                session.run(fetch, feed, options=options, run_metadata=metadata)
                 for device in metadata.step_stats.dev_stats:
                     for node in device.node_stats:
                         micros = node.op_end_rel_micros - node.op_start_rel_micros
                         per_type[_op_type(node)] += micros / 1e6
             wall += time.perf_counter() - start
     total = sum(per_type.values())
-    rows = [[name, f"{seconds / args.iterations:.3f}", f"{100 * seconds / total:.1f}%"]
+    rows = [[name, f"{seconds / args.iterations:.4f}", f"{100 * seconds / total:.1f}%"]
             for name, seconds in per_type.most_common(args.top)]
-    print(f"\n{args.precision}, {args.output_size}x{args.output_size}, batch {args.batch_size}: "
-          f"{wall / args.iterations:.2f} s/iteration traced (tracing adds overhead); op time "
-          f"summed {total / args.iterations:.2f} s/iteration")
-    print_table(["op type", "s/iteration", "share"], rows)
+    unit = "sampler batch" if args.sampler else "iteration"
+    print(f"\n{args.precision}, {args.output_size}x{args.output_size}, batch {args.batch_size}, "
+          f"per {unit}: {wall / args.iterations:.3f} s traced (tracing adds overhead); op time "
+          f"summed {total / args.iterations:.3f} s")
+    print_table(["op type", f"s per {unit}", "share"], rows)
     print(machine_line())
 
 

@@ -83,9 +83,16 @@ def _visualize_seconds(scratch, runs):
     return seconds
 
 
-def _import_seconds():
+IMPORTS = {
+    "import tensorflow": "import tensorflow",
+    "the same, Keras skipped as main.py does": "from dcgan.tensorflow_startup import skip_keras\n"
+                                               "skip_keras()\nimport tensorflow",
+}
+
+
+def _import_seconds(code):
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True)
+    subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=REPO, check=True)
     return time.perf_counter() - start
 
 
@@ -98,7 +105,10 @@ def main():
         rates = _generation_rates(settings, args.rounds)
         onnx = _onnx_status()
         visualize = _visualize_seconds(scratch, args.visualize_runs)
-        tf_import = median([_import_seconds() for _ in range(args.visualize_runs)])
+        imports = {name: [] for name in IMPORTS}
+        for _ in range(args.visualize_runs):  # in turns, like everything here
+            for name, code in IMPORTS.items():
+                imports[name].append(_import_seconds(code))
     print(f"\ngenerator {args.output_size}x{args.output_size}, gf 64, z 100 "
           f"(medians of {args.rounds} interleaved rounds):")
     print_table(["engine", "batch 1 img/s", "batch 64 img/s"],
@@ -106,8 +116,9 @@ def main():
                  for p in ("fp32", "bf16")] + [["ONNX", onnx, "-"]])
     print(f"\n`python main.py --visualize` (64-image grid) to its written image: median "
           f"{median(visualize):.2f} s of {len(visualize)} "
-          f"({', '.join(f'{s:.2f}' for s in visualize)}); `python -c 'import tensorflow'` "
-          f"alone: {tf_import:.2f} s")
+          f"({', '.join(f'{s:.2f}' for s in visualize)})")
+    print_table(["start-up alone (python -c)", "median s"],
+                [[name, f"{median(seconds):.2f}"] for name, seconds in imports.items()])
     print(machine_line())
 
 

@@ -7,7 +7,9 @@ Each contender lives in its own process (so PyTorch's OpenMP threads never spin 
 TensorFlow's) and they take turns, a few iterations each per round (A B C D A B C D ...). Our
 side is the real `dcgan.train.Trainer` iteration (1 D + 2 G updates, losses fetched in the same
 run) fed by the real input pipeline from a scratch folder of the shared faces; the reference is
-bench/torch_dcgan.py (channels_last; autocast for bf16). The matmul peaks are measured in the
+bench/torch_dcgan.py (channels_last; autocast for bf16). `tf-bf16-native` is our bf16 iteration
+with oneDNN's own weight-gradient kernels everywhere (no `ops.matmul_filter_gradients`), to show
+what that change buys. The matmul peaks are measured in the
 same run, with both frameworks, and the best is the peak the utilisation is taken against.
 Needs `pip install torch==2.13.0` (the CPU wheel; benchmark only).
 """
@@ -25,11 +27,15 @@ from flops import describe
 MATMUL_SIZE = 2048
 
 
-def _tf_contender(precision, args, scratch):
+def _tf_contender(precision, args, scratch, variant=None):
     """The project's Trainer on real faces; returns (iteration(), matmul(dtype, reps))."""
     import tensorflow as tf
 
+    from dcgan import ops
     from dcgan.session import session_config
+
+    if variant == "native":  # no layer is small enough for the matmul weight gradient
+        ops.MATMUL_FILTER_GRADIENT_MAX_POSITIONS = 0
 
     tf1 = tf.compat.v1
     trainer, session = project_trainer(scratch, precision, args.batch_size, args.output_size,
@@ -59,7 +65,7 @@ def _tf_contender(precision, args, scratch):
     return iteration, matmul
 
 
-def _torch_contender(precision, args, scratch):
+def _torch_contender(precision, args, scratch, variant=None):
     """The PyTorch reference on the same faces; returns (iteration(), matmul(dtype, reps))."""
     import torch
     from torch_dcgan import TorchDCGAN
@@ -100,10 +106,11 @@ def _best_rate(work, reps):
     return 2 * MATMUL_SIZE ** 3 / best / 1e9
 
 
-def _worker(connection, framework, precision, args, scratch):
+def _worker(connection, name, args, scratch):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    framework, precision, *variant = name.split("-")
     build = _tf_contender if framework == "tf" else _torch_contender
-    iteration, matmul = build(precision, args, scratch)
+    iteration, matmul = build(precision, args, scratch, *variant)
     for _ in range(args.warmup):
         iteration()
     connection.send("ready")
@@ -132,7 +139,7 @@ def _parse():
     parser.add_argument("--faces", type=int, default=1280, help="real faces fed to training")
     parser.add_argument("--intra_op_threads", type=int, default=0)
     parser.add_argument("--inter_op_threads", type=int, default=0)
-    parser.add_argument("--only", default="tf-fp32,tf-bf16,torch-fp32,torch-bf16",
+    parser.add_argument("--only", default="tf-fp32,tf-bf16,tf-bf16-native,torch-fp32,torch-bf16",
                         help="comma-separated contenders")
     return parser.parse_args()
 
@@ -148,10 +155,8 @@ def main():
         scratch_faces(scratch, args.faces, args.output_size)
         workers = {}
         for name in args.only.split(","):
-            framework, precision = name.split("-")
             parent, child = spawn.Pipe()
-            process = spawn.Process(target=_worker,
-                                    args=(child, framework, precision, args, scratch))
+            process = spawn.Process(target=_worker, args=(child, name, args, scratch))
             process.start()
             workers[name] = (parent, process)
         for parent, _ in workers.values():

@@ -135,16 +135,19 @@ def load_image(path, spec):
             raise BadImage("empty files")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd EXIF/ICC data it still reads
-            # ...but above MAX_IMAGE_PIXELS it only warns too: make that a refusal.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
+                # Between 1x and 2x MAX_IMAGE_PIXELS Pillow only warns, so refuse here from the
+                # header, before decoding. (Not by turning the warning into an error: warning
+                # filters are process-wide, and the decoding threads would race on them.)
+                if opened.width * opened.height > Image.MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError(path)
                 opened.seek(0)  # first frame of an animation
                 opened.load()
                 image = ImageOps.exif_transpose(opened)
                 image = _flatten(image, "RGB" if spec.c_dim == 3 else "L")
     except BadImage:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise BadImage(f"pictures over {Image.MAX_IMAGE_PIXELS // 1_000_000} Mpx") from None
     except (PermissionError, IsADirectoryError):
         raise BadImage("unreadable files") from None

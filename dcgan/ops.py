@@ -5,6 +5,8 @@ Keras 3 removed `tf.compat.v1.layers` and `tf.contrib` is gone, so every layer h
 DCGAN paper; biases from zero.
 """
 
+import contextlib
+
 import tensorflow as tf
 from tensorflow.python.ops import gen_nn_ops
 
@@ -84,6 +86,92 @@ def deconv2d(x, output_hw, output_dim, kernel=5, stride=2, scope="deconv2d",
             x, w, output_shape=output_shape, strides=[1, stride, stride, 1], padding="SAME")
         deconv = tf.reshape(deconv, [-1, height, width, output_dim])
         return tf.nn.bias_add(deconv, _bias("biases", output_dim))
+
+
+# Layers whose smaller side has at most this many positions per image take their weight gradient
+# from a matmul over image patches under `matmul_filter_gradients` (see there).
+MATMUL_FILTER_GRADIENT_MAX_POSITIONS = 36
+
+
+@contextlib.contextmanager
+def matmul_filter_gradients(compute_dtype=None):
+    """Convolutions built inside take their deep layers' weight gradients from one matmul.
+
+    Why: on CPUs with AVX512-BF16 but no AMX, oneDNN's bf16 backward-weights convolution for the
+    small, wide layers (6x6 -> 3x3 with 256 -> 512 channels, 12x12 -> 6x6) runs no faster than
+    fp32, while the other convolutions gain 1.5-2.2x (bench/conv_kernels.py). The same
+    gradient as a matmul of image patches by the output gradient runs at matmul speed. Big
+    layers keep the native kernel, which is faster there. Only the gradient changes (the forward
+    ops are untouched), and it is the same sum in another order.
+
+    `compute_dtype` (tf.bfloat16 or tf.float32) is the type the patches and the matmul use;
+    None makes this a no-op. Patches are built in that type on purpose: the bf16 rewrite leaves
+    ExtractImagePatches in float32 and would then cast its 6x larger output. Gradients are
+    chosen when the graph is built, so wrap the model's construction.
+    """
+    if compute_dtype is None:
+        yield
+        return
+    with tf1.get_default_graph().gradient_override_map(_MATMUL_GRADIENTS[compute_dtype]):
+        yield
+
+
+def _filter_gradient(images, out_backprop, filter_shape, strides, compute_dtype):
+    """d(loss)/d(filter) of a SAME-padded convolution `images` -> `out_backprop`'s shape."""
+    positions = int(out_backprop.shape[1]) * int(out_backprop.shape[2])
+    if positions <= MATMUL_FILTER_GRADIENT_MAX_POSITIONS:
+        return filter_gradient_by_matmul(images, out_backprop, filter_shape, strides,
+                                         compute_dtype)
+    return tf1.nn.conv2d_backprop_filter(images, [int(d) for d in filter_shape], out_backprop,
+                                         strides, "SAME")
+
+
+def filter_gradient_by_matmul(images, out_backprop, filter_shape, strides,
+                              compute_dtype=tf.float32):
+    """The weight gradient of a SAME-padded convolution as one matmul over image patches.
+
+    Each output position's receptive field becomes a row (extract_patches), so the gradient is
+    patches^T @ out_backprop summed over every image and position at once, computed in
+    `compute_dtype` and returned in the images' type.
+    """
+    kernel_h, kernel_w, in_dim, out_dim = (int(d) for d in filter_shape)
+    patches = tf.image.extract_patches(tf.cast(images, compute_dtype), [1, kernel_h, kernel_w, 1],
+                                       strides, [1, 1, 1, 1], "SAME")
+    # Patch depth is ordered (row, column, channel): the filter's own [h, w, in] order.
+    patches = tf.reshape(patches, [-1, kernel_h * kernel_w * in_dim])
+    gradient = tf.matmul(patches, tf.reshape(tf.cast(out_backprop, compute_dtype), [-1, out_dim]),
+                         transpose_a=True)
+    return tf.cast(tf.reshape(gradient, [kernel_h, kernel_w, in_dim, out_dim]), images.dtype)
+
+
+def _register_matmul_gradients(compute_dtype):
+    """Register convolution gradients whose weight gradient may use the patch matmul in
+    `compute_dtype`; returns the gradient_override_map that selects them."""
+    conv_name = f"DcganConv2DMatmulFilterGrad_{compute_dtype.name}"
+    deconv_name = f"DcganDeconv2DMatmulFilterGrad_{compute_dtype.name}"
+
+    @tf.RegisterGradient(conv_name)
+    def _conv2d_gradient(op, grad):
+        images, filters = op.inputs
+        strides = op.get_attr("strides")
+        d_images = tf1.nn.conv2d_backprop_input(tf.shape(images), filters, grad, strides, "SAME")
+        return d_images, _filter_gradient(images, grad, filters.shape, strides, compute_dtype)
+
+    @tf.RegisterGradient(deconv_name)
+    def _deconv2d_gradient(op, grad):
+        # A transposed convolution is the input gradient of a convolution of its output
+        # (`grad`'s shape) to its input, so the roles of the two tensors swap.
+        _, filters, inputs = op.inputs
+        strides = op.get_attr("strides")
+        d_inputs = tf.nn.conv2d(grad, filters, strides, "SAME")
+        return None, _filter_gradient(grad, inputs, filters.shape, strides, compute_dtype), \
+            d_inputs
+
+    return {"Conv2D": conv_name, "Conv2DBackpropInput": deconv_name}
+
+
+_MATMUL_GRADIENTS = {dtype: _register_matmul_gradients(dtype) for dtype in (tf.float32,
+                                                                           tf.bfloat16)}
 
 
 def batch_norm(x, train, scope="batch_norm"):

@@ -18,8 +18,11 @@ def _has_gpu():
 
 
 @functools.cache
-def _effective_precision(wanted):
-    # Cached so the fall-back line is said once per process, not once per session.
+def effective_precision(wanted):
+    """The precision a session really computes in: `wanted`, or fp32 where bf16 cannot run.
+
+    Cached so the fall-back line is said once per process, not once per session.
+    """
     return precision.effective(wanted, gpu=wanted == "bf16" and _has_gpu())
 
 
@@ -28,7 +31,7 @@ def session_config(settings):
     `precision="bf16"` on a CPU with bfloat16 units, Grappler's oneDNN bf16 rewrite."""
     config = tf1.ConfigProto(intra_op_parallelism_threads=settings.intra_op_threads,
                              inter_op_parallelism_threads=settings.inter_op_threads)
-    if _effective_precision(settings.precision) == "bf16":
+    if effective_precision(settings.precision) == "bf16":
         config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = \
             rewriter_config_pb2.RewriterConfig.ON
     return config

@@ -10,10 +10,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from dcgan import checkpoints, data, images, model
+from dcgan import checkpoints, data, images, model, ops
 from dcgan import settings as run_settings
 from dcgan.errors import TrainingError, UsageError
-from dcgan.session import session_config
+from dcgan.session import effective_precision, session_config
 
 tf1 = tf.compat.v1
 log = logging.getLogger(__name__)
@@ -72,8 +72,10 @@ class _Graph:
             batch, labels = tf1.data.make_one_shot_iterator(feed).get_next()
             real = tf.cast(batch, tf.float32) / 127.5 - 1.0
             real_labels = tf.one_hot(labels, cfg.y_dim) if cfg.y_dim else None
-            self.gan = model.DCGAN(cfg, real, real_labels, settings.learning_rate,
-                                   settings.beta1, settings.ema)
+            bf16 = effective_precision(settings.precision) == "bf16"
+            with ops.matmul_filter_gradients(tf.bfloat16 if bf16 else None):
+                self.gan = model.DCGAN(cfg, real, real_labels, settings.learning_rate,
+                                       settings.beta1, settings.ema)
             self.d_summary = tf1.summary.merge([
                 tf1.summary.scalar("d_loss", self.gan.d_loss),
                 tf1.summary.scalar("d_loss_real", self.gan.d_loss_real),

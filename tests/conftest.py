@@ -45,7 +45,7 @@ def copy_faces(folder, count, start=0):
     return folder
 
 
-def _png_header_claiming(width, height):
+def png_header_claiming(width, height):
     """A PNG whose header claims width x height (a decompression bomb, a few bytes long)."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + header
@@ -72,7 +72,7 @@ def make_bad_files(folder, crop=96, locked=True):
     (folder / "truncated.jpg").write_bytes(raw[:len(raw) // 2])
     face.resize((1, 1)).save(folder / "one_pixel.png")
     face.resize((20, 20)).save(folder / "tiny.png")
-    (folder / "bomb.png").write_bytes(_png_header_claiming(20000, 20000))
+    (folder / "bomb.png").write_bytes(png_header_claiming(20000, 20000))
     (folder / "a_folder.jpg").mkdir()
     (folder / "notes.txt").write_text("hello")
     os.symlink("loop.jpg", folder / "loop.jpg")  # a link to itself

@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MNIST_DIR, copy_faces, face_files, make_bad_files, need_shared
+from conftest import (
+    MNIST_DIR,
+    copy_faces,
+    face_files,
+    make_bad_files,
+    need_shared,
+    png_header_claiming,
+)
 from PIL import Image
 
 from dcgan import data
@@ -38,6 +45,20 @@ def test_bad_files_are_skipped_and_counted_and_odd_ones_converted(tmp_path):
     summary = loaded.skipped_summary()
     assert summary.startswith(f"skipped {total} of {total + 20 + converted} files")
     assert "2 files that do not decode" in summary and "1 pipes and devices" in summary
+
+
+def test_oversized_headers_are_refused_by_every_decoding_thread(tmp_path):
+    # Pillow only warns between 1x and 2x its pixel limit. The refusal once relied on a warning
+    # filter set per call: filters are process-wide, so a thread leaving its filter block could
+    # lift another's and a bomb came out as "files that do not decode" (a rare flake of the
+    # bad-files test). Hundreds of bombs decoded beside real faces must all be refused by size.
+    folder = copy_faces(tmp_path / "anime", 40)
+    bomb = png_header_claiming(20000, 20000)  # 400 Mpx: over the limit, under twice it
+    for index in range(200):
+        (folder / f"bomb{index}.png").write_bytes(bomb)
+    loaded = data.load_folder(str(folder), SPEC, progress=False)
+    assert dict(loaded.skipped) == {"pictures over 268 Mpx": 200}
+    assert len(loaded.images) == 40
 
 
 def test_odd_files_are_converted_the_right_way_up(tmp_path):

@@ -1,0 +1,181 @@
+"""Each convolution kernel of one training iteration alone, fp32 vs bf16: where bf16 falls short.
+
+    python bench/conv_kernels.py                     # carpedm20's 48x48 layers, batch 64
+
+For every 5x5 stride-2 layer shape of the 48x48 model, times the three convolutions training
+runs (forward, input gradient = the generator's transposed convolution, weight gradient) in
+fp32 and bf16 through TensorFlow's oneDNN kernels, plus the weight gradient as one patch matmul
+(what `dcgan.ops.matmul_filter_gradients` builds for bf16 training), each in its own graph, in
+turns. Rates are against the matmul peaks measured in the same run. The sum over an iteration
+(each shape's kernels weighted by how often one iteration runs them) bounds what any change
+outside the kernels can reach.
+"""
+
+import argparse
+import time
+import types
+
+import numpy as np
+from common import machine_line, median, print_table
+
+# (input side, input channels, output channels) of the stride-2 layers of the 48x48 model:
+# d_h0..d_h3, and g_h4..g_h1 run the same shapes transposed.
+LAYERS = ((48, 3, 64), (24, 64, 128), (12, 128, 256), (6, 256, 512))
+# How often one iteration (1 D + 2 G updates) runs each kernel per layer shape: forward = D's
+# convolutions (real and fake towers + 2 G steps) and G's input gradients (2 G steps); input
+# gradient = G's forward (3 updates) and D's input gradients (the D step's two towers inside D,
+# not to the images + 2 G steps down to G); weight gradient = D (2 towers) + G (2 steps).
+# The FLOPs of these runs add up to bench/flops.py's 198.1 GFLOP (with the linear layers).
+RUNS_PER_ITERATION = {"forward": (6, 6, 6, 6), "input gradient": (5, 7, 7, 7),
+                      "weight gradient": (4, 4, 4, 4)}
+KERNEL, STRIDES = 5, [1, 2, 2, 1]
+
+
+def _parse():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=7)
+    return parser.parse_args()
+
+
+def _session(build, precision):
+    """A session over a fresh graph holding `build()`'s fetch, configured as training configures
+    its session for `precision`: for bf16 the oneDNN bf16 rewrite, without which TensorFlow runs
+    even explicitly bfloat16 matmuls at half speed. Variables keep Grappler from folding the work
+    away as constants."""
+    import tensorflow as tf
+
+    from dcgan.session import session_config
+
+    tf1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        fetch = build()
+        config = session_config(types.SimpleNamespace(
+            precision=precision, intra_op_threads=0, inter_op_threads=0))
+        session = tf1.Session(graph=graph, config=config)
+        session.run(tf1.global_variables_initializer())
+        session.run(fetch)
+    return lambda: session.run(fetch)
+
+
+def _kernel(kind, precision, batch, side, in_dim, out_dim):
+    import tensorflow as tf
+
+    from dcgan import ops
+
+    tf1 = tf.compat.v1
+    rng = np.random.default_rng(side)
+
+    dtype = tf.bfloat16 if precision == "bf16" else tf.float32
+
+    def variable(shape):  # stored in `dtype`, so no run pays for a cast
+        return tf1.Variable(tf.cast(rng.standard_normal(shape, np.float32), dtype))
+
+    def build():
+        images = variable([batch, side, side, in_dim])
+        out_backprop = variable([batch, side // 2, side // 2, out_dim])
+        filters = variable([KERNEL, KERNEL, in_dim, out_dim])
+        if kind == "forward":
+            out = tf.nn.conv2d(images, filters, STRIDES, "SAME")
+        elif kind == "input gradient":
+            out = tf1.nn.conv2d_backprop_input([batch, side, side, in_dim], filters, out_backprop,
+                                               STRIDES, "SAME")
+        elif kind == "weight gradient":
+            out = tf1.nn.conv2d_backprop_filter(images, [KERNEL, KERNEL, in_dim, out_dim],
+                                                out_backprop, STRIDES, "SAME")
+        else:  # the patch matmul, whatever the layer's size
+            out = ops.filter_gradient_by_matmul(images, out_backprop, filters.shape, STRIDES,
+                                                dtype)
+        return out.op  # run, not fetched: no copy of the result out of the graph
+
+    return _session(build, precision)
+
+
+def _matmul(precision, size=2048):
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    rng = np.random.default_rng(0)
+
+    dtype = tf.bfloat16 if precision == "bf16" else tf.float32
+
+    def build():  # stored in `dtype`, so no run pays for a cast
+        a = tf1.Variable(tf.cast(rng.standard_normal((size, size), np.float32), dtype))
+        b = tf1.Variable(tf.cast(rng.standard_normal((size, size), np.float32), dtype))
+        return tf.matmul(a, b).op
+
+    return _session(build, precision), 2 * size ** 3
+
+
+def main():
+    """Time every kernel in both precisions and print the per-layer and per-iteration tables."""
+    args = _parse()
+    print(machine_line())
+    precisions = ("fp32", "bf16")
+    kinds = (*RUNS_PER_ITERATION, "weight gradient as patch matmul")
+    work = {}
+    for layer in LAYERS:
+        for kind in kinds:
+            for name in precisions:
+                work[(layer, kind, name)] = _kernel(kind, name, args.batch_size, *layer)
+    peaks = {}
+    for name in precisions:
+        run, flop = _matmul(name)
+        peaks[name] = flop / min(_timed(run) for _ in range(5)) / 1e9
+    times = {key: [] for key in work}
+    for _ in range(args.rounds):
+        for key, run in work.items():
+            times[key].append(_timed(run))
+    seconds = {key: median(values) for key, values in times.items()}
+    _report(args, seconds, peaks)
+    print(machine_line())
+
+
+def _timed(run):
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def _report(args, seconds, peaks):
+    from dcgan.ops import MATMUL_FILTER_GRADIENT_MAX_POSITIONS
+
+    print(f"\nmatmul 2048^3 peaks: fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    rows = []
+    flops = {layer: 2 * args.batch_size * (layer[0] // 2) ** 2 * KERNEL * KERNEL * layer[1]
+             * layer[2] for layer in LAYERS}
+    for side, in_dim, out_dim in LAYERS:
+        flop = flops[(side, in_dim, out_dim)]
+        for kind in (*RUNS_PER_ITERATION, "weight gradient as patch matmul"):
+            fp32, bf16 = (seconds[((side, in_dim, out_dim), kind, p)] for p in ("fp32", "bf16"))
+            rows.append([f"{side}x{side}x{in_dim} -> {out_dim}", kind, f"{fp32 * 1e3:.1f}",
+                         f"{bf16 * 1e3:.1f}", f"{fp32 / bf16:.2f}x",
+                         f"{100 * flop / bf16 / 1e9 / peaks['bf16']:.0f}%"])
+    print(f"\none kernel alone, batch {args.batch_size}, medians of {args.rounds} rounds:")
+    print_table(["layer", "kernel", "fp32 ms", "bf16 ms", "bf16 speed-up",
+                 "bf16 of bf16 peak"], rows)
+    iteration_flop = sum(counts[index] * flops[layer] for counts in RUNS_PER_ITERATION.values()
+                         for index, layer in enumerate(LAYERS))
+    totals = {}
+    for precision in ("fp32", "bf16"):
+        for variant in ("native", "patch matmul for 6x6 and 3x3 outputs"):
+            total = 0.0
+            for index, layer in enumerate(LAYERS):
+                for kind, counts in RUNS_PER_ITERATION.items():
+                    small = (layer[0] // 2) ** 2 <= MATMUL_FILTER_GRADIENT_MAX_POSITIONS
+                    if kind == "weight gradient" and small and variant != "native":
+                        kind = "weight gradient as patch matmul"
+                    total += counts[index] * seconds[(layer, kind, precision)]
+            totals[(precision, variant)] = total
+    print("\nconvolution time of one iteration, kernels run one after another (the real "
+          "iteration overlaps some ops on the two threads):")
+    print_table(["precision", "weight gradients", "s/iteration",
+                 f"GFLOP/s ({iteration_flop / 1e9:.1f} GFLOP)", "of its matmul peak"],
+                [[p, v, f"{t:.3f}", f"{iteration_flop / t / 1e9:.0f}",
+                  f"{100 * iteration_flop / t / 1e9 / peaks[p]:.0f}%"]
+                 for (p, v), t in totals.items()])
+
+
+if __name__ == "__main__":
+    main()
