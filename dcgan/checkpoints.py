@@ -146,6 +146,19 @@ class Checkpointer:
             self.saved_step = None
             return 0
         self.saver.recover_last_checkpoints(sorted(paths, key=step_of))
+        self.saved_step = self._restore_newest_readable(session, paths)
+        return self.saved_step
+
+    def restore(self, session, path=None):
+        """Restore checkpoint `path`, or by default the newest readable one (falling back to
+        older ones as training does); returns its step."""
+        if path:
+            self.saver.restore(session, path)
+            return step_of(path)
+        return self._restore_newest_readable(session, listed(self.folder))
+
+    def _restore_newest_readable(self, session, paths):
+        """Restore the first of `paths` (newest first) that reads; returns its step."""
         problems = []
         for path in paths:
             try:
@@ -155,16 +168,9 @@ class Checkpointer:
                 log.warning("cannot read checkpoint %s (%s): trying an older one", path,
                             _first_line(error))
                 continue
-            self.saved_step = step_of(path)
-            return self.saved_step
+            return step_of(path)
         raise TrainingError(f"no checkpoint in {self.folder} can be read ({'; '.join(problems)})"
                             ": move the folder away to start afresh")
-
-    def restore(self, session, path=None):
-        """Restore checkpoint `path` (default: the newest, which must exist); returns its step."""
-        path = path or latest(self.folder)
-        self.saver.restore(session, path)
-        return step_of(path)
 
     def kept(self):
         """Which checkpoint survives a failure now, in words (for error messages)."""

@@ -262,3 +262,23 @@ def test_a_newer_unreadable_checkpoint_falls_back_to_the_older_one(short_run, tm
     assert result.returncode == 0, result.stderr
     assert "cannot read checkpoint" in result.stderr and "from step 1" in result.stderr
     assert newest_step(folder) == 4
+
+
+def test_sampling_from_a_run_whose_newest_checkpoint_is_unreadable_uses_the_older_one(
+        short_run, tmp_path):
+    work = copy_of(short_run, tmp_path)
+    folder = work / "checkpoints" / RUN
+    data_file = Path(glob.glob(str(folder / "*-2.data-*"))[0])
+    data_file.write_bytes(data_file.read_bytes()[:1000])
+    result = run_main(["--dataset", "anime", "--visualize", "--num_samples", "4"], work)
+    assert result.returncode == 0, result.stderr
+    assert "cannot read checkpoint" in result.stderr
+    picture = work / result.stdout.strip().splitlines()[-1]
+    assert picture.is_file() and "_00001_" in picture.name, picture  # step 1's weights drew it
+    data_file.unlink()  # only the older checkpoint is complete now: no warning needed
+    for path in glob.glob(str(folder / "*-1.data-*")):
+        Path(path).write_bytes(b"")  # and now it is unreadable too: one line, status 1
+    result = run_main(["--dataset", "anime", "--visualize", "--num_samples", "4"], work)
+    assert result.returncode == 1, result.stderr
+    assert error_lines(result.stderr) and "can be read" in error_lines(result.stderr)[0]
+
