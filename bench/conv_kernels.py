@@ -29,6 +29,7 @@ LAYERS = ((48, 3, 64), (24, 64, 128), (12, 128, 256), (6, 256, 512))
 RUNS_PER_ITERATION = {"forward": (6, 6, 6, 6), "input gradient": (5, 7, 7, 7),
                       "weight gradient": (4, 4, 4, 4)}
 KERNEL, STRIDES = 5, [1, 2, 2, 1]
+PATCH_MATMUL = "weight gradient as patch matmul"
 
 
 def _parse():
@@ -59,18 +60,27 @@ def _session(build, precision):
     return lambda: session.run(fetch)
 
 
+def _variable_maker(precision, seed):
+    """A function making random variables stored in `precision`'s type (so no run pays for a
+    cast), and that type."""
+    import tensorflow as tf
+
+    dtype = tf.bfloat16 if precision == "bf16" else tf.float32
+    rng = np.random.default_rng(seed)
+
+    def variable(shape):
+        return tf.compat.v1.Variable(tf.cast(rng.standard_normal(shape, np.float32), dtype))
+
+    return variable, dtype
+
+
 def _kernel(kind, precision, batch, side, in_dim, out_dim):
     import tensorflow as tf
 
     from dcgan import ops
 
     tf1 = tf.compat.v1
-    rng = np.random.default_rng(side)
-
-    dtype = tf.bfloat16 if precision == "bf16" else tf.float32
-
-    def variable(shape):  # stored in `dtype`, so no run pays for a cast
-        return tf1.Variable(tf.cast(rng.standard_normal(shape, np.float32), dtype))
+    variable, dtype = _variable_maker(precision, side)
 
     def build():
         images = variable([batch, side, side, in_dim])
@@ -95,15 +105,10 @@ def _kernel(kind, precision, batch, side, in_dim, out_dim):
 def _matmul(precision, size=2048):
     import tensorflow as tf
 
-    tf1 = tf.compat.v1
-    rng = np.random.default_rng(0)
+    variable, _ = _variable_maker(precision, 0)
 
-    dtype = tf.bfloat16 if precision == "bf16" else tf.float32
-
-    def build():  # stored in `dtype`, so no run pays for a cast
-        a = tf1.Variable(tf.cast(rng.standard_normal((size, size), np.float32), dtype))
-        b = tf1.Variable(tf.cast(rng.standard_normal((size, size), np.float32), dtype))
-        return tf.matmul(a, b).op
+    def build():
+        return tf.matmul(variable((size, size)), variable((size, size))).op
 
     return _session(build, precision), 2 * size ** 3
 
@@ -113,7 +118,7 @@ def main():
     args = _parse()
     print(machine_line())
     precisions = ("fp32", "bf16")
-    kinds = (*RUNS_PER_ITERATION, "weight gradient as patch matmul")
+    kinds = (*RUNS_PER_ITERATION, PATCH_MATMUL)
     work = {}
     for layer in LAYERS:
         for kind in kinds:
@@ -139,7 +144,7 @@ def _timed(run):
 
 
 def _report(args, seconds, peaks):
-    from dcgan.ops import MATMUL_FILTER_GRADIENT_MAX_POSITIONS
+    from dcgan.ops import matmul_filter_gradient_applies
 
     print(f"\nmatmul 2048^3 peaks: fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f} GFLOP/s")
     rows = []
@@ -147,7 +152,7 @@ def _report(args, seconds, peaks):
              * layer[2] for layer in LAYERS}
     for side, in_dim, out_dim in LAYERS:
         flop = flops[(side, in_dim, out_dim)]
-        for kind in (*RUNS_PER_ITERATION, "weight gradient as patch matmul"):
+        for kind in (*RUNS_PER_ITERATION, PATCH_MATMUL):
             fp32, bf16 = (seconds[((side, in_dim, out_dim), kind, p)] for p in ("fp32", "bf16"))
             rows.append([f"{side}x{side}x{in_dim} -> {out_dim}", kind, f"{fp32 * 1e3:.1f}",
                          f"{bf16 * 1e3:.1f}", f"{fp32 / bf16:.2f}x",
@@ -163,9 +168,9 @@ def _report(args, seconds, peaks):
             total = 0.0
             for index, layer in enumerate(LAYERS):
                 for kind, counts in RUNS_PER_ITERATION.items():
-                    small = (layer[0] // 2) ** 2 <= MATMUL_FILTER_GRADIENT_MAX_POSITIONS
+                    small = matmul_filter_gradient_applies(layer[0] // 2, layer[0] // 2)
                     if kind == "weight gradient" and small and variant != "native":
-                        kind = "weight gradient as patch matmul"
+                        kind = PATCH_MATMUL
                     total += counts[index] * seconds[(layer, kind, precision)]
             totals[(precision, variant)] = total
     print("\nconvolution time of one iteration, kernels run one after another (the real "

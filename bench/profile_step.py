@@ -41,8 +41,8 @@ def _op_type(node_stats):
 def _traced_runs(args, trainer, gan):
     """(fetch, feed) pairs of one unit of work: a training iteration or one sampler batch."""
     if args.sampler:
-        z = gan.sampler.cfg  # the sampler's own z distribution and size
-        latent = numpy.random.default_rng(0).uniform(-1, 1, (args.batch_size, z.z_dim))
+        latent = numpy.random.default_rng(0).uniform(-1, 1, (args.batch_size,
+                                                             gan.sampler.cfg.z_dim))
         return [(gan.sampler.images, gan.sampler.feed(latent.astype(numpy.float32)))]
     return [(op, None) for op in [gan.d_optim] + [gan.g_optim] * trainer.settings.g_steps]
 
@@ -61,14 +61,15 @@ def main():
         gan = trainer.parts.gan
         for step in range(2):
             trainer._iteration(session, step, None)
-        for fetch, feed in _traced_runs(args, trainer, gan):
+        runs = _traced_runs(args, trainer, gan)
+        for fetch, feed in runs:
             session.run(fetch, feed)  # the first run of a fetch optimises its graph
         options = tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE)
         per_type = collections.Counter()
         wall = 0.0
         for _ in range(args.iterations):
             start = time.perf_counter()
-            for fetch, feed in _traced_runs(args, trainer, gan):
+            for fetch, feed in runs:
                 metadata = tf1.RunMetadata()
                 session.run(fetch, feed, options=options, run_metadata=metadata)
                 for device in metadata.step_stats.dev_stats:

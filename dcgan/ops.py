@@ -89,9 +89,14 @@ def deconv2d(x, output_hw, output_dim, kernel=5, stride=2, scope="deconv2d",
         return tf.nn.bias_add(deconv, _bias("biases", output_dim))
 
 
-# Layers whose smaller side has at most this many positions per image take their weight gradient
+# Layers whose output has at most this many positions per image take their weight gradient
 # from a matmul over image patches under `matmul_filter_gradients` (see there).
 MATMUL_FILTER_GRADIENT_MAX_POSITIONS = 36
+
+
+def matmul_filter_gradient_applies(out_height, out_width):
+    """Whether a layer with this output size gets the patch-matmul weight gradient."""
+    return out_height * out_width <= MATMUL_FILTER_GRADIENT_MAX_POSITIONS
 
 
 @contextlib.contextmanager
@@ -119,8 +124,7 @@ def matmul_filter_gradients(compute_dtype=None):
 
 def _filter_gradient(images, out_backprop, filter_shape, strides, compute_dtype):
     """d(loss)/d(filter) of a SAME-padded convolution `images` -> `out_backprop`'s shape."""
-    positions = int(out_backprop.shape[1]) * int(out_backprop.shape[2])
-    if positions <= MATMUL_FILTER_GRADIENT_MAX_POSITIONS:
+    if matmul_filter_gradient_applies(int(out_backprop.shape[1]), int(out_backprop.shape[2])):
         return filter_gradient_by_matmul(images, out_backprop, filter_shape, strides,
                                          compute_dtype)
     return tf1.nn.conv2d_backprop_filter(images, [int(d) for d in filter_shape], out_backprop,
