@@ -14,9 +14,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["dcgan", "dcgan.*"]),
-    py_modules=["main"],
-    # The web page's template (dcgan/web/*) ships with the package.
-    package_data={"dcgan": ["web/*.html", "web/*.js"]},
+    # The web page's static files ship beside its Python.
+    package_data={"dcgan.web": ["*.html", "*.js"]},
     include_package_data=True,
     install_requires=[
         # CPU build by default; the README says how to swap in the GPU build.
@@ -31,15 +30,16 @@ setup(
         "mlxtend>=0.23,<0.26",
         # k-means for the NDB mode-dropping metric (dcgan.metrics).
         "scikit-learn>=1.3,<2",
-        # Anime-face detection (dcgan.faces); 5.x dropped CascadeClassifier.
+        # Anime-face detection (dcgan.prep.faces); 5.x dropped CascadeClassifier.
         "opencv-python-headless>=4.8,<5",
     ],
     entry_points={
         "console_scripts": [
-            "dcgan-faces=dcgan.faces:main",
-            "dcgan-clean=dcgan.clean:main",
-            "dcgan-download=dcgan.download:main",
-            "dcgan-cascade=dcgan.cascade:main",
+            "dcgan=dcgan.cli:console_main",
+            "dcgan-faces=dcgan.prep.faces:main",
+            "dcgan-clean=dcgan.prep.clean:main",
+            "dcgan-download=dcgan.prep.download:main",
+            "dcgan-cascade=dcgan.prep.cascade:main",
         ],
     },
     extras_require={

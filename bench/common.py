@@ -92,11 +92,8 @@ def scratch_faces(scratch, count, size):
 
 def project_trainer(scratch, precision, batch_size, size, intra=0, inter=0):
     """The project's real Trainer on the scratch faces, and an initialised session for it."""
-    import tensorflow as tf
-
     from dcgan.config import ModelConfig
     from dcgan.data import ImageSpec
-    from dcgan.session import session_config
     from dcgan.settings import RunSettings
     from dcgan.train import Trainer
 
@@ -108,6 +105,5 @@ def project_trainer(scratch, precision, batch_size, size, intra=0, inter=0):
         batch_size=batch_size, precision=precision, seed=1, intra_op_threads=intra,
         inter_op_threads=inter)
     trainer = Trainer(settings, progress=False)
-    session = tf.compat.v1.Session(graph=trainer.parts.graph, config=session_config(settings))
-    trainer.parts.checkpointer.restore_or_initialize(session)
+    session, _ = trainer.open_session()
     return trainer, session

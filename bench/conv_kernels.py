@@ -46,7 +46,7 @@ def _session(build, precision):
     away as constants."""
     import tensorflow as tf
 
-    from dcgan.session import session_config
+    from dcgan.runtime import session_config
 
     tf1 = tf.compat.v1
     graph = tf.Graph()

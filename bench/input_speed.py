@@ -57,7 +57,7 @@ def main():
         trainer, session = project_trainer(scratch, args.precision, args.batch_size,
                                            args.output_size)
         for step in range(2):  # graph optimisation and first-run allocations
-            trainer._iteration(session, step, None)
+            trainer.step(session, step, None)
         feed_times, train_times = [], []
         for step in range(args.rounds):
             start = time.perf_counter()
@@ -65,7 +65,7 @@ def main():
                 read_batch()
             feed_times.append((time.perf_counter() - start) / args.feed_batches)
             start = time.perf_counter()
-            trainer._iteration(session, step, None)
+            trainer.step(session, step, None)
             train_times.append(time.perf_counter() - start)
         cache = [os.path.join(root, f) for root, _, files in os.walk(scratch)
                  for f in files if f.endswith(".npy")]

@@ -58,9 +58,9 @@ def main():
         scratch_faces(scratch, 640, args.output_size)
         trainer, session = project_trainer(scratch, args.precision, args.batch_size,
                                            args.output_size)
-        gan = trainer.parts.gan
+        gan = trainer.graph.gan
         for step in range(2):
-            trainer._iteration(session, step, None)
+            trainer.step(session, step, None)
         runs = _traced_runs(args, trainer, gan)
         for fetch, feed in runs:
             session.run(fetch, feed)  # the first run of a fetch optimises its graph

@@ -62,7 +62,7 @@ class TimedTrainer(Trainer):
         trained = now - self.start - self.paused
         if trained < self.every * (len(self.rows) + 1) and trained < self.budget:
             return
-        gan = self.parts.gan
+        gan = self.graph.gan
         raw = self.bench_evaluator.evaluate(session, gan.raw_sampler)
         ema = self.bench_evaluator.evaluate(session, gan.sampler)
         self.rows.append(row(trained, step, raw, ema))

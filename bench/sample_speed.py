@@ -32,8 +32,8 @@ def _trained_settings(scratch, size):
     scratch_faces(scratch, 256, size)
     trainer, session = project_trainer(scratch, "fp32", 64, size)
     for step in range(2):
-        trainer._iteration(session, step, None)
-    trainer.parts.checkpointer.save(session, 2)
+        trainer.step(session, step, None)
+    trainer.graph.checkpointer.save(session, 2)
     session.close()
     return trainer.settings
 
@@ -85,7 +85,7 @@ def _visualize_seconds(scratch, runs):
 
 IMPORTS = {
     "import tensorflow": "import tensorflow",
-    "the same, Keras skipped as main.py does": "from dcgan.tensorflow_startup import skip_keras\n"
+    "the same, Keras skipped as main.py does": "from dcgan.runtime import skip_keras\n"
                                                "skip_keras()\nimport tensorflow",
 }
 

@@ -32,7 +32,7 @@ def _tf_contender(precision, args, scratch, variant=None):
     import tensorflow as tf
 
     from dcgan import ops
-    from dcgan.session import session_config
+    from dcgan.runtime import session_config
 
     if variant == "native":  # no layer is small enough for the matmul weight gradient
         ops.MATMUL_FILTER_GRADIENT_MAX_POSITIONS = 0
@@ -44,7 +44,7 @@ def _tf_contender(precision, args, scratch, variant=None):
     step = [0]
 
     def iteration():
-        trainer._iteration(session, step[0], None)
+        trainer.step(session, step[0], None)
         step[0] += 1
 
     def matmul(dtype, reps):

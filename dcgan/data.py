@@ -22,20 +22,16 @@ import os
 import re
 import stat
 import struct
-import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from dcgan import pictures
 from dcgan.errors import UsageError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 MNIST_FILES = (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
 CACHE_FOLDER = ".cache"
-# Pillow refuses pictures above ~89 Mpx as possible decompression bombs; allow big scans but keep
-# a ceiling so one hostile file cannot eat the machine's memory.
-Image.MAX_IMAGE_PIXELS = 16384 * 16384
 
 log = logging.getLogger(__name__)
 
@@ -96,33 +92,13 @@ def list_image_files(folder, pattern="*"):
             continue
         if stat.S_ISDIR(mode):
             skipped["folders"] += 1
-        elif not name.lower().endswith(IMAGE_EXTENSIONS):
+        elif not pictures.is_picture_name(name):
             skipped["not picture files"] += 1
         elif not stat.S_ISREG(mode):  # opening a named pipe would wait forever
             skipped["pipes and devices"] += 1
         else:
             paths.append(path)
     return paths, skipped
-
-
-def _to_8bit(image):
-    # 16- and 32-bit greyscale: scale the used range down instead of clipping it to white.
-    array = np.asarray(image, dtype=np.float64)
-    peak = 65535.0 if array.max() > 255 else 255.0
-    return Image.fromarray(np.clip(array * (255.0 / peak), 0, 255).astype(np.uint8), "L")
-
-
-def _flatten(image, mode):
-    """Any Pillow mode -> `mode` ('RGB' or 'L'); transparency is composited onto white."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        image = _to_8bit(image)
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return image.convert(mode)
 
 
 def load_image(path, spec):
@@ -133,22 +109,12 @@ def load_image(path, spec):
     try:
         if os.path.getsize(path) == 0:
             raise BadImage("empty files")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow warns on odd EXIF/ICC data it still reads
-            with Image.open(path) as opened:
-                # Between 1x and 2x MAX_IMAGE_PIXELS Pillow only warns, so refuse here from the
-                # header, before decoding. (Not by turning the warning into an error: warning
-                # filters are process-wide, and the decoding threads would race on them.)
-                if opened.width * opened.height > Image.MAX_IMAGE_PIXELS:
-                    raise Image.DecompressionBombError(path)
-                opened.seek(0)  # first frame of an animation
-                opened.load()
-                image = ImageOps.exif_transpose(opened)
-                image = _flatten(image, "RGB" if spec.c_dim == 3 else "L")
+        with pictures.open_picture(path) as opened:
+            image = pictures.flatten(opened, "RGB" if spec.c_dim == 3 else "L")
     except BadImage:
         raise
-    except Image.DecompressionBombError:
-        raise BadImage(f"pictures over {Image.MAX_IMAGE_PIXELS // 1_000_000} Mpx") from None
+    except pictures.TooLarge:
+        raise BadImage(f"pictures over {pictures.MAX_PIXELS // 1_000_000} Mpx") from None
     except (PermissionError, IsADirectoryError):
         raise BadImage("unreadable files") from None
     except OSError as error:

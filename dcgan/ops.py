@@ -12,8 +12,6 @@ import tensorflow as tf
 from tensorflow.python.ops import gen_nn_ops
 
 tf1 = tf.compat.v1
-# The whole package is TF1-style graph code: placeholders, sessions, variable scopes.
-tf1.disable_eager_execution()
 
 BN_DECAY = 0.9
 BN_EPSILON = 1e-5

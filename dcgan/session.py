@@ -1,40 +1,12 @@
 """Sessions, and a trained generator loaded from a run's newest checkpoint."""
 
-import functools
-
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import rewriter_config_pb2
 
-from dcgan import checkpoints, model, precision
+from dcgan import checkpoints, model, runtime
 from dcgan.errors import UsageError
 
 tf1 = tf.compat.v1
-
-
-@functools.cache
-def _has_gpu():
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-@functools.cache
-def effective_precision(wanted):
-    """The precision a session really computes in: `wanted`, or fp32 where bf16 cannot run.
-
-    Cached so the fall-back line is said once per process, not once per session.
-    """
-    return precision.effective(wanted, gpu=wanted == "bf16" and _has_gpu())
-
-
-def session_config(settings):
-    """ConfigProto with the run's thread counts (0 lets TensorFlow use every core) and, for
-    `precision="bf16"` on a CPU with bfloat16 units, Grappler's oneDNN bf16 rewrite."""
-    config = tf1.ConfigProto(intra_op_parallelism_threads=settings.intra_op_threads,
-                             inter_op_parallelism_threads=settings.inter_op_threads)
-    if effective_precision(settings.precision) == "bf16":
-        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = \
-            rewriter_config_pb2.RewriterConfig.ON
-    return config
 
 
 def run_sampler(session, sampler, z, labels=None, chunk=256):
@@ -67,6 +39,8 @@ class TrainedGenerator:
                              f"--dataset {settings.dataset} --train`")
         if ema and not settings.ema:
             raise UsageError(f"{folder} was trained without --ema: it has no averaged weights")
+        runtime.start()
+        settings = runtime.resolve_precision(settings)
         self.settings = settings
         self.cfg = settings.model
         self.ema = bool(settings.ema) if ema is None else ema
@@ -81,7 +55,7 @@ class TrainedGenerator:
                 logits = model.discriminator(self.d_images, self.sampler.y, self.cfg,
                                              train=False)
                 self.d_score = tf.sigmoid(logits)[:, 0]
-            self.session = tf1.Session(graph=self.graph, config=session_config(settings))
+            self.session = tf1.Session(graph=self.graph, config=runtime.session_config(settings))
             restorer = checkpoints.Checkpointer(folder, var_list=tf1.global_variables())
             self.step = restorer.restore(self.session, checkpoint)
 

@@ -10,10 +10,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from dcgan import checkpoints, data, images, model, ops
+from dcgan import checkpoints, data, images, model, ops, runtime
 from dcgan import settings as run_settings
 from dcgan.errors import TrainingError, UsageError
-from dcgan.session import effective_precision, session_config
 
 tf1 = tf.compat.v1
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ class StopRequest:
             signal.signal(signum, handler)
 
 
-class _Graph:
+class TrainingGraph:
     """The training graph of a run: input feed, DCGAN, summaries, checkpointer."""
 
     def __init__(self, settings, training_data):
@@ -72,7 +71,7 @@ class _Graph:
             batch, labels = tf1.data.make_one_shot_iterator(feed).get_next()
             real = tf.cast(batch, tf.float32) / 127.5 - 1.0
             real_labels = tf.one_hot(labels, cfg.y_dim) if cfg.y_dim else None
-            bf16 = effective_precision(settings.precision) == "bf16"
+            bf16 = settings.precision == "bf16"
             with ops.matmul_filter_gradients(tf.bfloat16 if bf16 else None):
                 self.gan = model.DCGAN(cfg, real, real_labels, settings.learning_rate,
                                        settings.beta1, settings.ema)
@@ -102,6 +101,8 @@ class Trainer:
     """Runs one training session for `settings`; `run()` returns the final step."""
 
     def __init__(self, settings, progress=True):
+        runtime.start()
+        settings = runtime.resolve_precision(settings)
         self.settings = settings
         self.progress = progress
         run_settings.make_output_folders(settings)
@@ -123,7 +124,7 @@ class Trainer:
 
             self.evaluator = TrainingEvaluator(settings, self.data.images)
         log.info("training on %d images (%d steps an epoch)", usable, self.steps_per_epoch)
-        self.parts = _Graph(settings, self.data)
+        self.graph = TrainingGraph(settings, self.data)
         run_settings.save(settings)
         self.fixed_z = model.sample_z(np.random.default_rng(FIXED_Z_SEED), settings.num_samples,
                                       settings.model.z_dim, settings.model.z_dist)
@@ -131,7 +132,7 @@ class Trainer:
 
     def save_samples(self, session, step):
         """Write the grid of the fixed latent vectors at `step`; returns its path."""
-        gan = self.parts.gan
+        gan = self.graph.gan
         pictures = session.run(gan.sampler.images,
                                gan.sampler.feed(self.fixed_z, self.fixed_labels))
         epoch = step // self.steps_per_epoch
@@ -141,69 +142,85 @@ class Trainer:
     def after_step(self, session, step, writer):
         """Work done between steps: the in-training evaluation every `eval_freq` steps."""
         if self.evaluator is not None and step % self.settings.eval_freq == 0:
-            self.evaluator(session, self.parts.gan.sampler, step, writer)
+            self.evaluator(session, self.graph.gan.sampler, step, writer)
 
-    def _iteration(self, session, step, writer):
-        gan, parts = self.parts.gan, self.parts
+    def open_session(self):
+        """A session on the training graph, restored from the newest checkpoint or initialised;
+        returns (session, step)."""
+        session = tf1.Session(graph=self.graph.graph,
+                              config=runtime.session_config(self.settings))
+        return session, self.graph.checkpointer.restore_or_initialize(session)
+
+    def step(self, session, step, writer=None):
+        """One training iteration at `step`: one D update, then `g_steps` G updates.
+
+        Writes TensorBoard summaries every SUMMARY_EVERY steps when `writer` is given; raises
+        TrainingError when a loss is not finite. Returns (d_loss, g_loss).
+        """
+        gan, graph = self.graph.gan, self.graph
         log_now = writer is not None and step % SUMMARY_EVERY == 0
         d_fetch = {"op": gan.d_optim, "d_loss": gan.d_loss}
         if log_now:
-            d_fetch["summary"] = parts.d_summary
+            d_fetch["summary"] = graph.d_summary
         d_out = session.run(d_fetch)
         for g_index in range(self.settings.g_steps):
             g_fetch = {"op": gan.g_optim, "g_loss": gan.g_loss}
             if log_now and g_index == self.settings.g_steps - 1:
-                g_fetch["summary"] = parts.g_summary
+                g_fetch["summary"] = graph.g_summary
             g_out = session.run(g_fetch)
-        _check_finite(step, parts.checkpointer, d_loss=d_out["d_loss"], g_loss=g_out["g_loss"])
+        _check_finite(step, graph.checkpointer, d_loss=d_out["d_loss"], g_loss=g_out["g_loss"])
         if log_now:
             writer.add_summary(d_out["summary"], step)
             writer.add_summary(g_out["summary"], step)
         return d_out["d_loss"], g_out["g_loss"]
 
+    def _progress_bar(self, step):
+        """One bar for the whole run, its description naming the epoch."""
+        return tqdm(total=self.total_steps, initial=step, unit="step", dynamic_ncols=True,
+                    desc=self._epoch_label(step), disable=not self.progress)
+
+    def _epoch_label(self, step):
+        epoch = min(step // self.steps_per_epoch + 1, self.settings.epoch)
+        return f"epoch {epoch}/{self.settings.epoch}"
+
+    def _loop(self, session, step, stop, writer):
+        """Steps until the run is done or a stop is asked for; returns (step, last saved step)."""
+        settings, checkpointer = self.settings, self.graph.checkpointer
+        last_saved, started, started_step = step, time.time(), step
+        with self._progress_bar(step) as bar:
+            while step < self.total_steps and not stop.requested:
+                d_loss, g_loss = self.step(session, step, writer)
+                step += 1
+                rate = settings.batch_size * (step - started_step) / (time.time() - started)
+                bar.set_description(self._epoch_label(step), refresh=False)
+                bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}",
+                                img_s=f"{rate:.1f}", refresh=False)
+                bar.update(1)
+                if step % settings.sample_freq == 0:
+                    self.save_samples(session, step)
+                if step % settings.ckpt_freq == 0:
+                    checkpointer.save(session, step)
+                    last_saved = step
+                self.after_step(session, step, writer)
+        return step, last_saved
+
     def run(self):
         """Train until `epoch` epochs are done or a stop is requested; returns the last step."""
         settings = self.settings
-        with checkpoints.RunLock(settings.run_checkpoint_dir), \
-                tf1.Session(graph=self.parts.graph, config=session_config(settings)) as session, \
-                StopRequest() as stop:
-            step = self.parts.checkpointer.restore_or_initialize(session)
-            if step:
-                log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
-            writer = tf1.summary.FileWriter(settings.run_log_dir)
-            last_saved = step
-            bar = None
-            started, started_step = time.time(), step
-            try:
-                while step < self.total_steps and not stop.requested:
-                    if bar is None:
-                        epoch = step // self.steps_per_epoch
-                        bar = tqdm(total=self.steps_per_epoch, initial=step % self.steps_per_epoch,
-                                   desc=f"epoch {epoch + 1}/{settings.epoch}", unit="step",
-                                   disable=not self.progress, dynamic_ncols=True)
-                    d_loss, g_loss = self._iteration(session, step, writer)
-                    step += 1
-                    rate = settings.batch_size * (step - started_step) / (time.time() - started)
-                    bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}",
-                                    img_s=f"{rate:.1f}", refresh=False)
-                    bar.update(1)
-                    if step % self.steps_per_epoch == 0:
-                        bar.close()
-                        bar = None
-                    if step % settings.sample_freq == 0:
-                        self.save_samples(session, step)
-                    if step % settings.ckpt_freq == 0:
-                        self.parts.checkpointer.save(session, step)
-                        last_saved = step
-                    self.after_step(session, step, writer)
-            finally:
-                if bar is not None:
-                    bar.close()
-                writer.close()
-            if step != last_saved:
-                self.parts.checkpointer.save(session, step)
-            if step % settings.sample_freq:
-                self.save_samples(session, step)
+        with checkpoints.RunLock(settings.run_checkpoint_dir), StopRequest() as stop:
+            session, step = self.open_session()
+            with session:
+                if step:
+                    log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
+                writer = tf1.summary.FileWriter(settings.run_log_dir)
+                try:
+                    step, last_saved = self._loop(session, step, stop, writer)
+                finally:
+                    writer.close()
+                if step != last_saved:
+                    self.graph.checkpointer.save(session, step)
+                if step % settings.sample_freq:
+                    self.save_samples(session, step)
         if stop.requested:
             log.info("stopped at step %d; checkpoint saved in %s", step,
                      settings.run_checkpoint_dir)

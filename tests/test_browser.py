@@ -1,4 +1,4 @@
-"""The exported web page in real headless Chromium, served by dcgan.serve on 127.0.0.1.
+"""The exported web page in real headless Chromium, served by dcgan.web.serve on 127.0.0.1.
 
 Needs Debian's `chromium`, Node.js and `npm install` run in the repository (playwright-core and
 onnxruntime-web in node_modules/, as .ci/run does); skips saying which is missing otherwise.
@@ -22,7 +22,7 @@ SEED = 12345
 
 
 def _missing():
-    from dcgan import webpage
+    from dcgan.web import page as webpage
 
     if not CHROMIUM.exists():
         return "no /usr/bin/chromium (apt-get install -y chromium)"
@@ -41,7 +41,7 @@ def served_page(trained_run, tmp_path_factory):
     reason = _missing()
     if reason:
         pytest.skip(reason)
-    from dcgan.serve import make_server
+    from dcgan.web.serve import make_server
 
     workdir, settings = trained_run
     export_dir = tmp_path_factory.mktemp("web_export")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageEnhance
 
-from dcgan import clean
+from dcgan.prep import clean
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FACES = SHARED / "data" / "anime_faces"
@@ -59,7 +59,7 @@ def test_phash_tells_different_faces_apart():
 
 
 def _clean_cli(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dcgan.clean", *args], check=False, cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "dcgan.prep.clean", *args], check=False, cwd=REPO,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -57,7 +57,7 @@ def test_oversized_headers_are_refused_by_every_decoding_thread(tmp_path):
     for index in range(200):
         (folder / f"bomb{index}.png").write_bytes(bomb)
     loaded = data.load_folder(str(folder), SPEC, progress=False)
-    assert dict(loaded.skipped) == {"pictures over 268 Mpx": 200}
+    assert dict(loaded.skipped) == {"pictures over 100 Mpx": 200}
     assert len(loaded.images) == 40
 
 

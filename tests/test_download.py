@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import pytest
 
-from dcgan import cascade, download, fetch
+from dcgan.prep import cascade, download, fetch
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FACES = SHARED / "data" / "anime_faces"
@@ -202,7 +202,7 @@ def test_cascade_download_verifies_sha256(server, tmp_path):
 
 def test_cascade_offline_says_so_in_one_line(tmp_path):
     closed = "http://127.0.0.1:9/lbpcascade_animeface.xml"  # discard port: refused
-    proc = subprocess.run([sys.executable, "-m", "dcgan.cascade", "--data_dir", str(tmp_path),
+    proc = subprocess.run([sys.executable, "-m", "dcgan.prep.cascade", "--data_dir", str(tmp_path),
                            "--url", closed], check=False, cwd=REPO, capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 1
@@ -211,7 +211,7 @@ def test_cascade_offline_says_so_in_one_line(tmp_path):
 
 
 def test_cli_bad_argument_exits_2_with_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "dcgan.download", "urls",
+    proc = subprocess.run([sys.executable, "-m", "dcgan.prep.download", "urls",
                            str(tmp_path / "none.txt")], check=False, cwd=REPO, capture_output=True,
                           text=True, timeout=30)
     assert proc.returncode == 2

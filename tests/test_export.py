@@ -91,7 +91,7 @@ def test_javascript_seeds_equal_python_seeds(z_dist):
 
 
 def test_package_data_ships_the_page():
-    from dcgan import webpage
+    from dcgan.web import page as webpage
 
     for name in webpage.PAGE_FILES:
         assert (Path(webpage.TEMPLATE) / name).is_file()

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan import cascade, faces
+from dcgan import pictures
+from dcgan.prep import cascade, faces
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ILLUSTRATIONS = SHARED / "data" / "illustrations"
@@ -33,7 +34,7 @@ def classifier():
 
 
 def test_one_face_on_misaka_at_the_right_place(classifier):
-    rgb = faces.load_rgb(MISAKA)
+    rgb = pictures.load_rgb(MISAKA)
     assert rgb.shape == (809, 570, 3)
     boxes = faces.detect_faces(classifier, rgb)
     assert len(boxes) == 1
@@ -44,17 +45,17 @@ def test_one_face_on_misaka_at_the_right_place(classifier):
 
 def test_transparent_pixels_become_white(tmp_path):
     Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(tmp_path / "clear.png")
-    assert (faces.load_rgb(tmp_path / "clear.png") == 255).all()
+    assert (pictures.load_rgb(tmp_path / "clear.png") == 255).all()
 
 
 def test_many_faces_on_group_picture(classifier):
-    boxes = faces.detect_faces(classifier, faces.load_rgb(GROUP))
+    boxes = faces.detect_faces(classifier, pictures.load_rgb(GROUP))
     assert len(boxes) >= 15  # 17 with the defaults; the picture shows 17 characters
     assert all(40 <= w <= 80 for _, _, w, _ in boxes)
 
 
 def test_faces_in_most_grid_tiles(classifier):
-    rgb = faces.load_rgb(GRID)
+    rgb = pictures.load_rgb(GRID)
     tiles = [rgb[r:r + 512, c:c + 512] for r in range(0, 3072, 512) for c in range(0, 3072, 512)]
     found = [len(faces.detect_faces(classifier, tile)) > 0 for tile in tiles]
     assert len(tiles) == 36 and sum(found) >= 30, f"faces in {sum(found)} of 36 tiles"
@@ -102,7 +103,7 @@ def test_cli_crops_resumes_and_reports(tmp_path):
     (raw / "broken.jpg").write_bytes(b"\xff\xd8 broken")
     Image.new("RGB", (30, 30), "white").save(raw / "tiny.png")
 
-    command = [sys.executable, "-m", "dcgan.faces", "--input", str(raw), "--dataset", "anime",
+    command = [sys.executable, "-m", "dcgan.prep.faces", "--input", str(raw), "--dataset", "anime",
                "--data_dir", str(tmp_path / "data"), "--cascade", str(CASCADE), "--jobs", "2"]
     def run(*extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(command + list(extra), check=False, cwd=REPO,
@@ -128,7 +129,7 @@ def test_cli_crops_resumes_and_reports(tmp_path):
 
 
 def test_cli_bad_argument_exits_2_with_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "dcgan.faces", "--input", str(tmp_path),
+    proc = subprocess.run([sys.executable, "-m", "dcgan.prep.faces", "--input", str(tmp_path),
                            "--margin", "-1"], check=False, cwd=REPO, capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 2

@@ -43,7 +43,7 @@ def test_session_config_turns_on_the_onednn_bf16_rewrite_only_for_bf16():
 
     from dcgan.config import ModelConfig
     from dcgan.data import ImageSpec
-    from dcgan.session import session_config
+    from dcgan.runtime import resolve_precision, session_config
     from dcgan.settings import RunSettings
 
     run = RunSettings("anime", ImageSpec(16, 16), ModelConfig(16, 16))
@@ -51,7 +51,7 @@ def test_session_config_turns_on_the_onednn_bf16_rewrite_only_for_bf16():
     fp32 = session_config(run.replace(precision="fp32", intra_op_threads=2))
     assert fp32.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 != on
     assert fp32.intra_op_parallelism_threads == 2
-    bf16 = session_config(run.replace(precision="bf16"))
+    bf16 = session_config(resolve_precision(run.replace(precision="bf16")))
     expected = on if precision.cpu_has_bf16() else fp32.graph_options.rewrite_options \
         .auto_mixed_precision_onednn_bfloat16
     assert bf16.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 == expected

@@ -5,7 +5,7 @@ import sys
 
 from conftest import REPO
 
-from dcgan import tensorflow_startup
+from dcgan import runtime
 
 # Importing main.py (flags and the Keras skip) and then TensorFlow, as every mode does.
 PROBE = """
@@ -37,5 +37,5 @@ def test_skip_keras_leaves_an_already_started_tensorflow_alone():
     import tensorflow  # noqa: F401  (what the tests' own process has done already)
 
     before = sys.modules.get("keras", "absent")
-    assert tensorflow_startup.skip_keras() is False
+    assert runtime.skip_keras() is False
     assert sys.modules.get("keras", "absent") is before

@@ -1,10 +1,10 @@
 """Download pictures and datasets, politely.
 
-    python -m dcgan.download urls list.txt --out raw/
-    python -m dcgan.download booru https://danbooru.donmai.us/posts.json --tags "1girl solo" \\
+    python -m dcgan.prep.download urls list.txt --out raw/
+    python -m dcgan.prep.download booru https://danbooru.donmai.us/posts.json --tags "1girl solo" \\
         --pages 1-3 --out raw/
-    python -m dcgan.download mnist            # data/mnist/, md5-checked
-    python -m dcgan.download celebA           # data/celebA/ (1.4 GB; needs Google Drive)
+    python -m dcgan.prep.download mnist            # data/mnist/, md5-checked
+    python -m dcgan.prep.download celebA           # data/celebA/ (1.4 GB; needs Google Drive)
 
 One request at a time with ``--delay`` seconds between requests, retries with exponential
 backoff, timeouts, a size cap per file, and files already present are skipped, so a rerun
@@ -22,10 +22,9 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-from PIL import Image
-
-from dcgan import fetch
-from dcgan.faces import DECODE_ERRORS, IMAGE_EXTS
+from dcgan import pictures
+from dcgan.pictures import DECODE_ERRORS
+from dcgan.prep import fetch
 
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 MNIST_FILES = {
@@ -44,8 +43,8 @@ CELEBA_ZIP = "img_align_celeba.zip"
 def check_picture(path: Path) -> None:
     """Raise `fetch.BadContent` unless `path` fully decodes as a picture."""
     try:
-        with Image.open(path) as image:
-            image.load()
+        with pictures.open_picture(path):
+            pass
     except DECODE_ERRORS as exc:
         raise fetch.BadContent(f"does not decode as a picture ({type(exc).__name__})") from None
 
@@ -126,7 +125,7 @@ def booru_items(listing: str, tags: str, pages: range, limit: int,
                 continue
             file_url = urllib.parse.urljoin(url, file_url)
             ext = str(post.get("file_ext") or Path(name_from_url(file_url)).suffix.lstrip("."))
-            if "." + ext.lower() not in IMAGE_EXTS:
+            if not pictures.is_picture_name("." + ext):
                 continue
             md5 = post.get("md5")
             md5 = md5 if isinstance(md5, str) and len(md5) == 32 else None
@@ -173,7 +172,7 @@ def _pages(text: str) -> range:
 
 
 def _parse_args(argv):
-    parser = fetch.CliParser(prog="python -m dcgan.download",
+    parser = fetch.CliParser(prog="python -m dcgan.prep.download",
                              description=__doc__.split("\n")[0])
     common = fetch.CliParser(add_help=False)
     common.add_argument("--delay", type=float, default=1.0,

@@ -1,7 +1,7 @@
 """Clean a folder of pictures: drop undecodable files, small pictures and (near-)duplicates.
 
-    python -m dcgan.clean --input data/anime            # writes data/anime_clean/
-    python -m dcgan.clean --input data/anime --list kept.txt   # only lists what to keep
+    python -m dcgan.prep.clean --input data/anime            # writes data/anime_clean/
+    python -m dcgan.prep.clean --input data/anime --list kept.txt   # only lists what to keep
 
 The input folder is never modified: the kept pictures are copied to ``--output`` (or only
 listed with ``--list``), and every dropped file is written with its reason to a report.
@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dcgan import fetch
-from dcgan.faces import DECODE_ERRORS, IMAGE_EXTS, list_pictures
+from dcgan import pictures
+from dcgan.pictures import DECODE_ERRORS
+from dcgan.prep import fetch
+from dcgan.prep.faces import list_pictures
 
 HASH_SIDE = 32  # pHash: DCT of a 32x32 grey thumbnail, keep the 8x8 lowest frequencies
 REPORT = ".clean_report.tsv"
@@ -74,8 +76,7 @@ def inspect(path: str) -> Inspection:
     """Decode `path` fully and hash its bytes and its look."""
     data = Path(path).read_bytes()
     try:
-        with Image.open(path) as image:
-            image.load()  # verify() alone misses truncated pixel data
+        with pictures.open_picture(path) as image:  # decodes fully: verify() misses truncation
             size, look = image.size, phash(image)
     except DECODE_ERRORS as exc:
         return Inspection(path, f"does not decode ({type(exc).__name__})")
@@ -140,7 +141,7 @@ def _is_within(path: Path, folder: Path) -> bool:
 
 
 def _parse_args(argv):
-    parser = fetch.CliParser(prog="python -m dcgan.clean", description=__doc__.split("\n")[0])
+    parser = fetch.CliParser(prog="python -m dcgan.prep.clean", description=__doc__.split("\n")[0])
     parser.add_argument("--input", required=True, type=Path, help="folder of pictures")
     parser.add_argument("--output", type=Path, default=None,
                         help="folder for the kept pictures (default: <input>_clean)")
@@ -170,7 +171,7 @@ def _parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    paths = [str(p) for p in list_pictures(args.input) if p.suffix.lower() in IMAGE_EXTS]
+    paths = [str(p) for p in list_pictures(args.input)]
     result = clean(paths, args.min_size, args.threshold, args.jobs)
 
     if args.list is not None:

@@ -1,6 +1,6 @@
 """Cut anime faces out of illustrations with nagadomi's LBP cascade.
 
-    python -m dcgan.faces --input raw/ --dataset anime
+    python -m dcgan.prep.faces --input raw/ --dataset anime
 
 finds faces in every picture under ``raw/``, widens each detector box by ``--margin`` of its
 side on every side, makes it square, keeps it inside the picture, resizes it to ``--size`` and
@@ -19,16 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
-from dcgan import cascade, fetch
+from dcgan import pictures
+from dcgan.prep import cascade, fetch
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 MANIFEST = ".faces_manifest.tsv"
-# A picture over this many pixels is almost certainly not an illustration; Pillow would warn.
-MAX_PIXELS = 100_000_000
-# What Pillow raises for truncated, corrupt or hostile files; all mean "skip this one".
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 
 @dataclass(frozen=True)
@@ -44,25 +40,6 @@ class Settings:
     def signature(self) -> str:
         """A compact string that identifies these settings in the manifest."""
         return ",".join(f"{k}={v}" for k, v in asdict(self).items())
-
-
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Decode a picture to an RGB uint8 array, honouring EXIF rotation.
-
-    Transparent pixels are composited over white, which is what illustrations with an alpha
-    channel are drawn to be seen on (OpenCV's imread would turn them black).
-    """
-    with Image.open(path) as image:
-        if image.width * image.height > MAX_PIXELS:
-            raise ValueError(f"{image.width}x{image.height} is too large")
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("RGBA", "LA", "PA") or (
-            image.mode == "P" and "transparency" in image.info
-        ):
-            rgba = image.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(background, rgba)
-        return np.asarray(image.convert("RGB"))
 
 
 def detect_faces(classifier, rgb: np.ndarray, settings: Settings = Settings()) -> list[tuple]:
@@ -126,20 +103,20 @@ def list_pictures(source: Path) -> list[Path]:
     """All pictures under `source` (or `source` itself if it is a file), in a stable order."""
     if source.is_file():
         return [source]
-    return sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    return sorted(p for p in source.rglob("*") if pictures.is_picture_name(p.name) and p.is_file())
 
 
-def source_names(pictures: list[Path], root: Path) -> dict[Path, str]:
+def source_names(paths: list[Path], root: Path) -> dict[Path, str]:
     """A unique, file-name-safe stem for each picture, from its path relative to `root`."""
     def stem(path: Path, keep_ext: bool) -> str:
         rel = path.relative_to(root) if path != root else Path(path.name)
         text = str(rel if keep_ext else rel.with_suffix(""))
         return fetch.sanitize_name(text.replace(os.sep, "_").replace(".", "_"), default="img")
 
-    plain = {p: stem(p, False) for p in pictures}
+    plain = {p: stem(p, False) for p in paths}
     counts = Counter(plain.values())
     # Only colliding names (a.png beside a.jpg) carry their extension, so usual names stay short.
-    return {p: (stem(p, True) if counts[plain[p]] > 1 else plain[p]) for p in pictures}
+    return {p: (stem(p, True) if counts[plain[p]] > 1 else plain[p]) for p in paths}
 
 
 def _file_key(path: Path) -> str:
@@ -175,8 +152,8 @@ def _process(task: tuple[str, str]) -> tuple[str, int, str]:
     path, name = task
     settings: Settings = _WORKER["settings"]
     try:
-        rgb = load_rgb(path)
-    except DECODE_ERRORS as exc:
+        rgb = pictures.load_rgb(path)
+    except pictures.DECODE_ERRORS as exc:
         return path, 0, f"unreadable ({type(exc).__name__})"
     if min(rgb.shape[:2]) < settings.min_size:
         return path, 0, "smaller than --min_size"
@@ -195,7 +172,7 @@ def _process(task: tuple[str, str]) -> tuple[str, int, str]:
 
 def _parse_args(argv):
     parser = fetch.CliParser(
-        prog="python -m dcgan.faces",
+        prog="python -m dcgan.prep.faces",
         description="Detect anime faces in pictures and write square crops to data/<dataset>/.",
     )
     parser.add_argument("--input", required=True, type=Path,

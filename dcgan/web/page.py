@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dcgan.errors import UsageError
 
-TEMPLATE = Path(__file__).with_name("web")
+TEMPLATE = Path(__file__).parent  # the static files sit beside this module
 PAGE_FILES = ("index.html", "app.js", "worker.js", "seeds.js")
 ORT_WEB_VERSION = "1.30.0"
 # The wasm-only build: its ES module, the emscripten loader and the SIMD+threads binary.
@@ -31,7 +31,7 @@ def _has_runtime(folder):
 
 def _node_modules_candidates():
     here = Path.cwd().resolve()
-    for folder in (here, *here.parents, Path(__file__).resolve().parents[1]):
+    for folder in (here, *here.parents, Path(__file__).resolve().parents[2]):
         yield folder / "node_modules" / "onnxruntime-web" / "dist"
 
 
