@@ -93,12 +93,11 @@ def scratch_faces(scratch, count, size):
 def project_trainer(scratch, precision, batch_size, size, intra=0, inter=0):
     """The project's real Trainer on the scratch faces, and an initialised session for it."""
     from dcgan.config import ModelConfig
-    from dcgan.data import ImageSpec
     from dcgan.settings import RunSettings
     from dcgan.train import Trainer
 
     settings = RunSettings(
-        dataset="faces", spec=ImageSpec(size, size, 3), model=ModelConfig(size, size),
+        dataset="faces", model=ModelConfig(output_height=size, output_width=size),
         data_dir=os.path.join(scratch, "data"),
         checkpoint_dir=os.path.join(scratch, f"checkpoints_{precision}"),
         sample_dir=os.path.join(scratch, "samples"), tensorboard_dir=os.path.join(scratch, "logs"),

@@ -36,7 +36,7 @@ def main():
     print("| batch | TF ms/image | onnxruntime ms/image | TF / ORT |\n|---|---|---|---|")
     with TrainedGenerator(run) as generator:
         for batch in (1, 16):
-            z = generator.sample_z(batch, seed=0)
+            z = generator.sample_z(batch, rng_seed=0)
             feed = {"z:0": z}
             repeats = max(1, 64 // batch)
             generator.generate(z), session.run(None, feed)  # warm-up

@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dcgan import images, model
+from dcgan import images, latent
 from dcgan.config import ModelConfig
-from dcgan.data import ImageSpec
 from dcgan.evaluate import TrainingEvaluator
 from dcgan.session import run_sampler
 from dcgan.settings import RunSettings
@@ -69,7 +68,7 @@ class TimedTrainer(Trainer):
         print(format_row(self.rows[-1]), flush=True)
         if trained >= self.budget:
             if self.grid_path:
-                z = model.sample_z(np.random.default_rng(GRID_Z_SEED), 32,
+                z = latent.sample_z(np.random.default_rng(GRID_Z_SEED), 32,
                                    self.settings.model.z_dim, self.settings.model.z_dist)
                 both = [run_sampler(session, s, z) for s in (gan.raw_sampler, gan.sampler)]
                 images.save_grid(self.grid_path, np.concatenate(both), rows=8)
@@ -100,9 +99,9 @@ def format_row(values):
 def settings_for(args, work):
     """RunSettings of the benchmarked run in the scratch folder `work`."""
     return RunSettings(
-        dataset="anime", spec=ImageSpec(args.output_size, args.output_size, 3, 96, 96),
-        model=ModelConfig(args.output_size, args.output_size, 3, gf_dim=args.gf_dim,
-                          df_dim=args.df_dim),
+        dataset="anime", crop_height=96, crop_width=96,
+        model=ModelConfig(output_height=args.output_size, output_width=args.output_size,
+                          gf_dim=args.gf_dim, df_dim=args.df_dim),
         data_dir=os.path.join(work, "data"), checkpoint_dir=os.path.join(work, "checkpoints"),
         sample_dir=os.path.join(work, "samples"), tensorboard_dir=os.path.join(work, "logs"),
         batch_size=args.batch_size, epoch=100000, seed=args.seed, sample_freq=10 ** 9,

@@ -79,7 +79,8 @@ def _torch_contender(precision, args, scratch, variant=None):
                         progress=False).images
     real_all = torch.from_numpy(np.array(faces)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     real_all = real_all.contiguous(memory_format=torch.channels_last)
-    gan = TorchDCGAN(ModelConfig(size, size), args.batch_size, bf16=precision == "bf16")
+    gan = TorchDCGAN(ModelConfig(output_height=size, output_width=size), args.batch_size,
+                     bf16=precision == "bf16")
     generator = torch.Generator().manual_seed(1)
 
     def iteration():
@@ -176,7 +177,8 @@ def main():
         for parent, process in workers.values():
             parent.send(("stop",))
             process.join()
-    _report(args, times, peaks, ModelConfig(args.output_size, args.output_size))
+    _report(args, times, peaks,
+            ModelConfig(output_height=args.output_size, output_width=args.output_size))
     print(machine_line())
 
 

@@ -18,90 +18,152 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ star
 from absl import app, flags
 from absl import logging as absl_logging
 
-from dcgan import runtime
+from dcgan import latent, runtime
+from dcgan.config import ModelConfig
 from dcgan.errors import TrainingError, UsageError
+from dcgan.settings import RunSettings
+from dcgan.visualize_options import VisualizeOptions
 
 runtime.skip_keras()  # before absl or anything else can import TensorFlow
 
+# Each default is declared once, on the dataclass that holds the setting; the flags show it.
+RUN, NET, PICTURES = RunSettings, ModelConfig, VisualizeOptions
+
 # carpedm20's flags, under their names.
-flags.DEFINE_integer("epoch", 25, "Epochs to train (a resumed run counts the ones already done).")
-flags.DEFINE_float("learning_rate", 2e-4, "Adam learning rate.")
-flags.DEFINE_float("beta1", 0.5, "Adam beta1 (momentum).")
+flags.DEFINE_integer(
+    "epoch", RUN.epoch, "Epochs to train (a resumed run counts the ones already done)."
+)
+flags.DEFINE_float("learning_rate", RUN.learning_rate, "Adam learning rate.")
+flags.DEFINE_float("beta1", RUN.beta1, "Adam beta1 (momentum).")
 flags.DEFINE_integer("train_size", None, "Use at most this many images per epoch (default all).")
-flags.DEFINE_integer("batch_size", 64, "Images per training batch.")
+flags.DEFINE_integer("batch_size", RUN.batch_size, "Images per training batch.")
 flags.DEFINE_integer("input_height", None, "Centre-crop height (implies --crop).")
 flags.DEFINE_integer("input_width", None, "Centre-crop width (default: --input_height).")
 flags.DEFINE_integer("output_height", None, "Height of generated images (default 64; MNIST 28).")
 flags.DEFINE_integer("output_width", None, "Width of generated images (default: --output_height).")
 flags.DEFINE_string("dataset", "mnist", "Dataset: a folder under --data_dir, or mnist.")
-flags.DEFINE_string("input_fname_pattern", "*", "Glob of the files to read in the dataset folder.")
-flags.DEFINE_string("data_dir", "data", "Folder holding one folder per dataset.")
-flags.DEFINE_string("checkpoint_dir", "checkpoints", "Folder of runs' checkpoints.")
-flags.DEFINE_string("sample_dir", "samples", "Folder of runs' pictures.")
-flags.DEFINE_string("tensorboard_dir", "logs", "Folder of runs' TensorBoard logs.")
+flags.DEFINE_string(
+    "input_fname_pattern",
+    RUN.input_fname_pattern,
+    "Glob of the files to read in the dataset folder.",
+)
+flags.DEFINE_string("data_dir", RUN.data_dir, "Folder holding one folder per dataset.")
+flags.DEFINE_string("checkpoint_dir", RUN.checkpoint_dir, "Folder of runs' checkpoints.")
+flags.DEFINE_string("sample_dir", RUN.sample_dir, "Folder of runs' pictures.")
+flags.DEFINE_string("tensorboard_dir", RUN.tensorboard_dir, "Folder of runs' TensorBoard logs.")
 flags.DEFINE_boolean("train", False, "Train (resuming from the newest checkpoint).")
-flags.DEFINE_boolean("crop", False, "Centre-crop to --image_size before resizing "
-                     "(on by default when a crop size is given).")
+flags.DEFINE_boolean(
+    "crop",
+    False,
+    "Centre-crop to --image_size before resizing (on by default when a crop size is given).",
+)
 flags.DEFINE_boolean("visualize", False, "Write pictures from the newest checkpoint.")
-flags.DEFINE_boolean("export", False, "Write the newest checkpoint's generator as a frozen graph, "
-                     "SavedModel and ONNX model (`--export web` also builds the web page).")
+flags.DEFINE_boolean(
+    "export",
+    False,
+    "Write the newest checkpoint's generator as a frozen graph, "
+    "SavedModel and ONNX model (`--export web` also builds the web page).",
+)
 flags.DEFINE_boolean("export_web", False, "Same as `--export web`: export and build the page.")
 flags.DEFINE_string("export_dir", "export", "Folder of runs' exports; the run's name is added.")
 flags.DEFINE_boolean("serve", False, "Serve the newest exported web page on 127.0.0.1.")
 flags.DEFINE_integer("port", 8000, "Port for --serve.")
-flags.DEFINE_integer("max_to_keep", 5, "Checkpoints kept on disk.")
-flags.DEFINE_integer("sample_freq", 100, "Steps between sample grids.")
-flags.DEFINE_integer("ckpt_freq", 500, "Steps between checkpoints.")
-flags.DEFINE_integer("z_dim", 100, "Length of the latent vector z.")
-flags.DEFINE_string("z_dist", "uniform_signed",
-                    "Latent distribution: uniform_signed, uniform_unsigned or normal01.")
+flags.DEFINE_integer("max_to_keep", RUN.max_to_keep, "Checkpoints kept on disk.")
+flags.DEFINE_integer("sample_freq", RUN.sample_freq, "Steps between sample grids.")
+flags.DEFINE_integer("ckpt_freq", RUN.ckpt_freq, "Steps between checkpoints.")
+flags.DEFINE_integer("z_dim", NET.z_dim, "Length of the latent vector z.")
+flags.DEFINE_string("z_dist", NET.z_dist, "Latent distribution: " + ", ".join(latent.NAMES) + ".")
 # Square shorthands and this project's additions.
 flags.DEFINE_integer("image_size", None, "Square centre-crop size (sets --input_height/width).")
 flags.DEFINE_integer("output_size", None, "Square output size (sets --output_height/width).")
-flags.DEFINE_integer("g_steps", 2, "Generator updates per discriminator update.")
+flags.DEFINE_integer("g_steps", RUN.g_steps, "Generator updates per discriminator update.")
 flags.DEFINE_integer("seed", None, "Random seed for a reproducible run or sample.")
-flags.DEFINE_integer("num_samples", 64, "Images in each sample grid.")
-flags.DEFINE_integer("gf_dim", 64, "Generator filters in the last deconvolution.")
-flags.DEFINE_integer("df_dim", 64, "Discriminator filters in the first convolution.")
-flags.DEFINE_integer("gfc_dim", 1024, "Generator fully connected units (MNIST).")
-flags.DEFINE_integer("dfc_dim", 1024, "Discriminator fully connected units (MNIST).")
+flags.DEFINE_integer("num_samples", RUN.num_samples, "Images in each sample grid.")
+flags.DEFINE_integer("gf_dim", NET.gf_dim, "Generator filters in the last deconvolution.")
+flags.DEFINE_integer("df_dim", NET.df_dim, "Discriminator filters in the first convolution.")
+flags.DEFINE_integer("gfc_dim", NET.gfc_dim, "Generator fully connected units (MNIST).")
+flags.DEFINE_integer("dfc_dim", NET.dfc_dim, "Discriminator fully connected units (MNIST).")
 # --visualize: which pictures (see the README's Visualize section).
-flags.DEFINE_string("mode", None, "Visualize mode: grid (default), sweep, sweep_gifs, zero_gifs, "
-                    "merged_gif, interpolate, best, files or digits.")
-flags.DEFINE_integer("option", None, "carpedm20's visualize option 0-4: grid, sweep, sweep_gifs, "
-                     "zero_gifs, merged_gif.")
-flags.DEFINE_list("dims", None, "z dimensions to sweep, e.g. 0,5,10-19 (default: all; "
-                  "merged_gif: the first 100).")
+flags.DEFINE_string(
+    "mode",
+    None,
+    "Visualize mode: grid (default), sweep, sweep_gifs, zero_gifs, "
+    "merged_gif, interpolate, best, files or digits.",
+)
+flags.DEFINE_integer(
+    "option",
+    None,
+    "carpedm20's visualize option 0-4: grid, sweep, sweep_gifs, zero_gifs, merged_gif.",
+)
+flags.DEFINE_list(
+    "dims", None, "z dimensions to sweep, e.g. 0,5,10-19 (default: all; merged_gif: the first 100)."
+)
 flags.DEFINE_integer("label", None, "MNIST digit to draw (default: seed % 10, or all ten).")
-flags.DEFINE_list("seeds", None, "Seeds to interpolate between, e.g. 3,17,42 "
-                  "(default: --seed and --seed + 1).")
+flags.DEFINE_list(
+    "seeds", None, "Seeds to interpolate between, e.g. 3,17,42 (default: --seed and --seed + 1)."
+)
 flags.DEFINE_string("interp", "both", "Interpolation: lerp, slerp or both.")
-flags.DEFINE_integer("search_num", 512, "Best-of-N: images scored by the discriminator.")
-flags.DEFINE_integer("frames", 16, "Steps of a sweep or of each interpolation leg.")
-flags.DEFINE_integer("fps", 8, "GIF frames per second.")
-flags.DEFINE_integer("num_gifs", 10, "sweep_gifs: how many GIFs (random dimensions).")
-flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: every core).")
-flags.DEFINE_integer("inter_op_threads", 0, "Ops run at once (0: TensorFlow's choice).")
-flags.DEFINE_boolean("evaluate", False, "Compare the newest checkpoint's images with real ones "
-                     "(SWD, NDB/K, JS, MS-SSIM, each beside its real-vs-real floor).")
-flags.DEFINE_integer("eval_num", None, "Images per compared set (--evaluate: 2048, training: "
-                     "512; capped by half the real images).")
-flags.DEFINE_string("eval_data", None, "--evaluate against this folder of pictures instead of "
-                    "the run's dataset.")
-flags.DEFINE_integer("eval_freq", 0, "Steps between evaluations during training, written to "
-                     "TensorBoard and the log (0: none).")
-flags.DEFINE_integer("ndb_k", 100, "Bins of the NDB metric (needs 2 x this many real images).")
-flags.DEFINE_float("ema", 0.0, "Keep an exponential moving average of the generator's weights "
-                   "with this decay (e.g. 0.999) and sample from it (0: off).")
-flags.DEFINE_string("precision", "fp32", "Compute precision: fp32, or bf16 (CPUs with AMX or "
-                    "AVX-512 BF16; weights, optimizer state and losses stay fp32).")
+flags.DEFINE_integer(
+    "search_num", PICTURES.search_num, "Best-of-N: images scored by the discriminator."
+)
+flags.DEFINE_integer("frames", PICTURES.frames, "Steps of a sweep or of each interpolation leg.")
+flags.DEFINE_integer("fps", PICTURES.fps, "GIF frames per second.")
+flags.DEFINE_integer(
+    "num_gifs", PICTURES.num_gifs, "sweep_gifs: how many GIFs (random dimensions)."
+)
+flags.DEFINE_integer(
+    "intra_op_threads", RUN.intra_op_threads, "Threads inside one op (0: every core)."
+)
+flags.DEFINE_integer(
+    "inter_op_threads", RUN.inter_op_threads, "Ops run at once (0: TensorFlow's choice)."
+)
+flags.DEFINE_boolean(
+    "evaluate",
+    False,
+    "Compare the newest checkpoint's images with real ones "
+    "(SWD, NDB/K, JS, MS-SSIM, each beside its real-vs-real floor).",
+)
+flags.DEFINE_integer(
+    "eval_num",
+    None,
+    "Images per compared set (--evaluate: 2048, training: 512; capped by half the real images).",
+)
+flags.DEFINE_string(
+    "eval_data", None, "--evaluate against this folder of pictures instead of the run's dataset."
+)
+flags.DEFINE_integer(
+    "eval_freq",
+    RUN.eval_freq,
+    "Steps between evaluations during training, written to TensorBoard and the log (0: none).",
+)
+flags.DEFINE_integer(
+    "ndb_k", RUN.ndb_k, "Bins of the NDB metric (needs 2 x this many real images)."
+)
+flags.DEFINE_float(
+    "ema",
+    RUN.ema,
+    "Keep an exponential moving average of the generator's weights "
+    "with this decay (e.g. 0.999) and sample from it (0: off).",
+)
+flags.DEFINE_string(
+    "precision",
+    RUN.precision,
+    "Compute precision: fp32, or bf16 (CPUs with AMX or "
+    "AVX-512 BF16; weights, optimizer state and losses stay fp32).",
+)
 
 FLAGS = flags.FLAGS
 # Flags that pick one run's folder for --visualize instead of the newest run.
 RUN_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
 # Flags a sampling mode takes from the command line rather than from the saved run.
-SAMPLING_OVERRIDES = ("num_samples", "sample_dir", "precision", "intra_op_threads",
-                      "inter_op_threads", "ndb_k")
+SAMPLING_OVERRIDES = (
+    "num_samples",
+    "sample_dir",
+    "precision",
+    "intra_op_threads",
+    "inter_op_threads",
+    "ndb_k",
+)
 
 
 def fail(message, status=2):
@@ -128,9 +190,11 @@ def _settings_for_sampling(values, present):
         wanted = settings.from_flags(values, present)
         saved = settings.load(wanted.run_checkpoint_dir)
         if saved is None or checkpoints.latest(wanted.run_checkpoint_dir) is None:
-            raise UsageError(f"no trained checkpoint in {wanted.run_checkpoint_dir}/: train it "
-                             f"with `python main.py --dataset {wanted.dataset} --train` and the "
-                             "same size flags")
+            raise UsageError(
+                f"no trained checkpoint in {wanted.run_checkpoint_dir}/: train it "
+                f"with `python main.py --dataset {wanted.dataset} --train` and the "
+                "same size flags"
+            )
     else:
         dataset = values["dataset"] if "dataset" in present else None
         saved = settings.newest_run(values["checkpoint_dir"], dataset)
@@ -197,8 +261,13 @@ def _serve(values, present):
 
 
 # Each mode's flag and the function that runs it; exactly one is chosen per command.
-MODES = {"train": _train, "visualize": _visualize, "evaluate": _evaluate, "export": _export,
-         "serve": _serve}
+MODES = {
+    "train": _train,
+    "visualize": _visualize,
+    "evaluate": _evaluate,
+    "export": _export,
+    "serve": _serve,
+}
 
 
 def _flag_values(argv):
@@ -209,8 +278,9 @@ def _flag_values(argv):
         values["export_web"] = True
     values["export"] = values["export"] or values["export_web"]
     if len(argv) > 1:
-        raise UsageError(f"unexpected argument {argv[1]!r}: flags start with -- "
-                         "(see `python main.py --help`)")
+        raise UsageError(
+            f"unexpected argument {argv[1]!r}: flags start with -- (see `python main.py --help`)"
+        )
     return values
 
 
@@ -220,8 +290,11 @@ def run(argv):
     present = {name for name in values if FLAGS[name].present}
     modes = [mode for mode in MODES if values[mode]]
     if len(modes) != 1:
-        raise UsageError("choose one mode: " + " or ".join(f"--{m}" for m in MODES)
-                         + (f" (got {', '.join('--' + m for m in modes)})" if modes else ""))
+        raise UsageError(
+            "choose one mode: "
+            + " or ".join(f"--{m}" for m in MODES)
+            + (f" (got {', '.join('--' + m for m in modes)})" if modes else "")
+        )
     # Flags are checked before TensorFlow is imported, so a mistake is reported at once.
     MODES[modes[0]](values, present)
 
@@ -238,8 +311,11 @@ def main(argv):
         fail(str(error), 1)
     except OSError as error:  # disk full, file too large, folder gone: the newest checkpoint stays
         where = f" ({error.filename})" if error.filename else ""
-        fail(f"{error.strerror or error}{where}: free some disk space or fix the folder; the "
-             "newest checkpoint is intact", 1)
+        fail(
+            f"{error.strerror or error}{where}: free some disk space or fix the folder; the "
+            "newest checkpoint is intact",
+            1,
+        )
     except KeyboardInterrupt:  # Ctrl-C outside the training loop (which saves and exits 0)
         fail("interrupted; the newest checkpoint is intact", 130)
 

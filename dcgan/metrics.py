@@ -176,7 +176,7 @@ def swd_descriptors(level, seed=0, level_index=0, nhoods_per_image=_NHOODS_PER_I
 
 
 def _channel_mean(pixels, block=4096):
-    """Per-column mean of a float32 (M, C) array, accurate and ~10x faster than dtype=float64.
+    """Per-column mean of a float32 (M, C) array, accurate and faster than dtype=float64.
 
     float32 sums over short blocks, then a float64 sum of the block sums: the rounding error of
     one long float32 running sum is avoided without casting millions of values to float64.
@@ -189,7 +189,7 @@ def _sort_rows_inplace(a):
     """Sort each row of a C-contiguous 2-D array in place, on several threads.
 
     Sorting dominates SWD. numpy releases the GIL while sorting, so row blocks sort in parallel
-    (about 1.6x faster on 2 cores); rows are contiguous so each sort runs on unit stride.
+    (bench/README.md, "Design figures"); rows are contiguous so each sort runs on unit stride.
     """
     workers = min(os.cpu_count() or 1, a.shape[0], 8)
     if workers <= 1:
@@ -204,7 +204,7 @@ def _w1_sorted(sorted_a, sorted_b):
     """Mean over rows of the 1-D Wasserstein-1 distance between sorted samples (one per row).
 
     Equal sizes: the mean absolute difference of sorted values (ProGAN's formula), computed in
-    place in `sorted_a`, which is overwritten: fresh multi-megabyte temporaries cost ~30x more
+    place in `sorted_a`, which is overwritten: fresh multi-megabyte temporaries cost far more
     than the arithmetic here. Unequal sizes: the exact integral of |F_a^-1(t) - F_b^-1(t)| over
     t, whose quantile functions step at i/n and j/m; working in units of 1/(n*m) keeps the
     breakpoints exact integers.
@@ -234,7 +234,7 @@ def _sliced_wasserstein_many(reference, candidates, seed, level_index, repeats, 
     """Sliced Wasserstein distance of each candidate descriptor set to one reference set.
 
     The reference's projections are sorted once per repeat and shared by all candidates, which
-    saves a quarter of the sorting when a fake set and a real floor are measured together.
+    saves part of the sorting when a fake set and a real floor are measured together.
     """
     for desc in candidates:
         if desc.ndim != 2 or desc.shape[1] != reference.shape[1]:

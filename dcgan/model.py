@@ -10,8 +10,8 @@ the graph are float in [-1, 1], NHWC.
 import numpy as np
 import tensorflow as tf
 
-from dcgan import ops
-from dcgan.config import Z_DISTRIBUTIONS, ModelConfig, layer_sizes, sample_z, z_range  # noqa: F401
+from dcgan import latent, ops
+from dcgan.config import layer_sizes
 
 tf1 = tf.compat.v1
 
@@ -23,11 +23,10 @@ EMA_SUFFIX = "ema"
 
 def _random_z(count, cfg):
     shape = tf.stack([count, cfg.z_dim])
-    if cfg.z_dist == "uniform_signed":
-        return tf.random.uniform(shape, -1.0, 1.0)
-    if cfg.z_dist == "uniform_unsigned":
-        return tf.random.uniform(shape, 0.0, 1.0)
-    return tf.random.normal(shape)
+    dist = latent.distribution(cfg.z_dist)
+    if dist.normal:
+        return tf.random.normal(shape)
+    return tf.random.uniform(shape, dist.low, dist.high)
 
 
 def generator(z, y, cfg, train, ema=False):

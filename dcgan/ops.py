@@ -29,11 +29,12 @@ def _bias(name, size):
 def lrelu(x, leak=0.2, name="lrelu"):
     """Leaky ReLU on the fused LeakyRelu op, its gradient taken from the output.
 
-    The fused op and its fused gradient cost a quarter of the CPU time per training iteration
-    less than `maximum(x, leak*x)` (whose gradient is a compare and two selects over every
-    activation). The gradient reads the output rather than the input (for 0 < leak < 1 both have
-    the same sign): Grappler fuses conv + bias + LeakyRelu into one op, and a gradient that
-    still asked for the bias-add's output would make its remapper fail with an error line.
+    The fused op and its fused gradient cost much less CPU time per training iteration than
+    `maximum(x, leak*x)`, whose gradient is a compare and two selects over every activation
+    (bench/README.md, "Design figures"). The gradient reads the output rather than the input
+    (for 0 < leak < 1 both have the same sign): Grappler fuses conv + bias + LeakyRelu into
+    one op, and a gradient that still asked for the bias-add's output would make its remapper
+    fail with an error line.
     """
     with tf.name_scope(name):
         return _leaky_relu(x, leak)
@@ -103,7 +104,7 @@ def matmul_filter_gradients(compute_dtype=None):
 
     Why: on CPUs with AVX512-BF16 but no AMX, oneDNN's bf16 backward-weights convolution for the
     small, wide layers (6x6 -> 3x3 with 256 -> 512 channels, 12x12 -> 6x6) runs no faster than
-    fp32, while the other convolutions gain 1.5-2.2x (bench/conv_kernels.py). The same
+    fp32, while the other convolutions gain (bench/conv_kernels.py; bench/README.md). The same
     gradient as a matmul of image patches by the output gradient runs at matmul speed. Big
     layers keep the native kernel, which is faster there. Only the gradient changes (the forward
     ops are untouched), and it is the same sum in another order.
@@ -150,7 +151,8 @@ def _patch_rows(images, kernel_h, kernel_w, strides):
     like the filter's own [h, w, in] layout.
 
     A gather of whole pixel vectors at precomputed positions: the same rows as
-    tf.image.extract_patches, 6-9x faster than its generic kernel on the deep layers.
+    tf.image.extract_patches, much faster than its generic kernel on the deep layers
+    (bench/README.md, "Design figures").
     """
     _, height, width, channels = images.shape.as_list()
     stride_h, stride_w = strides

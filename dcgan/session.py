@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from dcgan import checkpoints, model, runtime
+from dcgan import checkpoints, latent, model, runtime
 from dcgan.errors import UsageError
 
 tf1 = tf.compat.v1
@@ -14,8 +14,8 @@ def run_sampler(session, sampler, z, labels=None, chunk=256):
 
     Conditional models without `labels` get the digits 0, 1, ..., 9, 0, ... in turn.
     """
-    if sampler.cfg.y_dim and labels is None:
-        labels = np.arange(len(z)) % sampler.cfg.y_dim
+    if labels is None:
+        labels = sampler.cfg.labels_for(np.arange(len(z)))
     out = []
     for start in range(0, len(z), chunk):
         part_labels = None if labels is None else labels[start:start + chunk]
@@ -69,10 +69,11 @@ class TrainedGenerator:
         """Release the session."""
         self.session.close()
 
-    def sample_z(self, count, seed=None):
-        """`count` latent vectors from the run's z distribution (seeded if `seed` is given)."""
-        return model.sample_z(np.random.default_rng(seed), count, self.cfg.z_dim,
-                              self.cfg.z_dist)
+    def sample_z(self, count, rng_seed=None):
+        """`count` latent vectors from the run's z distribution, drawn by numpy (reproducibly
+        when `rng_seed` is given). Not "the image of seed s": that is `dcgan.latent.seed_z`."""
+        return latent.sample_z(np.random.default_rng(rng_seed), count, self.cfg.z_dim,
+                               self.cfg.z_dist)
 
     def generate(self, z, labels=None, chunk=256):
         """Images in [-1, 1] for latent vectors `z` (and digit labels for MNIST), in chunks."""

@@ -11,9 +11,10 @@ import json
 import os
 import tempfile
 
-from dcgan.config import Z_DISTRIBUTIONS, ModelConfig
+from dcgan import latent
+from dcgan.config import ModelConfig
 from dcgan.data import ImageSpec
-from dcgan.errors import UsageError
+from dcgan.errors import UsageError, require, require_positive
 from dcgan.precision import PRECISIONS
 
 MNIST = "mnist"
@@ -25,13 +26,18 @@ EVAL_NUM = 2048  # images per set for --evaluate (capped by the real images ther
 TRAIN_EVAL_NUM = 512  # a cheaper set for --eval_freq during training
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RunSettings:
-    """All settings of one run: data, network, optimisation and where outputs go."""
+    """All settings of one run: data, network, optimisation and where outputs go.
+
+    The field defaults are the command line's defaults (`dcgan.cli` reads them from here). The
+    output size and channels live in `model` alone; `spec` adds the crop to them.
+    """
 
     dataset: str
-    spec: ImageSpec
     model: ModelConfig
+    crop_height: int = 0  # 0: no crop, the whole picture is resized
+    crop_width: int = 0
     data_dir: str = "data"
     input_fname_pattern: str = "*"
     checkpoint_dir: str = "checkpoints"
@@ -57,10 +63,21 @@ class RunSettings:
     precision: str = "fp32"
 
     @property
+    def spec(self):
+        """How a picture becomes a training image of this run: crop, then resize to the output."""
+        return ImageSpec(self.model.output_height, self.model.output_width, self.model.c_dim,
+                         self.crop_height, self.crop_width)
+
+    @property
+    def is_mnist(self):
+        """True for the MNIST digits (read from IDX files, with labels), not a picture folder."""
+        return self.dataset == MNIST
+
+    @property
     def run_name(self):
         """`<dataset>_<batch>_<output_h>_<output_w>`: one folder name for a run's outputs."""
-        return f"{self.dataset}_{self.batch_size}_{self.spec.output_height}_" \
-               f"{self.spec.output_width}"
+        return f"{self.dataset}_{self.batch_size}_{self.model.output_height}_" \
+               f"{self.model.output_width}"
 
     @property
     def run_checkpoint_dir(self):
@@ -88,27 +105,28 @@ class RunSettings:
 
     @classmethod
     def from_dict(cls, values):
-        """Inverse of to_dict; unknown keys (from newer versions) are ignored."""
+        """Inverse of to_dict; unknown keys (from newer versions) are ignored.
+
+        Runs saved before the crop moved out of `spec` carry a `spec` block: its crop is taken,
+        and its output size and channels must agree with the model's.
+        """
         names = {f.name for f in dataclasses.fields(cls)}
+        model = ModelConfig.from_dict(values["model"])
+        old_spec = values.get("spec")
         values = {k: v for k, v in values.items() if k in names}
-        values["spec"] = ImageSpec(**values["spec"])
-        values["model"] = ModelConfig.from_dict(values["model"])
+        values["model"] = model
+        if old_spec:
+            spec = ImageSpec(**old_spec)
+            if (spec.output_height, spec.output_width, spec.c_dim) != \
+                    (model.output_height, model.output_width, model.c_dim):
+                raise ValueError(f"its image size {spec.output_height}x{spec.output_width}x"
+                                 f"{spec.c_dim} disagrees with its model's")
+            values.update(crop_height=spec.crop_height, crop_width=spec.crop_width)
         return cls(**values)
 
     def replace(self, **changes):
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
-
-
-def _require(condition, message):
-    if not condition:
-        raise UsageError(message)
-
-
-def _positive(flags, *names):
-    for name in names:
-        _require(flags[name] is not None and flags[name] > 0,
-                 f"--{name} must be a positive number, not {flags[name]}")
 
 
 def _square_or(flags, square, height, width, default):
@@ -122,20 +140,20 @@ def _square_or(flags, square, height, width, default):
 def check_evaluation_flags(flags):
     """Check --ema, --eval_freq, --eval_num and --ndb_k (absent ones count as their defaults)."""
     ema = flags.get("ema") or 0.0
-    _require(0.0 <= ema < 1.0, f"--ema must be a decay in [0, 1) such as 0.999 (0: off), "
+    require(0.0 <= ema < 1.0, f"--ema must be a decay in [0, 1) such as 0.999 (0: off), "
              f"not {ema}")
-    _require((flags.get("eval_freq") or 0) >= 0,
+    require((flags.get("eval_freq") or 0) >= 0,
              f"--eval_freq must be 0 (off) or more steps, not {flags.get('eval_freq')}")
     for name in ("eval_num", "ndb_k"):
         value = flags.get(name)
-        _require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
+        require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
 
 
 def check_compute_flags(flags):
     """Check the flags that say how to compute (threads, precision), which any mode takes."""
     for name in ("intra_op_threads", "inter_op_threads"):
-        _require(flags[name] >= 0, f"--{name} must be 0 (automatic) or more, not {flags[name]}")
-    _require(flags["precision"] in PRECISIONS,
+        require(flags[name] >= 0, f"--{name} must be 0 (automatic) or more, not {flags[name]}")
+    require(flags["precision"] in PRECISIONS,
              f"--precision must be one of {', '.join(PRECISIONS)}, not {flags['precision']!r}")
 
 
@@ -145,21 +163,21 @@ def from_flags(flags, present):
     `flags` maps flag names to values; `present` names the flags given on the command line
     (to tell a default from a choice). Raises UsageError naming the flag and the fix.
     """
-    _positive(flags, "epoch", "batch_size", "learning_rate", "z_dim", "gf_dim", "df_dim",
+    require_positive(flags, "epoch", "batch_size", "learning_rate", "z_dim", "gf_dim", "df_dim",
               "gfc_dim", "dfc_dim", "g_steps", "sample_freq", "ckpt_freq", "max_to_keep",
               "num_samples")
-    _require(0.0 <= flags["beta1"] < 1.0, f"--beta1 must be in [0, 1), not {flags['beta1']}")
-    _require(flags["z_dist"] in Z_DISTRIBUTIONS,
-             f"--z_dist must be one of {', '.join(Z_DISTRIBUTIONS)}, not {flags['z_dist']!r}")
+    require(0.0 <= flags["beta1"] < 1.0, f"--beta1 must be in [0, 1), not {flags['beta1']}")
+    require(flags["z_dist"] in latent.NAMES,
+             f"--z_dist must be one of {', '.join(latent.NAMES)}, not {flags['z_dist']!r}")
     for name in ("image_size", "output_size", "input_height", "input_width", "output_height",
                  "output_width", "train_size", "seed"):
         value = flags.get(name)
-        _require(value is None or value > 0 or (name == "seed" and value == 0),
+        require(value is None or value > 0 or (name == "seed" and value == 0),
                  f"--{name} must be a positive number, not {value}")
     check_compute_flags(flags)
     check_evaluation_flags(flags)
     dataset = flags["dataset"]
-    _require(dataset and "/" not in dataset and dataset not in (".", ".."),
+    require(dataset and "/" not in dataset and dataset not in (".", ".."),
              f"--dataset must be a folder name under --data_dir, not {dataset!r}")
 
     mnist = dataset == MNIST
@@ -170,25 +188,26 @@ def from_flags(flags, present):
     crop = flags["crop"] if "crop" in present else crop_given
     in_h, in_w = _square_or(flags, "image_size", "input_height", "input_width", out_h)
     if mnist:
-        _require((out_h, out_w) == (MNIST_SIZE, MNIST_SIZE) and not crop,
+        require((out_h, out_w) == (MNIST_SIZE, MNIST_SIZE) and not crop,
                  "--dataset mnist trains on 28x28 digits: drop --output_size/--image_size/--crop")
-    _require(min(out_h, out_w) >= MIN_OUTPUT_SIZE,
+    require(min(out_h, out_w) >= MIN_OUTPUT_SIZE,
              f"--output_size {out_h}x{out_w} is too small: the networks need at least "
              f"{MIN_OUTPUT_SIZE} pixels a side")
     if crop:
-        _require(in_h >= out_h and in_w >= out_w,
+        require(in_h >= out_h and in_w >= out_w,
                  f"--image_size {in_h}x{in_w} is smaller than --output_size {out_h}x{out_w}: "
                  "the crop is resized down, so make --image_size at least --output_size")
-    c_dim = 1 if mnist else 3
-    spec = ImageSpec(out_h, out_w, c_dim, in_h if crop else 0, in_w if crop else 0)
-    model = ModelConfig(out_h, out_w, c_dim, flags["z_dim"], MNIST_CLASSES if mnist else 0,
-                        flags["gf_dim"], flags["df_dim"], flags["gfc_dim"], flags["dfc_dim"],
-                        flags["z_dist"])
-    names = {f.name for f in dataclasses.fields(RunSettings)} - {"spec", "model", "dataset"}
+    model = ModelConfig(output_height=out_h, output_width=out_w, c_dim=1 if mnist else 3,
+                        z_dim=flags["z_dim"], y_dim=MNIST_CLASSES if mnist else 0,
+                        gf_dim=flags["gf_dim"], df_dim=flags["df_dim"],
+                        gfc_dim=flags["gfc_dim"], dfc_dim=flags["dfc_dim"],
+                        z_dist=flags["z_dist"])
+    names = {f.name for f in dataclasses.fields(RunSettings)} - {"model", "dataset"}
     values = {name: flags[name] for name in names if name in flags}
     for name in ("train_size", "ema", "eval_freq", "eval_num"):
         values[name] = values.get(name) or 0
-    return RunSettings(dataset=dataset, spec=spec, model=model, **values)
+    values.update(crop_height=in_h if crop else 0, crop_width=in_w if crop else 0)
+    return RunSettings(dataset=dataset, model=model, **values)
 
 
 OUTPUT_FOLDERS = (("checkpoint_dir", "run_checkpoint_dir"), ("sample_dir", "run_sample_dir"),

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from dcgan import checkpoints, data, images, model, ops, runtime
+from dcgan import checkpoints, data, images, latent, model, ops, runtime
 from dcgan import settings as run_settings
 from dcgan.errors import TrainingError, UsageError
 
@@ -23,11 +23,8 @@ FIXED_Z_SEED = 20161  # the sample grids' latent vectors stay the same across re
 
 def load_training_data(settings, progress=True):
     """The run's images (and MNIST labels), with the skipped-file report logged once."""
-    if settings.dataset == run_settings.MNIST:
-        training_data = data.load_mnist(settings.dataset_folder)
-    else:
-        training_data = data.load_folder(settings.dataset_folder, settings.spec,
-                                         settings.input_fname_pattern, progress)
+    training_data = data.load(settings.dataset_folder, settings.spec,
+                              settings.input_fname_pattern, settings.is_mnist, progress)
     summary = training_data.skipped_summary()
     if summary:
         log.warning(summary)
@@ -126,9 +123,9 @@ class Trainer:
         log.info("training on %d images (%d steps an epoch)", usable, self.steps_per_epoch)
         self.graph = TrainingGraph(settings, self.data)
         run_settings.save(settings)
-        self.fixed_z = model.sample_z(np.random.default_rng(FIXED_Z_SEED), settings.num_samples,
+        self.fixed_z = latent.sample_z(np.random.default_rng(FIXED_Z_SEED), settings.num_samples,
                                       settings.model.z_dim, settings.model.z_dist)
-        self.fixed_labels = np.arange(settings.num_samples) % max(settings.model.y_dim, 1)
+        self.fixed_labels = settings.model.labels_for(np.arange(settings.num_samples))
 
     def save_samples(self, session, step):
         """Write the grid of the fixed latent vectors at `step`; returns its path."""

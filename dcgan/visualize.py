@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from dcgan import images, latent
+from dcgan import images, latent, walks
 from dcgan.session import TrainedGenerator
 from dcgan.visualize_options import MERGED_TILES, VisualizeOptions
 
@@ -23,7 +23,7 @@ class Canvas:
         self.options = options
         self.cfg = generator.cfg
         self.folder = folder
-        self.values = latent.sweep_values(self.cfg.z_dist, options.frames)
+        self.values = walks.sweep_values(self.cfg.z_dist, options.frames)
 
     def path(self, suffix="", file=None, ext=".png"):
         """`<mode>_<step><suffix>[_digit<label>]<ext>` in the run's sample folder, or `file`
@@ -40,11 +40,9 @@ class Canvas:
 
     def labels_of(self, seeds):
         """Digits of `seeds` for a conditional model: --label, or seed % 10; else None."""
-        if not self.cfg.y_dim:
-            return None
-        if self.options.label is not None:
+        if self.cfg.y_dim and self.options.label is not None:
             return np.full(len(seeds), self.options.label)
-        return np.asarray(seeds) % self.cfg.y_dim
+        return self.cfg.labels_for(seeds)
 
     def render(self, z, labels=None):
         """uint8 images for latent vectors `z` (and digits)."""
@@ -94,7 +92,7 @@ def sweep(canvas):
     labels = canvas.labels_of(np.repeat(seeds, o.frames))
     paths = []
     for dim in canvas.sweep_dims():
-        z = np.concatenate([latent.sweep(base, dim, canvas.values) for base in bases])
+        z = np.concatenate([walks.sweep(base, dim, canvas.values) for base in bases])
         paths.append(images.save_grid(canvas.path(f"_seed{o.seed}", f"dim{dim:03d}.png"),
                                       canvas.generator.generate(z, labels), rows=rows))
     return paths
@@ -109,11 +107,11 @@ def sweep_gifs(canvas):
     paths = []
     for index, dim in enumerate(dims):
         seed = o.seed + index
-        z = latent.sweep(latent.seed_z(seed, canvas.cfg.z_dim, canvas.cfg.z_dist), dim,
+        z = walks.sweep(latent.seed_z(seed, canvas.cfg.z_dim, canvas.cfg.z_dist), dim,
                          canvas.values)
         name = f"gif{index:02d}_seed{seed}_dim{dim:03d}.gif"
         paths.append(canvas.gif(canvas.path(f"_seed{o.seed}", name),
-                                latent.there_and_back(canvas.panels(z))))
+                                walks.there_and_back(canvas.panels(z))))
     return paths
 
 
@@ -121,7 +119,7 @@ def zero_gifs(canvas):
     """One GIF per dimension, swept from z = 0 (carpedm20 option 3)."""
     zero = np.zeros(canvas.cfg.z_dim, np.float32)
     return [canvas.gif(canvas.path(file=f"dim{dim:03d}.gif"),
-                       latent.there_and_back(canvas.panels(latent.sweep(zero, dim,
+                       walks.there_and_back(canvas.panels(walks.sweep(zero, dim,
                                                                         canvas.values))))
             for dim in canvas.sweep_dims()]
 
@@ -134,12 +132,12 @@ def merged_gif(canvas):
     """
     dims = canvas.sweep_dims(MERGED_TILES)
     zero = np.zeros(canvas.cfg.z_dim, np.float32)
-    z = np.concatenate([latent.sweep(zero, dim, canvas.values) for dim in dims])
+    z = np.concatenate([walks.sweep(zero, dim, canvas.values) for dim in dims])
     labels = canvas.labels_of(np.repeat(np.arange(len(dims)), len(canvas.values)))
     drawn = canvas.render(z, labels)
     tiles = drawn.reshape(len(dims), len(canvas.values), *drawn.shape[1:])
     frames = [images.make_grid(tiles[:, step]) for step in range(len(canvas.values))]
-    return [images.save_gif(canvas.path(ext=".gif"), latent.there_and_back(frames),
+    return [images.save_gif(canvas.path(ext=".gif"), walks.there_and_back(frames),
                             canvas.options.fps)]
 
 
@@ -153,12 +151,12 @@ def interpolate(canvas):
     name = "_seeds" + "-".join(str(seed) for seed in o.seeds)
     paths = []
     for kind in o.interp:
-        strip = canvas.panels(latent.path(points, o.frames, kind))
+        strip = canvas.panels(walks.path(points, o.frames, kind))
         # [steps, k, ...] -> k rows of steps columns
         paths.append(images.save_image(
             canvas.path(f"{name}_{kind}"),
             images.make_grid(np.concatenate(strip.swapaxes(0, 1)), rows=strip.shape[1])))
-        loop = canvas.panels(latent.path(np.concatenate([points, points[:1]]), o.frames, kind))
+        loop = canvas.panels(walks.path(np.concatenate([points, points[:1]]), o.frames, kind))
         paths.append(canvas.gif(canvas.path(f"{name}_{kind}", ext=".gif"), loop[:-1]))
     return paths
 

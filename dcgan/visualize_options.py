@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from dcgan.errors import UsageError
+from dcgan.errors import require, require_positive
 
 # carpedm20's utils.visualize options, in order.
 OPTIONS = ("grid", "sweep", "sweep_gifs", "zero_gifs", "merged_gif")
@@ -37,13 +37,16 @@ MODE_SPECIFIC_FLAGS = tuple(sorted(set().union(*MODE_FLAGS.values())))
 VISUALIZE_FLAGS = ("mode", "option", *MODE_SPECIFIC_FLAGS)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class VisualizeOptions:
-    """One `--visualize` request, checked against the run it samples from."""
+    """One `--visualize` request, checked against the run it samples from.
+
+    The defaults are the command line's (`dcgan.cli` reads them from here).
+    """
 
     mode: str = DEFAULT_MODE
     seed: int = 0  # first seed; image i of a grid, files or best-of-N search is seed + i
-    num_samples: int = 64
+    num_samples: int  # the run's, unless --num_samples is given
     dims: tuple = None  # z dimensions to sweep (None: the mode's default)
     label: int = None  # MNIST digit for every picture (None: spread over the digits)
     seeds: tuple = None  # interpolation waypoints
@@ -54,19 +57,14 @@ class VisualizeOptions:
     interp: tuple = INTERPOLATIONS
 
 
-def _require(condition, message):
-    if not condition:
-        raise UsageError(message)
-
-
 def parse_ints(text, flag):
     """Integers from a comma list with inclusive ranges, e.g. '0,5,10-12' -> [0, 5, 10, 11, 12]."""
     numbers = []
     for item in text:
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)
-        _require(match, f"--{flag} takes numbers and ranges like 0,5,10-19, not {item!r}")
+        require(match, f"--{flag} takes numbers and ranges like 0,5,10-19, not {item!r}")
         low, high = int(match[1]), int(match[2] or match[1])
-        _require(low <= high, f"--{flag} range {item!r} runs backwards: write {high}-{low}")
+        require(low <= high, f"--{flag} range {item!r} runs backwards: write {high}-{low}")
         numbers.extend(range(low, high + 1))
     return numbers
 
@@ -74,28 +72,23 @@ def parse_ints(text, flag):
 def reject_outside_visualize(present):
     """Raise UsageError if a visualize-only flag was given to another mode (e.g. --train)."""
     for name in VISUALIZE_FLAGS:
-        _require(name not in present, f"--{name} is a --visualize flag: add --visualize or "
+        require(name not in present, f"--{name} is a --visualize flag: add --visualize or "
                                       "drop it")
 
 
 def _mode(values, present):
     if "option" in present:
         option = values["option"]
-        _require(0 <= option < len(OPTIONS),
+        require(0 <= option < len(OPTIONS),
                  f"--option must be 0-{len(OPTIONS) - 1} (carpedm20's visualize options), "
                  f"not {option}")
-        _require("mode" not in present or values["mode"] == OPTIONS[option],
+        require("mode" not in present or values["mode"] == OPTIONS[option],
                  f"--option {option} is --mode {OPTIONS[option]}, not --mode {values['mode']}: "
                  "give one of them")
         return OPTIONS[option]
     mode = values["mode"] if "mode" in present else DEFAULT_MODE
-    _require(mode in MODES, f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    require(mode in MODES, f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     return mode
-
-
-def _positive(values, *names):
-    for name in names:
-        _require(values[name] > 0, f"--{name} must be a positive number, not {values[name]}")
 
 
 def from_flags(values, present, run):
@@ -106,45 +99,45 @@ def from_flags(values, present, run):
     """
     mode = _mode(values, present)
     for name in MODE_SPECIFIC_FLAGS:
-        _require(name not in present or name in MODE_FLAGS[mode],
+        require(name not in present or name in MODE_FLAGS[mode],
                  f"--{name} has no effect with --mode {mode}; it is for --mode "
                  + " or ".join(m for m in MODES if name in MODE_FLAGS[m]))
     # The run's --num_samples unless given now (the sampling settings already merged it).
     num_samples = run.num_samples
-    _require(num_samples > 0, f"--num_samples must be a positive number, not {num_samples}")
-    _positive(values, "search_num", "fps", "num_gifs")
-    _require(values["frames"] >= 2, f"--frames must be at least 2, not {values['frames']}")
+    require(num_samples > 0, f"--num_samples must be a positive number, not {num_samples}")
+    require_positive(values, "search_num", "fps", "num_gifs")
+    require(values["frames"] >= 2, f"--frames must be at least 2, not {values['frames']}")
     cfg = run.model
     conditional = bool(cfg.y_dim)
-    _require(mode != "digits" or conditional,
+    require(mode != "digits" or conditional,
              f"--mode digits needs a run trained on digit labels (mnist); {run.run_name} "
              "has none")
     label = values["label"]
     if label is not None:
-        _require(conditional, f"--label picks an MNIST digit; {run.run_name} was trained "
+        require(conditional, f"--label picks an MNIST digit; {run.run_name} was trained "
                               "without labels")
-        _require(0 <= label < cfg.y_dim, f"--label must be a digit 0-{cfg.y_dim - 1}, not {label}")
+        require(0 <= label < cfg.y_dim, f"--label must be a digit 0-{cfg.y_dim - 1}, not {label}")
     dims = None
     if values["dims"] is not None:
         dims = parse_ints(values["dims"], "dims")
-        _require(dims, "--dims needs at least one dimension")
+        require(dims, "--dims needs at least one dimension")
         top = max(dims)
-        _require(top < cfg.z_dim, f"--dims {top} is out of range: {run.run_name} has z_dim "
+        require(top < cfg.z_dim, f"--dims {top} is out of range: {run.run_name} has z_dim "
                                   f"{cfg.z_dim} (dimensions 0-{cfg.z_dim - 1})")
-    _require(mode != "best" or values["search_num"] >= num_samples,
+    require(mode != "best" or values["search_num"] >= num_samples,
              f"--search_num {values['search_num']} is smaller than --num_samples "
              f"{num_samples}: best-of-N keeps --num_samples of --search_num images")
     seed = values["seed"]
     if seed is None:
         seed = int(np.random.default_rng().integers(RANDOM_SEEDS))
-    _require(0 <= seed < MAX_SEED, f"--seed must be in 0..{MAX_SEED - 1}, not {seed}")
+    require(0 <= seed < MAX_SEED, f"--seed must be in 0..{MAX_SEED - 1}, not {seed}")
     seeds = (seed, seed + 1)
     if values["seeds"] is not None:
         seeds = tuple(parse_ints(values["seeds"], "seeds"))
-        _require(len(seeds) >= 2, "--seeds needs at least two seeds to interpolate between, "
+        require(len(seeds) >= 2, "--seeds needs at least two seeds to interpolate between, "
                                   "e.g. --seeds 3,17")
-        _require(all(0 <= s < MAX_SEED for s in seeds), f"--seeds must be in 0..{MAX_SEED - 1}")
-    _require(values["interp"] in (*INTERPOLATIONS, "both"),
+        require(all(0 <= s < MAX_SEED for s in seeds), f"--seeds must be in 0..{MAX_SEED - 1}")
+    require(values["interp"] in (*INTERPOLATIONS, "both"),
              f"--interp must be lerp, slerp or both, not {values['interp']!r}")
     interp = INTERPOLATIONS if values["interp"] == "both" else (values["interp"],)
     return VisualizeOptions(mode=mode, seed=seed, num_samples=num_samples,

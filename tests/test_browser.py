@@ -58,7 +58,7 @@ def served_page(trained_run, tmp_path_factory):
 
 
 def test_page_draws_the_python_face_for_a_seed(served_page, tmp_path):
-    from dcgan import images, portable_random
+    from dcgan import images, latent
     from dcgan.session import TrainedGenerator
 
     url, settings = served_page
@@ -74,7 +74,7 @@ def test_page_draws_the_python_face_for_a_seed(served_page, tmp_path):
     face = report["face"]
     web = np.asarray(face["rgba"], np.uint8).reshape(face["height"], face["width"], 4)
     with TrainedGenerator(settings) as generator:
-        z = portable_random.z_for_seeds([SEED], generator.cfg.z_dim, generator.cfg.z_dist)
+        z = latent.seeds_z([SEED], generator.cfg.z_dim, generator.cfg.z_dist)
         expected = images.to_uint8(generator.generate(z))[0]
     assert np.abs(web[:, :, :3].astype(int) - expected).max() <= 1
     assert (web[:, :, 3] == 255).all()

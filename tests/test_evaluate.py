@@ -9,6 +9,7 @@ from conftest import TINY_FLAGS, copy_faces, face_files, run_main
 
 from dcgan import checkpoints, model
 from dcgan import settings as run_settings
+from dcgan.config import ModelConfig
 from dcgan.errors import UsageError
 from dcgan.session import TrainedGenerator
 
@@ -97,7 +98,8 @@ def test_ema_cannot_be_switched_on_when_resuming(trained_run):
 
 
 def test_ema_shadows_follow_the_weights_by_the_decay():
-    cfg = model.ModelConfig(16, 16, 3, 16, 0, 8, 8)
+    cfg = ModelConfig(output_height=16, output_width=16, c_dim=3, z_dim=16, gf_dim=8,
+                            df_dim=8)
     import imageio.v2 as imageio
 
     faces = np.stack([imageio.imread(p)[::6, ::6] for p in face_files(8)])
@@ -142,7 +144,7 @@ def test_the_sampler_reads_the_averaged_weights(ema_run):
     assert "generator/g_bn1/moving_mean/ema" in shadows
     with TrainedGenerator(run) as averaged, TrainedGenerator(run, ema=False) as raw:
         assert averaged.ema and not raw.ema
-        z = averaged.sample_z(6, seed=2)
+        z = averaged.sample_z(6, rng_seed=2)
         ema_images, raw_images = averaged.generate(z), raw.generate(z)
         assert np.abs(ema_images - raw_images).max() > 1e-3
         # The raw network given the shadow values draws exactly the EMA sampler's images.

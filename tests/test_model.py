@@ -6,10 +6,11 @@ import tensorflow as tf
 from conftest import face_files
 from PIL import Image
 
-from dcgan import model
+from dcgan import latent, model
+from dcgan.config import ModelConfig
 
 tf1 = tf.compat.v1
-CFG = model.ModelConfig(24, 24, c_dim=3, z_dim=16, gf_dim=8, df_dim=8)
+CFG = ModelConfig(output_height=24, output_width=24, c_dim=3, z_dim=16, gf_dim=8, df_dim=8)
 
 
 def real_batch(count=16, size=24):
@@ -38,14 +39,14 @@ def test_networks_own_their_variables_and_sampler_shares_them(graph):
     with tf1.Session() as session:
         session.run(tf1.global_variables_initializer())
         for count in (1, 3, 40):  # any number of samples, independent of the batch size
-            z = model.sample_z(np.random.default_rng(0), count, CFG.z_dim)
+            z = latent.sample_z(np.random.default_rng(0), count, CFG.z_dim)
             assert session.run(gan.sampler.images, gan.sampler.feed(z)).shape == (count, 24, 24, 3)
 
 
 def test_generator_moving_statistics_change_in_training_and_drive_the_sampler(graph):
     gan = model.DCGAN(CFG, tf.constant(real_batch(8)))
     moving = next(v for v in tf1.global_variables() if v.name == "generator/g_bn1/moving_mean:0")
-    z = model.sample_z(np.random.default_rng(0), 4, CFG.z_dim)
+    z = latent.sample_z(np.random.default_rng(0), 4, CFG.z_dim)
     with tf1.Session() as session:
         session.run(tf1.global_variables_initializer())
         before = session.run(moving)
@@ -74,8 +75,8 @@ def test_discriminator_steps_lower_its_loss_on_a_fixed_batch_of_real_faces(graph
 
 
 def test_conditional_mnist_model_follows_its_labels(graph):
-    cfg = model.ModelConfig(28, 28, c_dim=1, z_dim=8, y_dim=10, gf_dim=8, df_dim=8,
-                            gfc_dim=32, dfc_dim=32)
+    cfg = ModelConfig(output_height=28, output_width=28, c_dim=1, z_dim=8, y_dim=10,
+                            gf_dim=8, df_dim=8, gfc_dim=32, dfc_dim=32)
     gan = model.DCGAN(cfg, tf.zeros([4, 28, 28, 1]), tf.one_hot([0, 1, 2, 3], 10))
     z = np.zeros((2, 8), np.float32)
     with tf1.Session() as session:
@@ -86,10 +87,10 @@ def test_conditional_mnist_model_follows_its_labels(graph):
     assert np.abs(digits[0] - digits[1]).max() > 0  # same z, different label
 
 
-@pytest.mark.parametrize("dist", model.Z_DISTRIBUTIONS)
+@pytest.mark.parametrize("dist", latent.NAMES)
 def test_sample_z_matches_the_named_distribution(dist):
-    z = model.sample_z(np.random.default_rng(0), 4000, 5, dist)
-    low, high = model.z_range(dist)
+    z = latent.sample_z(np.random.default_rng(0), 4000, 5, dist)
+    low, high = latent.z_range(dist)
     assert z.dtype == np.float32 and z.shape == (4000, 5)
     if dist.startswith("uniform"):
         assert z.min() >= low and z.max() <= high

@@ -42,11 +42,10 @@ def test_session_config_turns_on_the_onednn_bf16_rewrite_only_for_bf16():
     from tensorflow.core.protobuf import rewriter_config_pb2
 
     from dcgan.config import ModelConfig
-    from dcgan.data import ImageSpec
     from dcgan.runtime import resolve_precision, session_config
     from dcgan.settings import RunSettings
 
-    run = RunSettings("anime", ImageSpec(16, 16), ModelConfig(16, 16))
+    run = RunSettings(dataset="anime", model=ModelConfig(output_height=16, output_width=16))
     on = rewriter_config_pb2.RewriterConfig.ON
     fp32 = session_config(run.replace(precision="fp32", intra_op_threads=2))
     assert fp32.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 != on

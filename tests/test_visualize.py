@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import run_main
 
-from dcgan import latent
+from dcgan import latent, walks
 from dcgan.images import to_uint8
 from dcgan.session import TrainedGenerator
 from dcgan.visualize import visualize
@@ -49,7 +49,7 @@ def test_seed_vector_does_not_depend_on_its_neighbours():
 @pytest.mark.parametrize("kind", ["lerp", "slerp"])
 def test_interpolation_path_starts_and_ends_on_the_points(kind):
     points = latent.seeds_z([1, 2, 3], 16, "normal01")
-    walk = latent.path(points, 5, kind)
+    walk = walks.path(points, 5, kind)
     assert walk.shape == (2 * 4 + 1, 16)
     assert np.array_equal(walk[0], points[0]) and np.array_equal(walk[4], points[1])
     assert np.array_equal(walk[-1], points[2])
@@ -58,14 +58,14 @@ def test_interpolation_path_starts_and_ends_on_the_points(kind):
 def test_slerp_stays_on_the_sphere_where_lerp_cuts_inside():
     a, b = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
     t = np.linspace(0, 1, 9)
-    assert np.allclose(np.linalg.norm(latent.slerp(a, b, t), axis=1), 1.0, atol=1e-6)
-    assert np.linalg.norm(latent.lerp(a, b, t)[4]) == pytest.approx(np.sqrt(0.5))
+    assert np.allclose(np.linalg.norm(walks.slerp(a, b, t), axis=1), 1.0, atol=1e-6)
+    assert np.linalg.norm(walks.lerp(a, b, t)[4]) == pytest.approx(np.sqrt(0.5))
 
 
 def test_sweep_and_there_and_back():
-    batch = latent.sweep(np.zeros(5, np.float32), 2, latent.sweep_values("uniform_signed", 3))
+    batch = walks.sweep(np.zeros(5, np.float32), 2, walks.sweep_values("uniform_signed", 3))
     assert batch[:, 2].tolist() == [-1.0, 0.0, 1.0] and not batch[:, [0, 1, 3, 4]].any()
-    assert latent.there_and_back([0, 1, 2, 3]) == [0, 1, 2, 3, 2, 1]
+    assert walks.there_and_back([0, 1, 2, 3]) == [0, 1, 2, 3, 2, 1]
 
 
 # --- every mode on a real checkpoint -------------------------------------------------------
@@ -219,7 +219,8 @@ def test_mnist_label_and_digit_rows(mnist_run, tmp_path):
                                         sample_dir=str(tmp_path))
 
     def draw(mode, **options):
-        return [Path(p) for p in visualize(run, VisualizeOptions(mode=mode, **options))]
+        options = VisualizeOptions(mode=mode, num_samples=run.num_samples, **options)
+        return [Path(p) for p in visualize(run, options)]
 
     (one,) = draw("zero_gifs", dims=(1,), frames=3, label=7)
     assert one.parent.name == "zero_gifs_00016_digit7" and _frames(one)[0].shape[:2] == (28, 28)
@@ -274,3 +275,10 @@ def test_no_checkpoint_names_the_folder_and_the_train_command(tmp_path):
     assert result.returncode == 2
     assert "in checkpoints/" in result.stderr
     assert "`python main.py --dataset anime --train`" in result.stderr
+
+
+def test_every_visualize_mode_has_its_flags_and_a_picture_maker():
+    from dcgan import visualize as pictures
+    from dcgan import visualize_options
+
+    assert set(pictures.MODES) == set(visualize_options.MODES) == set(visualize_options.MODE_FLAGS)
