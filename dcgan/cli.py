@@ -36,6 +36,8 @@ flags.DEFINE_integer("output_width", None, "Width of generated images (default: 
 flags.DEFINE_string("dataset", "mnist", "Dataset: a folder under --data_dir, or mnist.")
 flags.DEFINE_string("input_fname_pattern", "*", "Glob of the files to read in the dataset folder.")
 flags.DEFINE_string("data_dir", "data", "Folder holding one folder per dataset.")
+flags.DEFINE_string("cache_dir", None, "Folder for the decoded image cache (default: "
+                    "<data_dir>/.cache), e.g. when --data_dir is read-only.")
 flags.DEFINE_string("checkpoint_dir", "checkpoints", "Folder of runs' checkpoints.")
 flags.DEFINE_string("sample_dir", "samples", "Folder of runs' pictures.")
 flags.DEFINE_string("tensorboard_dir", "logs", "Folder of runs' TensorBoard logs.")
@@ -101,7 +103,7 @@ FLAGS = flags.FLAGS
 RUN_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
 # Flags a sampling mode takes from the command line rather than from the saved run.
 SAMPLING_OVERRIDES = ("num_samples", "sample_dir", "precision", "intra_op_threads",
-                      "inter_op_threads", "ndb_k")
+                      "inter_op_threads", "ndb_k", "cache_dir")
 
 
 def fail(message, status=2):

@@ -34,11 +34,13 @@ def load_real_images(settings, eval_data=None):
     Both go through the uint8 cache, decoded with the run's crop and size.
     """
     if eval_data:
-        return data.load_folder(eval_data, settings.spec, progress=False).images
+        return data.load_folder(eval_data, settings.spec, progress=False,
+                                cache_dir=settings.cache_dir).images
     if settings.dataset == run_settings.MNIST:
         return data.load_mnist(settings.dataset_folder).images
     return data.load_folder(settings.dataset_folder, settings.spec,
-                            settings.input_fname_pattern, progress=False).images
+                            settings.input_fname_pattern, progress=False,
+                            cache_dir=settings.cache_dir).images
 
 
 def set_size(wanted, real_count, ndb_k, source):

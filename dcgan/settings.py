@@ -33,6 +33,7 @@ class RunSettings:
     spec: ImageSpec
     model: ModelConfig
     data_dir: str = "data"
+    cache_dir: str = None  # the decoded image cache; None: <data_dir>/.cache
     input_fname_pattern: str = "*"
     checkpoint_dir: str = "checkpoints"
     sample_dir: str = "samples"

@@ -27,7 +27,8 @@ def load_training_data(settings, progress=True):
         training_data = data.load_mnist(settings.dataset_folder)
     else:
         training_data = data.load_folder(settings.dataset_folder, settings.spec,
-                                         settings.input_fname_pattern, progress)
+                                         settings.input_fname_pattern, progress,
+                                         settings.cache_dir)
     summary = training_data.skipped_summary()
     if summary:
         log.warning(summary)
