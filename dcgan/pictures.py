@@ -8,6 +8,7 @@ the same pixel cap, the same handling of transparency. No TensorFlow import.
 import contextlib
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -42,6 +43,24 @@ def is_hidden(name):
     temporaries and manifests, macOS's `._x.jpg` resource forks and the like. Hidden files with a
     picture extension are counted under HIDDEN, so none disappears without a word."""
     return str(name).startswith(".")
+
+
+def find_pictures(source):
+    """Picture files under the folder `source` (searched recursively), or `source` itself if it
+    is a file, in a stable order. Returns (paths, hidden): hidden counts the pictures left out
+    because their name, or a folder on the way to them, starts with a dot (see is_hidden)."""
+    source = Path(source)
+    if source.is_file():
+        return [source], 0
+    found, hidden = [], 0
+    for path in sorted(source.rglob("*")):
+        if not is_picture_name(path.name) or not path.is_file():
+            continue
+        if any(is_hidden(part) for part in path.relative_to(source).parts):
+            hidden += 1
+        else:
+            found.append(path)
+    return found, hidden
 
 
 def cannot_be_read(error):

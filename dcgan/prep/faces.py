@@ -4,12 +4,14 @@
 
 finds faces in every picture under ``raw/``, widens each detector box by ``--margin`` of its
 side on every side, makes it square, keeps it inside the picture, resizes it to ``--size`` and
-writes ``data/anime/<source-name>-<i>.jpg``. A rerun skips pictures already done (recorded in
+writes ``data/anime/<source-name>-<hash>-<i>.jpg`` (the hash of the picture's path keeps every
+name unique). A rerun skips pictures already done (recorded in
 ``data/anime/.faces_manifest.tsv``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import sys
@@ -25,6 +27,7 @@ from dcgan import pictures
 from dcgan.prep import cascade, fetch
 
 MANIFEST = ".faces_manifest.tsv"
+HASH_CHARS = 12  # of the source path's sha1 in each output name: 48 bits
 
 
 @dataclass(frozen=True)
@@ -99,36 +102,37 @@ def draw_boxes(rgb: np.ndarray, boxes: list[tuple], margin: float) -> Image.Imag
     return image
 
 
-def list_pictures(source: Path) -> list[Path]:
-    """All pictures under `source` (or `source` itself if it is a file), in a stable order."""
-    if source.is_file():
-        return [source]
-    return sorted(p for p in source.rglob("*") if pictures.is_picture_name(p.name) and p.is_file())
+def output_name(path: Path, root: Path) -> str:
+    """The stem of the crops of picture `path` (``<stem>-<i>.jpg``): a readable, file-name-safe
+    form of its path relative to `root`, then a hash of that path's bytes.
+
+    The hash keeps names unique where the readable part is not (``猫.png`` and ``犬.png`` both
+    read ``png``; ``my pic.png`` and ``my_pic.png`` both ``my_pic``), and depends on this picture
+    alone, so a name never changes when other pictures come or go. A name that is not UTF-8 is
+    hashed by its own bytes.
+    """
+    rel = path.relative_to(root) if path != root else Path(path.name)
+    readable = str(rel.with_suffix("")).replace(os.sep, "_").replace(".", "_")
+    readable = fetch.sanitize_name(readable, default="img")[:60]
+    digest = hashlib.sha1(os.fsencode(rel)).hexdigest()[:HASH_CHARS]
+    return f"{readable}-{digest}"
 
 
-def source_names(paths: list[Path], root: Path) -> dict[Path, str]:
-    """A unique, file-name-safe stem for each picture, from its path relative to `root`."""
-    def stem(path: Path, keep_ext: bool) -> str:
-        rel = path.relative_to(root) if path != root else Path(path.name)
-        text = str(rel if keep_ext else rel.with_suffix(""))
-        return fetch.sanitize_name(text.replace(os.sep, "_").replace(".", "_"), default="img")
-
-    plain = {p: stem(p, False) for p in paths}
-    counts = Counter(plain.values())
-    # Only colliding names (a.png beside a.jpg) carry their extension, so usual names stay short.
-    return {p: (stem(p, True) if counts[plain[p]] > 1 else plain[p]) for p in paths}
-
-
-def _file_key(path: Path) -> str:
-    stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+def output_names(paths: list[Path], root: Path) -> dict[Path, str]:
+    """`output_name` of each picture; raises ValueError should two ever share a name."""
+    names = {p: output_name(p, root) for p in paths}
+    if len(set(names.values())) != len(names):  # 48-bit hashes: never seen, but never silent
+        raise ValueError("two pictures hash to the same output name; rename one of them")
+    return names
 
 
 def read_manifest(path: Path) -> dict[str, tuple[str, str, int, str]]:
-    """Rows of the manifest by source: (file key, settings signature, faces written, status)."""
+    """Rows of the manifest by output name: (file version, settings signature, faces written,
+    status). Lines that do not parse (a manifest of an older version, a torn write) are ignored,
+    so their pictures are simply done again."""
     rows = {}
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             parts = line.split("\t")
             if len(parts) == 5 and parts[3].isdigit():
                 rows[parts[0]] = (parts[1], parts[2], int(parts[3]), parts[4])
@@ -154,7 +158,8 @@ def _process(task: tuple[str, str]) -> tuple[str, int, str]:
     try:
         rgb = pictures.load_rgb(path)
     except pictures.DECODE_ERRORS as exc:
-        return path, 0, f"unreadable ({type(exc).__name__})"
+        reason = "unreadable" if pictures.cannot_be_read(exc) else "does not decode"
+        return path, 0, f"{reason} ({type(exc).__name__})"
     if min(rgb.shape[:2]) < settings.min_size:
         return path, 0, "smaller than --min_size"
     boxes = detect_faces(_WORKER["classifier"], rgb, settings)
@@ -211,11 +216,69 @@ def _parse_args(argv):
     return args
 
 
+def _plan(sources, names, out_dir, done, signature):
+    """Which pictures to (re)do: returns (tasks, versions by path, skip counts). The crops of a
+    picture done before with other settings or an older file are removed first."""
+    tasks, versions, skipped = [], {}, Counter()
+    for picture in sources:
+        name = names[picture]
+        try:
+            versions[str(picture)] = pictures.file_version(picture)
+        except OSError:  # gone since the listing, or a folder we may not enter
+            skipped["unreadable"] += 1
+            continue
+        row = done.get(name)
+        if row and row[0] == versions[str(picture)] and row[1] == signature:
+            skipped["already done"] += 1
+            continue
+        for i in range(row[2] if row else 0):
+            (out_dir / f"{name}-{i}.jpg").unlink(missing_ok=True)
+        tasks.append((str(picture), name))
+    return tasks, versions, skipped
+
+
+def _results(tasks, jobs, init):
+    """(path, faces, status) of each task, from a pool of `jobs` processes (or this one)."""
+    if jobs == 1:
+        _init_worker(*init)
+        yield from map(_process, tasks)
+        return
+    pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, init)
+    try:
+        yield from pool.imap_unordered(_process, tasks)
+    finally:
+        pool.terminate()
+
+
+def _run(tasks, versions, manifest_path, signature, jobs, init, skipped):
+    """Do the tasks, recording each outcome in the manifest as it comes (an interrupted run
+    resumes there); returns (pictures read, faces written). A picture that could not be read
+    (permissions, I/O) is not recorded, so the next run tries it again."""
+    from tqdm import tqdm
+
+    read = faces = 0
+    name_of = dict(tasks)
+    with open(manifest_path, "a", encoding="utf-8") as manifest:
+        for path, count, status in tqdm(_results(tasks, jobs, init), total=len(tasks),
+                                        unit="pic", desc="faces", disable=None):
+            reason = status.split(" (")[0]
+            if reason != "unreadable":
+                manifest.write(f"{name_of[path]}\t{versions[path]}\t{signature}\t{count}\t"
+                               f"{status}\n")
+                manifest.flush()
+            if reason in ("unreadable", "does not decode"):
+                skipped[reason] += 1
+                continue
+            read += 1
+            faces += count
+            if status != "ok":
+                skipped[status] += 1
+    return read, faces
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    from tqdm import tqdm
-
     settings = Settings(args.margin, args.size, args.min_size, args.scale_factor,
                         args.min_neighbors)
     try:
@@ -230,57 +293,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.draw:
         args.draw.mkdir(parents=True, exist_ok=True)
     root = args.input if args.input.is_dir() else args.input.parent
-    pictures = list_pictures(args.input)
-    names = source_names(pictures, root)
+    sources, hidden = pictures.find_pictures(args.input)
+    names = output_names(sources, root)
     manifest_path = out_dir / MANIFEST
-    done = {} if args.force else read_manifest(manifest_path)
     signature = settings.signature()
+    done = {} if args.force else read_manifest(manifest_path)
+    tasks, versions, skipped = _plan(sources, names, out_dir, done, signature)
+    if hidden:
+        skipped[pictures.HIDDEN] = hidden
 
-    tasks, keys, skipped = [], {}, Counter()
-    for picture in pictures:
-        rel = str(picture.relative_to(root)) if picture != root else picture.name
-        keys[str(picture)] = (rel, _file_key(picture))
-        row = done.get(rel)
-        if row and row[0] == keys[str(picture)][1] and row[1] == signature:
-            skipped["already done"] += 1
-            continue
-        if row:  # done before with other settings or an older file: drop its old crops
-            for i in range(row[2]):
-                (out_dir / f"{names[picture]}-{i}.jpg").unlink(missing_ok=True)
-        tasks.append((str(picture), names[picture]))
-
-    started, faces, read = time.perf_counter(), 0, 0
+    started = time.perf_counter()
     init = (str(cascade_path), settings, str(out_dir), str(args.draw) if args.draw else None)
     jobs = max(1, min(args.jobs, len(tasks)))
-    with open(manifest_path, "a", encoding="utf-8") as manifest:
-        if jobs == 1:
-            _init_worker(*init)
-            results = map(_process, tasks)
-            pool = None
-        else:
-            pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, init)
-            results = pool.imap_unordered(_process, tasks)
-        try:
-            for path, count, status in tqdm(results, total=len(tasks), unit="pic",
-                                            desc="faces", disable=None):
-                rel, key = keys[path]
-                manifest.write(f"{rel}\t{key}\t{signature}\t{count}\t{status}\n")
-                manifest.flush()  # so an interrupted run resumes where it stopped
-                if status.startswith("unreadable"):
-                    skipped["unreadable"] += 1
-                    continue
-                read += 1
-                faces += count
-                if status != "ok":
-                    skipped[status] += 1
-        finally:
-            if pool is not None:
-                pool.terminate()
+    read, faces = _run(tasks, versions, manifest_path, signature, jobs, init, skipped)
     elapsed = time.perf_counter() - started
 
     detail = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())) or "none"
-    print(f"{len(pictures)} pictures found, {read} read, {faces} faces written to {out_dir} "
-          f"in {elapsed:.1f} s; skipped: {detail}")
+    print(f"{len(sources) + hidden} pictures found, {read} read, {faces} faces written to "
+          f"{out_dir} in {elapsed:.1f} s; skipped: {detail}")
     return 0
 
 
