@@ -175,6 +175,19 @@ def test_cli_names_every_face_apart_and_retries_what_it_could_not_read(tmp_path)
     assert len(list(out.glob("*.jpg"))) == 6
 
 
+def test_crops_named_by_an_older_version_are_replaced_not_duplicated(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "data" / "anime"
+    raw.mkdir()
+    out.mkdir(parents=True)
+    shutil.copy(MISAKA, raw / "misaka.png")
+    Image.new("RGB", (96, 96)).save(out / "misaka-0.jpg")  # what the old naming wrote
+    (out / faces.MANIFEST).write_text("misaka.png\t1:2\tmargin=0.1\t1\tok\n")
+    proc = _faces_cli(raw, tmp_path / "data")
+    assert proc.returncode == 0, proc.stderr
+    crops = sorted(p.name for p in out.glob("*.jpg"))
+    assert len(crops) == 1 and crops[0].startswith("misaka-") and crops[0] != "misaka-0.jpg"
+
+
 def test_cli_bad_argument_exits_2_with_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "dcgan.prep.faces", "--input", str(tmp_path),
                            "--margin", "-1"], check=False, cwd=REPO, capture_output=True, text=True,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -28,6 +29,8 @@ from dcgan.prep import cascade, fetch
 
 MANIFEST = ".faces_manifest.tsv"
 HASH_CHARS = 12  # of the source path's sha1 in each output name: 48 bits
+# A manifest key of an older version: a source path (with its extension), not an output name.
+LEGACY_KEY = re.compile(r"\.[A-Za-z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,25 @@ def output_names(paths: list[Path], root: Path) -> dict[Path, str]:
     return names
 
 
+def _legacy_names(rel: str) -> tuple[str, str]:
+    """The two names the crops of `rel` could have had before names carried a hash."""
+    def plain(text: str) -> str:
+        return fetch.sanitize_name(text.replace(os.sep, "_").replace(".", "_"), default="img")
+
+    return plain(str(Path(rel).with_suffix(""))), plain(rel)
+
+
+def remove_legacy_crops(rows: dict, out_dir: Path) -> None:
+    """Delete crops written under the names of older versions (``<picture>-<i>.jpg``), whose
+    manifest rows are keyed by the source path: their pictures are cut again under the new
+    names, and the old crops would otherwise sit beside them as duplicates."""
+    for key, (_, _, count, _) in rows.items():
+        if LEGACY_KEY.search(key):
+            for stem in _legacy_names(key):
+                for i in range(count):
+                    (out_dir / f"{stem}-{i}.jpg").unlink(missing_ok=True)
+
+
 def read_manifest(path: Path) -> dict[str, tuple[str, str, int, str]]:
     """Rows of the manifest by output name: (file version, settings signature, faces written,
     status). Lines that do not parse (a manifest of an older version, a torn write) are ignored,
@@ -216,9 +238,9 @@ def _parse_args(argv):
     return args
 
 
-def _plan(sources, names, out_dir, done, signature):
-    """Which pictures to (re)do: returns (tasks, versions by path, skip counts). The crops of a
-    picture done before with other settings or an older file are removed first."""
+def _plan(sources, names, out_dir, done, signature, force=False):
+    """Which pictures to (re)do (all of them with `force`): returns (tasks, versions by path,
+    skip counts). The crops a picture was given before are removed first."""
     tasks, versions, skipped = [], {}, Counter()
     for picture in sources:
         name = names[picture]
@@ -228,7 +250,7 @@ def _plan(sources, names, out_dir, done, signature):
             skipped["unreadable"] += 1
             continue
         row = done.get(name)
-        if row and row[0] == versions[str(picture)] and row[1] == signature:
+        if row and not force and row[0] == versions[str(picture)] and row[1] == signature:
             skipped["already done"] += 1
             continue
         for i in range(row[2] if row else 0):
@@ -297,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     names = output_names(sources, root)
     manifest_path = out_dir / MANIFEST
     signature = settings.signature()
-    done = {} if args.force else read_manifest(manifest_path)
-    tasks, versions, skipped = _plan(sources, names, out_dir, done, signature)
+    done = read_manifest(manifest_path)
+    remove_legacy_crops(done, out_dir)
+    tasks, versions, skipped = _plan(sources, names, out_dir, done, signature, args.force)
     if hidden:
         skipped[pictures.HIDDEN] = hidden
 

@@ -175,7 +175,7 @@ class Options:
     """How politely and how defensively to download."""
 
     timeout: float = 30.0  # per blocking socket operation
-    deadline: float = 600.0  # whole-request limit (headers and body), against servers that drip
+    deadline: float = 600.0  # for the whole file, every try included, against servers that drip
     max_bytes: int = 50 << 20
     retries: int = 3
     backoff: float = 2.0  # first wait; doubles each retry
@@ -300,6 +300,7 @@ def _retry_after(headers) -> float | None:
 
 
 def _open(url: str, opts: Options, deadline: _Deadline):
+    _raise_if_late(deadline, url, opts)  # a retry after the deadline is not tried
     if opts.limiter:
         opts.limiter.wait()
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
@@ -342,11 +343,18 @@ def get_bytes(url: str, opts: Options) -> bytes:
     and the deadline."""
     url = normalize_url(url)
 
-    def attempt() -> bytes:
-        with _Deadline(opts.deadline) as deadline, _open(url, opts, deadline) as response:
+    def attempt(deadline: _Deadline) -> bytes:
+        with _open(url, opts, deadline) as response:
             return _read_capped(response, url, opts, None, deadline)
 
-    return with_retries(attempt, opts)
+    return _within_deadline(attempt, opts)
+
+
+def _within_deadline(attempt, opts: Options):
+    """`attempt(deadline)` with retries, all of them within one opts.deadline: the deadline is
+    the file's, not each try's."""
+    with _Deadline(opts.deadline) as deadline:
+        return with_retries(lambda: attempt(deadline), opts)
 
 
 def _read_capped(response, url: str, opts: Options, sink, deadline: _Deadline) -> bytes:
@@ -397,14 +405,14 @@ def download(
     target.parent.mkdir(parents=True, exist_ok=True)
     expected = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value}
 
-    def attempt() -> Path:
-        with _Deadline(opts.deadline) as deadline, _open(url, opts, deadline) as response:
+    def attempt(deadline: _Deadline) -> Path:
+        with _open(url, opts, deadline) as response:
             kind = response.headers.get_content_type()
             if content_type and not kind.startswith(content_type):
                 raise BadContent(f"{url} is {kind}, not {content_type}*")
             return _save(response, url, target, opts, deadline, expected, check)
 
-    return with_retries(attempt, opts)
+    return _within_deadline(attempt, opts)
 
 
 def _save(response, url, target: Path, opts: Options, deadline: _Deadline, expected: dict,
