@@ -275,17 +275,26 @@ def _prune_cache(folder, keep, slot_prefix):
                 os.remove(os.path.join(folder, name))
 
 
-def _read_meta(npy_path, meta_path):
-    """(count, skipped) of a complete cache, or None when there is none."""
+def _open_cache(npy_path, meta_path):
+    """(images, skipped) of a complete, readable cache, or None when there is none. A damaged
+    one (a torn meta file, a truncated array) is removed, to be built again."""
     if not (os.path.exists(meta_path) and os.path.exists(npy_path)):
         return None
-    with open(meta_path) as meta_file:
-        meta = json.load(meta_file)
-    return meta["count"], collections.Counter(meta["skipped"])
+    try:
+        with open(meta_path) as meta_file:
+            meta = json.load(meta_file)
+        images = np.load(npy_path, mmap_mode="r")[:meta["count"]]
+        return images, collections.Counter(meta["skipped"])
+    except (OSError, ValueError, KeyError, TypeError):
+        for path in (npy_path, meta_path):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        return None
 
 
 def _build(folder, paths, spec, npy_path, meta_path, progress):
-    """Decode `paths` into the cache at `npy_path` with its meta file; returns (count, skipped).
+    """Decode `paths` into the cache at `npy_path` with its meta file; returns (images mapped
+    from it, skipped).
 
     A cache folder we may not write (a read-only --data_dir) is a UsageError naming the flag."""
     log.info("reading %d pictures from %s (once; cached in %s)", len(paths), folder,
@@ -295,11 +304,11 @@ def _build(folder, paths, spec, npy_path, meta_path, progress):
         meta = {"count": count, "skipped": dict(skipped), "files": len(paths)}
         _replace_atomically(lambda tmp: _write_json(tmp, meta), meta_path)
     except OSError as error:
-        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+            raise  # a full disk is not a wrong folder: the caller's one line says so
         raise UsageError(f"cannot write the image cache in {os.path.dirname(npy_path)} "
                          f"({error.strerror}): give a writable folder with --cache_dir") from None
-    return count, skipped
+    return np.load(npy_path, mmap_mode="r")[:count], skipped
 
 
 def load_folder(folder, spec, pattern="*", progress=True, cache_dir=None):
@@ -317,10 +326,10 @@ def load_folder(folder, spec, pattern="*", progress=True, cache_dir=None):
     prefix = f"{size}_{_cache_slot(folder, spec, pattern)}_"
     base = os.path.join(where, prefix + _cache_key(paths))
     npy_path, meta_path = base + ".npy", base + ".json"
-    found = _read_meta(npy_path, meta_path)
-    count, skipped = found or _build(folder, paths, spec, npy_path, meta_path, progress)
+    found = _open_cache(npy_path, meta_path)
+    images, skipped = found or _build(folder, paths, spec, npy_path, meta_path, progress)
+    # Only now, with ours mapped: a cache another run has mapped stays readable when unlinked.
     _prune_cache(where, {os.path.basename(npy_path), os.path.basename(meta_path)}, prefix)
-    images = np.load(npy_path, mmap_mode="r")[:count]
     return TrainingData(images, None, skipped + listing_skips, folder)
 
 

@@ -222,3 +222,18 @@ def test_a_read_only_data_folder_trains_with_cache_dir(tmp_path):
     assert "training on 9 images" in trained.stderr  # the Shift-JIS name included
     assert "1 hidden files" in trained.stderr
     assert list((tmp_path / "cache" / "anime").glob("*.npy"))
+
+
+@pytest.mark.parametrize("damage", ["truncated array", "torn meta file"])
+def test_a_damaged_cache_is_built_again(tmp_path, damage):
+    folder = copy_faces(tmp_path / "anime", 10)
+    first = np.asarray(data.load_folder(str(folder), SPEC, progress=False).images).copy()
+    caches = Path(data.cache_folder(str(folder)))
+    if damage == "truncated array":
+        array = next(caches.glob("*.npy"))
+        array.write_bytes(array.read_bytes()[:1000])
+    else:
+        next(caches.glob("*.json")).write_text('{"count": ')
+    again = data.load_folder(str(folder), SPEC, progress=False)
+    np.testing.assert_array_equal(np.asarray(again.images), first)
+    assert len(list(caches.iterdir())) == 2
