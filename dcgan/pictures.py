@@ -8,6 +8,7 @@ the same pixel cap, the same handling of transparency. No TensorFlow import.
 import contextlib
 import os
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -45,22 +46,28 @@ def is_hidden(name):
     return str(name).startswith(".")
 
 
+NOT_REGULAR = "not regular files (folders, pipes, links to nowhere)"
+
+
 def find_pictures(source):
     """Picture files under the folder `source` (searched recursively), or `source` itself if it
-    is a file, in a stable order. Returns (paths, hidden): hidden counts the pictures left out
-    because their name, or a folder on the way to them, starts with a dot (see is_hidden)."""
+    is a file, in a stable order. Returns (paths, left_out): a Counter of the entries with a
+    picture's name that are left out, under HIDDEN (their name, or a folder on the way to them,
+    starts with a dot; see is_hidden) or NOT_REGULAR (reading a pipe would wait forever)."""
     source = Path(source)
     if source.is_file():
-        return [source], 0
-    found, hidden = [], 0
+        return [source], Counter()
+    found, left_out = [], Counter()
     for path in sorted(source.rglob("*")):
-        if not is_picture_name(path.name) or not path.is_file():
+        if not is_picture_name(path.name):
             continue
         if any(is_hidden(part) for part in path.relative_to(source).parts):
-            hidden += 1
+            left_out[HIDDEN] += 1
+        elif not path.is_file():
+            left_out[NOT_REGULAR] += 1
         else:
             found.append(path)
-    return found, hidden
+    return found, left_out
 
 
 def cannot_be_read(error):

@@ -143,3 +143,37 @@ def test_odd_names_and_unreadable_files_are_reported_not_fatal(planted, tmp_path
                             check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert copied.returncode == 0, copied.stderr
     assert (out / shift_jis).read_bytes() == (planted / shift_jis).read_bytes()
+
+
+@pytest.mark.parametrize("tool, args", [
+    ("clean", ["--input", "{raw}", "--output", "{locked}/clean"]),
+    ("clean", ["--input", "{raw}", "--list", "{locked}/kept.txt"]),
+    ("faces", ["--input", "{raw}", "--data_dir", "{locked}", "--cascade", "{cascade}"]),
+    ("download", ["urls", "{raw}/urls.txt", "--out", "{locked}/raw"]),
+])
+def test_prep_tools_that_cannot_write_say_so_in_one_line(planted, tmp_path, tool, args):
+    from conftest import permissions_apply
+
+    (planted / "urls.txt").write_text("http://127.0.0.1:9/x.jpg\n")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    cascade = SHARED / "data" / "cascade" / "lbpcascade_animeface.xml"
+    argv = [a.format(raw=planted, locked=locked, cascade=cascade) for a in args]
+    try:
+        proc = subprocess.run([*permissions_apply(), sys.executable, "-m", f"dcgan.prep.{tool}",
+                               *argv], check=False, cwd=REPO, capture_output=True, text=True,
+                              timeout=60)
+    finally:
+        locked.chmod(0o755)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cannot write in" in proc.stderr, proc.stderr
+
+
+def test_entries_that_are_not_regular_files_are_counted(planted, tmp_path):
+    os.mkfifo(planted / "pipe.jpg")
+    os.symlink("nowhere.jpg", planted / "dangling.png")
+    (planted / "folder.jpg").mkdir()
+    proc = _clean_cli("--input", str(planted), "--list", str(tmp_path / "kept.txt"), "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "left out 3 not regular files" in proc.stdout, proc.stdout

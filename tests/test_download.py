@@ -300,3 +300,14 @@ def test_malformed_booru_listings_are_counted_not_fatal(server, box):
         assert name != "odd_posts" or [n for _, n, _ in items] == ["127.0.0.1_0.jpg"], items
         skipped += why
     assert skipped == {"listing pages that are not JSON lists": 5, "malformed posts": 7}, skipped
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-8"])
+def test_url_lists_saved_by_windows_editors_are_read(tmp_path, encoding):
+    url_list = tmp_path / "urls.txt"
+    text = "# faces\r\nhttp://example.com/猫.jpg\r\nhttp://example.com/b.png\tb side.png\r\n"
+    url_list.write_bytes(text.encode(encoding))
+    items = download.read_url_list(url_list)
+    assert [(url, name) for url, name, _ in items] == [("http://example.com/猫.jpg", "猫.jpg"),
+                                                       ("http://example.com/b.png", "b side.png")]
+    assert fetch.normalize_url(items[0][0]) == "http://example.com/%E7%8C%AB.jpg"

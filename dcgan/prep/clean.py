@@ -215,7 +215,12 @@ def _write_report(report: Path, result: Result) -> None:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    found, hidden = pictures.find_pictures(args.input)
+    problem = (fetch.unwritable(args.list.parent, "--list") if args.list is not None
+               else fetch.unwritable(args.output.parent, "--output"))
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    found, left_out = pictures.find_pictures(args.input)
     paths = [str(p) for p in found]
     result = clean(paths, args.min_size, args.threshold, args.jobs)
 
@@ -228,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         report, where = write_output(args.input, args.output, result), args.output
 
     counts = ", ".join(f"{n} {why}" for why, n in sorted(result.counts().items())) or "none"
-    left_out = f"; left out {hidden} {pictures.HIDDEN}" if hidden else ""
+    others = "".join(f"; left out {n} {why}" for why, n in sorted(left_out.items()))
     print(f"{len(paths)} pictures checked, {len(result.kept)} kept -> {where}; "
-          f"dropped: {counts} (details in {report}){left_out}")
+          f"dropped: {counts} (details in {report}){others}")
     return 0
 
 

@@ -14,6 +14,7 @@ nothing is written outside ``--out``.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import sys
@@ -123,6 +124,17 @@ def fetch_pictures(items: list[tuple[str, str, str | None]], out: Path,
     return counts
 
 
+def _lines(data: bytes) -> list[str]:
+    """The lines of a text file as Windows and others save it: UTF-16 with its byte-order mark
+    ("Unicode" in Notepad), else UTF-8 with or without a BOM. Bytes that do not decode are
+    kept as surrogate escapes or U+FFFD, so only their own line fails, as a bad URL."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16", "replace")  # U+FFFD: refused as a bad URL
+    else:
+        text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8", "surrogateescape")
+    return text.splitlines()
+
+
 def read_url_list(path: Path) -> list[tuple[str, str, str | None]]:
     """Items from a text file: one URL a line, optionally a tab and a file name; # comments.
 
@@ -131,8 +143,8 @@ def read_url_list(path: Path) -> list[tuple[str, str, str | None]]:
     "bad URL", counted with the others, instead of stopping the list.
     """
     rows = []
-    for raw in path.read_bytes().splitlines():
-        line = raw.decode("utf-8", "surrogateescape").strip()
+    for line in _lines(path.read_bytes()):
+        line = line.strip()
         if not line or line.startswith("#"):
             continue
         url, _, name = line.partition("\t")
@@ -295,6 +307,10 @@ def _parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
+    problem = fetch.unwritable(args.out, "--out")
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     opts = fetch.Options(timeout=args.timeout, deadline=args.deadline, retries=args.retries,
                          backoff=args.backoff,
                          max_bytes=int(args.max_mb * (1 << 20)),

@@ -116,7 +116,7 @@ def output_name(path: Path, root: Path) -> str:
     """
     rel = path.relative_to(root) if path != root else Path(path.name)
     readable = str(rel.with_suffix("")).replace(os.sep, "_").replace(".", "_")
-    readable = fetch.sanitize_name(readable, default="img")[:60]
+    readable = fetch.sanitize_name(readable, default="img", max_bytes=60)
     digest = hashlib.sha1(os.fsencode(rel)).hexdigest()[:HASH_CHARS]
     return f"{readable}-{digest}"
 
@@ -311,19 +311,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     out_dir = args.data_dir / args.dataset
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if args.draw:
-        args.draw.mkdir(parents=True, exist_ok=True)
+    problem = fetch.unwritable(out_dir, "--data_dir") or (
+        args.draw and fetch.unwritable(args.draw, "--draw"))
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     root = args.input if args.input.is_dir() else args.input.parent
-    sources, hidden = pictures.find_pictures(args.input)
+    sources, left_out = pictures.find_pictures(args.input)
     names = output_names(sources, root)
     manifest_path = out_dir / MANIFEST
     signature = settings.signature()
     done = read_manifest(manifest_path)
     remove_legacy_crops(done, out_dir)
     tasks, versions, skipped = _plan(sources, names, out_dir, done, signature, args.force)
-    if hidden:
-        skipped[pictures.HIDDEN] = hidden
+    skipped += left_out
 
     started = time.perf_counter()
     init = (str(cascade_path), settings, str(out_dir), str(args.draw) if args.draw else None)
@@ -332,8 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
 
     detail = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())) or "none"
-    print(f"{len(sources) + hidden} pictures found, {read} read, {faces} faces written to "
-          f"{out_dir} in {elapsed:.1f} s; skipped: {detail}")
+    print(f"{len(sources) + left_out.total()} pictures found, {read} read, {faces} faces "
+          f"written to {out_dir} in {elapsed:.1f} s; skipped: {detail}")
     return 0
 
 

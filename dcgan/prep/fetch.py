@@ -29,7 +29,7 @@ from pathlib import Path
 
 USER_AGENT = "dcgan-data-prep/0.1 (+https://github.com/; polite research downloader)"
 CHUNK = 1 << 16
-MAX_NAME = 120
+MAX_NAME = 120  # bytes of UTF-8; file systems allow 255
 
 
 class FetchError(Exception):
@@ -106,21 +106,38 @@ class CliParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def sanitize_name(name: str, default: str = "file") -> str:
+def unwritable(folder: str | os.PathLike, flag: str) -> str | None:
+    """Create `folder` if needed and try a file in it: None when it can be written, else a
+    one-line error naming `flag`, so a tool says so before any work instead of a traceback
+    half-way."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"error: cannot write in {folder} ({exc.strerror or exc}): pick another {flag}"
+    return None
+
+
+def sanitize_name(name: str, default: str = "file", max_bytes: int = MAX_NAME) -> str:
     """Return `name` reduced to a safe single file name (no folders, no leading dots).
 
-    Only the last path component survives, characters outside a conservative set become `_`,
-    and the result is never empty, `.` or `..`.
+    Only the last path component survives; letters and digits of any script stay (a Japanese
+    name stays readable), every other character but ``.-+_`` becomes `_` (separators, spaces,
+    controls, bidirectional marks, the surrogate escapes of bytes that were not UTF-8); the
+    result is never empty, `.` or `..`, and at most `max_bytes` long in UTF-8 (file systems
+    count bytes), keeping a short extension.
     """
     name = unicodedata.normalize("NFKC", urllib.parse.unquote(str(name)))
     name = re.split(r"[\\/]", name)[-1]
-    name = re.sub(r"[^\w.\-+]", "_", name, flags=re.ASCII)
+    name = re.sub(r"[^\w.\-+]", "_", name)
     name = name.strip("._ ") or default
-    if len(name) > MAX_NAME:
+    if len(name.encode()) > max_bytes:
         stem, dot, ext = name.rpartition(".")
-        name = (stem[: MAX_NAME - len(ext) - 1] + dot + ext) if dot and len(ext) <= 8 else name[
-            :MAX_NAME
-        ]
+        if not (dot and len(ext) <= 8):
+            stem, dot, ext = name, "", ""
+        budget = max_bytes - len((dot + ext).encode())
+        name = stem.encode()[:budget].decode("utf-8", "ignore") + dot + ext
     return name
 
 
@@ -204,8 +221,8 @@ def normalize_url(url: str) -> str:
         raise BadURL(f"not a valid URL: {url!r}") from None
     if parts.scheme not in ("http", "https") or not ascii_host:
         raise BadURL(f"only http(s) URLs with a host are fetched, got {url!r}")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise BadURL(f"a URL holds no spaces or control characters: {url!r}")
+    if any(ch.isspace() or ord(ch) < 32 or ch in "\x7f\ufffd" for ch in url):
+        raise BadURL(f"a URL holds no spaces, control or undecodable characters: {url!r}")
     netloc = parts.netloc
     if ascii_host != host:
         netloc = netloc.rpartition("@")[0] + "@" if "@" in netloc else ""
