@@ -134,12 +134,27 @@ def test_the_server_prints_no_traceback(tmp_path):
     assert "Traceback" not in stderr, stderr
 
 
-def test_slow_and_piled_up_clients_hold_no_thread_for_long(tmp_path):
-    folder = make_page(tmp_path / "export")
-    server = make_server(folder, 0, max_connections=4, request_deadline=1.0)
-    port = server.server_address[1]
+@contextlib.contextmanager
+def small_server(tmp_path):
+    """make_server in a thread with 4 slots and a 1 s request deadline; yields its port."""
+    server = make_server(make_page(tmp_path / "export"), 0, max_connections=4,
+                         request_deadline=1.0)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                      daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_slow_and_piled_up_clients_hold_no_thread_for_long(tmp_path):
+    with small_server(tmp_path) as port:
+        piled_up_clients(port)
+
+
+def piled_up_clients(port):
+    """40 half-sent requests against 4 slots: bounded threads, an answer for everyone."""
     threads_before = threading.active_count()
     held = []
     try:
@@ -167,22 +182,14 @@ def test_slow_and_piled_up_clients_hold_no_thread_for_long(tmp_path):
     while threading.active_count() > threads_before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert threading.active_count() <= threads_before
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_client_that_drips_its_headers_is_cut_off_at_the_deadline(tmp_path):
-    folder = make_page(tmp_path / "export")
-    server = make_server(folder, 0, max_connections=4, request_deadline=1.0)
-    port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
-    started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
-            contextlib.suppress(OSError):
-        for byte in b"GET /index.html HTTP/1.1\r\nX-Slow: " + b"x" * 100:
-            sock.sendall(bytes([byte]))
-            time.sleep(0.05)  # each byte well within any per-read timeout
-    assert time.monotonic() - started < 3  # cut off at 1 s, not after the 100 bytes' 6 s
-    server.shutdown()
-    server.server_close()
+    with small_server(tmp_path) as port:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
+                contextlib.suppress(OSError):
+            for byte in b"GET /index.html HTTP/1.1\r\nX-Slow: " + b"x" * 100:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)  # each byte well within any per-read timeout
+        assert time.monotonic() - started < 3  # cut off at 1 s, not after the 100 bytes' 6 s
