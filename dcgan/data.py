@@ -5,10 +5,10 @@ resized with Pillow in a thread pool, and the result is stored as a memory-mappe
 under `--cache_dir` (by default `<data_dir>/.cache/<dataset>/`; never inside the dataset's own
 folder, which may be read-only or shared), keyed by the file list, each file's version (see
 `pictures.file_version`) and the sizes; only the newest cache of each folder, size and pattern
-is kept. Files that cannot be used are
-counted by kind and reported in one line, before training starts, so a bad file can never stop
-an epoch half-way. Later runs with the same files and sizes reuse the cache, and memory stays
-bounded whatever the number of images (the array is mapped, not loaded).
+is kept. Files that cannot be used are counted by kind and reported in one line, before
+training starts, so a bad file can never stop an epoch half-way. Later runs with the same files
+and sizes reuse the cache, and memory stays bounded whatever the number of images (the array is
+mapped, not loaded).
 """
 
 import collections

@@ -17,6 +17,8 @@ import os
 import re
 import sys
 import time
+import unicodedata
+import urllib.parse
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -109,10 +111,11 @@ def output_name(path: Path, root: Path) -> str:
     """The stem of the crops of picture `path` (``<stem>-<i>.jpg``): a readable, file-name-safe
     form of its path relative to `root`, then a hash of that path's bytes.
 
-    The hash keeps names unique where the readable part is not (``猫.png`` and ``犬.png`` both
-    read ``png``; ``my pic.png`` and ``my_pic.png`` both ``my_pic``), and depends on this picture
-    alone, so a name never changes when other pictures come or go. A name that is not UTF-8 is
-    hashed by its own bytes.
+    The hash keeps names unique where the readable part is not (``my pic.png`` and
+    ``my_pic.png`` both read ``my_pic``, ``a.png`` and ``a.jpg`` both ``a``, a Shift-JIS name
+    loses its bytes that are not UTF-8), and depends on this picture alone, so a name never
+    changes when other pictures come or go. It hashes the name's own bytes, whatever their
+    encoding.
     """
     rel = path.relative_to(root) if path != root else Path(path.name)
     readable = str(rel.with_suffix("")).replace(os.sep, "_").replace(".", "_")
@@ -130,9 +133,12 @@ def output_names(paths: list[Path], root: Path) -> dict[Path, str]:
 
 
 def _legacy_names(rel: str) -> tuple[str, str]:
-    """The two names the crops of `rel` could have had before names carried a hash."""
+    """The two names the crops of `rel` could have had before names carried a hash (folded to
+    ASCII, as those versions did)."""
     def plain(text: str) -> str:
-        return fetch.sanitize_name(text.replace(os.sep, "_").replace(".", "_"), default="img")
+        text = text.replace(os.sep, "_").replace(".", "_")
+        text = unicodedata.normalize("NFKC", urllib.parse.unquote(text))
+        return fetch.sanitize_name(re.sub(r"[^\w.\-+]", "_", text, flags=re.ASCII), "img")
 
     return plain(str(Path(rel).with_suffix(""))), plain(rel)
 
