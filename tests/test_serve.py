@@ -137,9 +137,10 @@ def test_the_server_prints_no_traceback(tmp_path):
 
 @contextlib.contextmanager
 def small_server(tmp_path):
-    """make_server in a thread with 4 slots and a 1 s request deadline; yields its port."""
+    """make_server in a thread with 4 slots and 1 s deadlines for request and reply; yields
+    its port."""
     server = make_server(make_page(tmp_path / "export"), 0, max_connections=4,
-                         request_deadline=1.0)
+                         request_deadline=1.0, reply_deadline=1.0)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                      daemon=True).start()
     try:
@@ -207,3 +208,19 @@ def test_a_privileged_port_is_one_line(tmp_path):
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: port 80 ") and "--port" in last, result.stderr
+
+
+def test_a_client_that_never_reads_its_reply_is_cut_off_at_the_deadline(tmp_path):
+    with small_server(tmp_path) as port:
+        model = tmp_path / "export" / "anime_64_48_48" / page.WEB_FOLDER / "generator.onnx"
+        model.write_bytes(os.urandom(16 << 20))  # far more than the socket buffers hold
+        threads_before = threading.active_count()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /generator.onnx HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            time.sleep(0.3)
+            assert threading.active_count() > threads_before  # sending, blocked on us
+            deadline = time.monotonic() + 4
+            while threading.active_count() > threads_before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert threading.active_count() <= threads_before  # cut off at 1 s, thread gone

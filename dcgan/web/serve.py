@@ -4,10 +4,10 @@ Local only, but still a server, so it serves the page and nothing else: the expo
 by their exact names (`page.SERVED_FILES`), as regular files opened without following links, no
 folder listings; only requests addressed to 127.0.0.1 or localhost (a page elsewhere that points
 its own host name at 127.0.0.1, "DNS rebinding", is refused); every client gets
-REQUEST_DEADLINE seconds to send its request and IO_TIMEOUT for any one read or write, and at
-most MAX_CONNECTIONS are served at once (more are told 503 at once, holding no thread). Files
-go out with the MIME types and the cross-origin isolation headers the wasm runtime needs for
-threads. It binds 127.0.0.1, never every interface.
+REQUEST_DEADLINE seconds to send its request, REPLY_DEADLINE to take the reply and IO_TIMEOUT
+for any one read or write, and at most MAX_CONNECTIONS are served at once (more are told 503
+at once, holding no thread). Files go out with the MIME types and the cross-origin isolation
+headers the wasm runtime needs for threads. It binds 127.0.0.1, never every interface.
 """
 
 import contextlib
@@ -28,6 +28,7 @@ HOST = "127.0.0.1"
 HOST_NAMES = ("127.0.0.1", "localhost")
 MAX_CONNECTIONS = 32  # a browser opens about six at once
 REQUEST_DEADLINE = 10.0  # seconds to send the request line and headers, however slowly
+REPLY_DEADLINE = 120.0  # seconds to take the reply (the largest file is ~12 MB), however slowly
 IO_TIMEOUT = 30.0  # seconds any one read or write may wait
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript",
                  ".mjs": "text/javascript", ".wasm": "application/wasm",
@@ -46,9 +47,13 @@ class PageHandler(BaseHTTPRequestHandler):
         """Start the request deadline: when it passes, the connection is shut down."""
         super().setup()
         self.late = False
-        self._deadline = threading.Timer(self.server.request_deadline, self._cut)
-        self._deadline.daemon = True
-        self._deadline.start()
+        self._deadline = self._start_deadline(self.server.request_deadline)
+
+    def _start_deadline(self, seconds):
+        timer = threading.Timer(seconds, self._cut)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def _cut(self):
         self.late = True
@@ -56,12 +61,15 @@ class PageHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def parse_request(self):
-        """Read the headers, then stop the deadline; a request cut short by it is dropped."""
+        """Read the headers, then swap the request deadline for the reply's (a client that
+        reads its reply a byte a minute would otherwise hold its thread); a request cut short
+        by the deadline is dropped."""
         complete = super().parse_request()
         self._deadline.cancel()
         if self.late:
             self.close_connection = True
             return False
+        self._deadline = self._start_deadline(self.server.reply_deadline)
         return complete
 
     def finish(self):
@@ -145,9 +153,9 @@ class PageServer(ThreadingHTTPServer):
     daemon_threads = True  # Ctrl-C does not wait for a slow client
     request_queue_size = 64  # a burst is accepted (and served or refused) at once, not in waves
 
-    def __init__(self, address, folder, max_connections, request_deadline):
+    def __init__(self, address, folder, max_connections, deadlines):
         self.folder = str(folder)
-        self.request_deadline = request_deadline
+        self.request_deadline, self.reply_deadline = deadlines
         self.slots = threading.BoundedSemaphore(max_connections)
         super().__init__(address, PageHandler)
 
@@ -186,10 +194,11 @@ def refuse(connection):
 
 
 def make_server(folder, port=8000, max_connections=MAX_CONNECTIONS,
-                request_deadline=REQUEST_DEADLINE):
+                request_deadline=REQUEST_DEADLINE, reply_deadline=REPLY_DEADLINE):
     """A server for the page in `folder` on 127.0.0.1:`port` (0: any free port), not started."""
     try:
-        return PageServer((HOST, port), folder, max_connections, request_deadline)
+        return PageServer((HOST, port), folder, max_connections,
+                          (request_deadline, reply_deadline))
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise UsageError(f"port {port} is in use: pick another with --port") from error
