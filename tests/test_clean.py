@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +83,97 @@ def test_cli_copies_kept_set_and_leaves_originals(planted, tmp_path):
 def test_cli_refuses_output_inside_input(planted):
     proc = _clean_cli("--input", str(planted), "--output", str(planted / "clean"), timeout=30)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "overlaps" in proc.stderr
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_output_always_equals_the_report(planted, tmp_path):
+    out = tmp_path / "clean"
+    loose = _clean_cli("--input", str(planted), "--output", str(out), "--threshold", "-1",
+                       "--jobs", "1")
+    assert loose.returncode == 0 and "63 kept" in loose.stdout, loose.stdout + loose.stderr
+    assert len(_tree(out)) == 63 + 1  # the near duplicates too, and the report
+    # Replace a kept input by another face (same name), then clean strictly.
+    victim = sorted(planted.glob("*.jpg"))[5]
+    replacement = next(p for p in sorted(FACES.glob("*.jpg"))[60:]
+                       if not (planted / p.name).exists()).read_bytes()
+    victim.write_bytes(replacement)
+    strict = _clean_cli("--input", str(planted), "--output", str(out), "--jobs", "1")
+    assert strict.returncode == 0 and "60 kept" in strict.stdout, strict.stdout + strict.stderr
+    kept = {line.split("\t")[0] for line in (out / clean.REPORT).read_text().splitlines()}
+    assert len(kept) == 6
+    expected = {name: data for name, data in _tree(planted).items()
+                if str(planted / name) not in kept}
+    assert _tree(out) == {**expected, clean.REPORT: (out / clean.REPORT).read_bytes()}
+    assert (out / victim.name).read_bytes() == replacement
+    assert not list(tmp_path.glob(".clean*"))  # no building folder left beside it
+
+
+def test_output_that_is_not_ours_is_refused(planted, tmp_path):
+    mine = tmp_path / "my_pictures"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"precious")
+    proc = _clean_cli("--input", str(planted), "--output", str(mine), timeout=30)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "did not write" in proc.stderr and (mine / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_odd_names_and_unreadable_files_are_reported_not_fatal(planted, tmp_path):
+    from conftest import permissions_apply
+
+    shift_jis = os.fsdecode("猫.jpg".encode("shift_jis"))
+    shutil.copy(sorted(FACES.glob("*.jpg"))[200], planted / shift_jis)
+    shutil.copy(sorted(FACES.glob("*.jpg"))[201], planted / ".hidden.jpg")
+    shutil.copy(sorted(FACES.glob("*.jpg"))[202], planted / "locked.jpg")
+    os.chmod(planted / "locked.jpg", 0)
+    listed = tmp_path / "kept.txt"
+    proc = subprocess.run([*permissions_apply(), sys.executable, "-m", "dcgan.prep.clean",
+                           "--input", str(planted), "--list", str(listed), "--jobs", "1"],
+                          check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "68 pictures checked, 61 kept" in proc.stdout, proc.stdout
+    assert "1 unreadable" in proc.stdout and "left out 1 hidden files" in proc.stdout
+    kept = listed.read_bytes().splitlines()
+    assert os.fsencode(str(planted / shift_jis)) in kept  # the name's own bytes, usable as is
+    out = tmp_path / "clean"
+    copied = subprocess.run([*permissions_apply(), sys.executable, "-m", "dcgan.prep.clean",
+                             "--input", str(planted), "--output", str(out), "--jobs", "1"],
+                            check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert copied.returncode == 0, copied.stderr
+    assert (out / shift_jis).read_bytes() == (planted / shift_jis).read_bytes()
+
+
+@pytest.mark.parametrize("tool, args", [
+    ("clean", ["--input", "{raw}", "--output", "{locked}/clean"]),
+    ("clean", ["--input", "{raw}", "--list", "{locked}/kept.txt"]),
+    ("faces", ["--input", "{raw}", "--data_dir", "{locked}", "--cascade", "{cascade}"]),
+    ("download", ["urls", "{raw}/urls.txt", "--out", "{locked}/raw"]),
+])
+def test_prep_tools_that_cannot_write_say_so_in_one_line(planted, tmp_path, tool, args):
+    from conftest import permissions_apply
+
+    (planted / "urls.txt").write_text("http://127.0.0.1:9/x.jpg\n")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    cascade = SHARED / "data" / "cascade" / "lbpcascade_animeface.xml"
+    argv = [a.format(raw=planted, locked=locked, cascade=cascade) for a in args]
+    try:
+        proc = subprocess.run([*permissions_apply(), sys.executable, "-m", f"dcgan.prep.{tool}",
+                               *argv], check=False, cwd=REPO, capture_output=True, text=True,
+                              timeout=60)
+    finally:
+        locked.chmod(0o755)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "cannot write in" in proc.stderr, proc.stderr
+
+
+def test_entries_that_are_not_regular_files_are_counted(planted, tmp_path):
+    os.mkfifo(planted / "pipe.jpg")
+    os.symlink("nowhere.jpg", planted / "dangling.png")
+    (planted / "folder.jpg").mkdir()
+    proc = _clean_cli("--input", str(planted), "--list", str(tmp_path / "kept.txt"), "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "left out 3 not regular files" in proc.stdout, proc.stdout

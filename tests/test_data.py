@@ -2,17 +2,22 @@
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import (
+    MAIN,
     MNIST_DIR,
+    TINY_FLAGS,
     copy_faces,
     face_files,
     make_bad_files,
     need_shared,
+    permissions_apply,
     png_header_claiming,
 )
 from PIL import Image
@@ -123,3 +128,112 @@ def test_feed_yields_full_shuffled_batches_covering_every_image():
         np.testing.assert_array_equal(pictures[:, 0, 0, 0], picture_labels)
     first_epoch = np.concatenate([labels for _, labels in seen[:2]])
     assert len(set(first_epoch.tolist())) == 8  # two batches of one permutation: no repeats
+
+
+# -- file names as users have them ----------------------------------------------------------------
+
+SHIFT_JIS_CAT = os.fsdecode("猫.jpg".encode("shift_jis"))  # not UTF-8: as a Windows zip unpacks
+
+
+def test_names_that_are_not_utf8_are_read_and_hidden_pictures_are_counted(tmp_path):
+    folder = copy_faces(tmp_path / "anime", 6)
+    shutil.copy(face_files(1, start=50)[0], folder / SHIFT_JIS_CAT)
+    shutil.copy(face_files(1, start=51)[0], folder / "my pic.jpg")
+    shutil.copy(face_files(1, start=52)[0], folder / ".hidden.jpg")
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")  # a hidden non-picture: not worth a word
+    loaded = data.load_folder(str(folder), SPEC, progress=False)
+    assert len(loaded.images) == 8
+    assert dict(loaded.skipped) == {"hidden files (names starting with .)": 1}
+    assert "1 hidden files (names starting with .)" in loaded.skipped_summary()
+
+
+# -- the cache ------------------------------------------------------------------------------------
+
+def _same_size_faces(folder, count):
+    """`count` real faces saved as 96x96 BMPs: different pixels, byte for byte the same size."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, path in enumerate(face_files(count, start=200)):
+        Image.open(path).convert("RGB").save(folder / f"{index}.bmp")
+    return folder
+
+
+@pytest.mark.parametrize("tool", ["cp -p", "tar x"])
+def test_a_file_replaced_with_its_old_size_and_mtime_is_seen(tmp_path, tool):
+    folder = _same_size_faces(tmp_path / "anime", 4)
+    spare = _same_size_faces(tmp_path / "spare", 4)
+    target = folder / "0.bmp"
+    os.utime(target, (1_600_000_000, 1_600_000_000))  # whole seconds: what tar keeps
+    first = np.asarray(data.load_folder(str(folder), SPEC, progress=False).images).copy()
+    before = target.stat()
+    os.utime(spare / "3.bmp", ns=(before.st_atime_ns, before.st_mtime_ns))
+    if tool == "cp -p":  # overwrites in place (same inode), then restores the times
+        subprocess.run(["cp", "-p", str(spare / "3.bmp"), str(target)], check=True)
+    else:  # unpacks a new file with the archived mtime, as restoring a backup does
+        subprocess.run(["tar", "-cf", str(tmp_path / "a.tar"), "-C", str(spare), "3.bmp",
+                        "--transform", "s/3/0/"], check=True)
+        subprocess.run(["tar", "-xf", str(tmp_path / "a.tar"), "-C", str(folder)], check=True)
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    again = np.asarray(data.load_folder(str(folder), SPEC, progress=False).images)
+    expected = data.load_image(str(spare / "3.bmp"), SPEC)
+    np.testing.assert_array_equal(again[0], expected)
+    np.testing.assert_array_equal(again[1:], first[1:])
+    assert not np.array_equal(again[0], first[0])
+
+
+def test_only_the_cache_in_use_is_kept(tmp_path):
+    folder = copy_faces(tmp_path / "anime", 10)
+    caches = Path(data.cache_folder(str(folder)))
+    other_spec = data.ImageSpec(32, 32, 3, 96, 96)
+    data.load_folder(str(folder), other_spec, progress=False)  # another run's size: kept
+    for index in range(3):  # three changes to the folder
+        shutil.copy(face_files(1, start=300 + index)[0], folder / f"new{index}.jpg")
+        data.load_folder(str(folder), SPEC, progress=False)
+    names = sorted(p.name for p in caches.iterdir())
+    assert len(names) == 4, names  # one .npy and one .json per size, none of the old ones
+    assert sum(name.startswith("48x48x3_") for name in names) == 2
+    assert sum(name.startswith("32x32x3_") for name in names) == 2
+    assert len(data.load_folder(str(folder), SPEC, progress=False).images) == 13
+
+
+def test_a_read_only_data_folder_trains_with_cache_dir(tmp_path):
+    folder = copy_faces(tmp_path / "data" / "anime", 8)
+    shutil.copy(face_files(1, start=60)[0], folder / SHIFT_JIS_CAT)
+    shutil.copy(face_files(1, start=61)[0], folder / ".hidden.jpg")
+    os.chmod(tmp_path / "data", 0o555)
+    os.chmod(folder, 0o555)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [*permissions_apply(), sys.executable, str(MAIN), "--dataset", "anime", "--train",
+               "--epoch", "1", "--sample_freq", "100000", *TINY_FLAGS]
+    try:
+        refused = subprocess.run(command, cwd=tmp_path, env=env, text=True, capture_output=True,
+                                 timeout=300)
+        trained = subprocess.run([*command, "--cache_dir", str(tmp_path / "cache")],
+                                 cwd=tmp_path, env=env, text=True, capture_output=True,
+                                 timeout=300)
+    finally:
+        os.chmod(folder, 0o755)
+        os.chmod(tmp_path / "data", 0o755)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: cannot write the image "
+                                                              "cache")
+    assert "--cache_dir" in refused.stderr and "Traceback" not in refused.stderr
+    assert trained.returncode == 0, trained.stderr
+    assert "training on 9 images" in trained.stderr  # the Shift-JIS name included
+    assert "1 hidden files" in trained.stderr
+    assert list((tmp_path / "cache" / "anime").glob("*.npy"))
+
+
+@pytest.mark.parametrize("damage", ["truncated array", "torn meta file"])
+def test_a_damaged_cache_is_built_again(tmp_path, damage):
+    folder = copy_faces(tmp_path / "anime", 10)
+    first = np.asarray(data.load_folder(str(folder), SPEC, progress=False).images).copy()
+    caches = Path(data.cache_folder(str(folder)))
+    if damage == "truncated array":
+        array = next(caches.glob("*.npy"))
+        array.write_bytes(array.read_bytes()[:1000])
+    else:
+        next(caches.glob("*.json")).write_text('{"count": ')
+    again = data.load_folder(str(folder), SPEC, progress=False)
+    np.testing.assert_array_equal(np.asarray(again.images), first)
+    assert len(list(caches.iterdir())) == 2

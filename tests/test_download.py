@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -28,6 +29,18 @@ if not FACES.is_dir():
     pytest.skip(f"shared test data not found at {SHARED} (../shared beside the checkout)",
                 allow_module_level=True)
 
+JUNK_LISTINGS = {
+    "html": b"<html>log in first</html>",
+    "not_utf8": b'[{"file_url": "/img/1.jpg", "id": "\xff"}]',
+    "deep": b"[" * 100_000 + b"]" * 100_000,
+    "number": b"5",
+    "wrapped_number": b'{"posts": 5}',
+    "odd_posts": json.dumps([1, "x", None, {"file_url": 7}, {"file_url": ["/img/1.jpg"]},
+                             {"file_url": "/img/2.jpg", "file_ext": ["jpg"]},
+                             {"file_url": "http://[::1/x.jpg"},
+                             {"file_url": "/img/3.jpg", "file_ext": "jpg", "id": {"a": 1},
+                              "md5": 5}]).encode(),
+}
 FAST = fetch.Options(timeout=0.5, deadline=3, retries=1, backoff=0.05, max_bytes=200_000)
 
 
@@ -49,6 +62,16 @@ class Handler(BaseHTTPRequestHandler):
         # The client may give up first (timeout, size cap): expected here.
         with contextlib.suppress(OSError):
             self.wfile.write(body)
+
+    def _trickle(self, data: bytes, pause: float):
+        for index in range(len(data)):
+            if self.stop.wait(pause):
+                return
+            try:
+                self.wfile.write(data[index:index + 1])
+                self.wfile.flush()
+            except OSError:  # the client gave up: what it should do
+                return
 
     def do_GET(self):
         parts = urllib.parse.urlsplit(self.path)
@@ -87,6 +110,18 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"\0" * 10_000)
             except OSError:  # the client hangs up once it passes its cap
                 pass
+        elif path == "/trickle.jpg":  # a byte at a time, for ever: only a deadline ends it
+            self._trickle(b"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\n\r\n", 0)
+            self._trickle(b"\xff" * 1000, 0.1)
+        elif path == "/trickle_headers.jpg":  # never gets past the headers
+            self._trickle(b"HTTP/1.0 200 OK\r\nX-Padding: " + b"x" * 1000, 0.1)
+        elif path == "/picture":  # a URL without an extension, as many image services give
+            self._send((FACES / "7.jpg").read_bytes(), "image/jpeg")
+        elif path == "/名前/11.jpg":  # reached only when the non-ASCII path is percent-encoded
+            self._send((FACES / "11.jpg").read_bytes(), "image/jpeg")
+        elif path.startswith("/junk/"):  # listings that are not what they should be
+            self._send(JUNK_LISTINGS[path[6:]] if query["page"] == ["1"] else b"[]",
+                       "application/json")
         elif path == "/flaky.jpg" and path not in self.flaky_seen:
             self.flaky_seen.add(path)
             self._send(b"busy", "text/plain", status=503)
@@ -161,7 +196,9 @@ def test_url_list_every_case(server, box, tmp_path):
 
 def test_booru_listing_with_pages_and_md5(server, box):
     opts = fetch.Options(timeout=2, retries=0, limiter=fetch.RateLimiter(0.05))
-    items = download.booru_items(f"{server}/posts.json", "1girl solo", range(1, 5), 20, opts)
+    items, skipped = download.booru_items(f"{server}/posts.json", "1girl solo", range(1, 5), 20,
+                                          opts)
+    assert skipped == {"posts that are not pictures": 2, "posts without a file": 2}
     assert [name for _, name, _ in items] == [f"127.0.0.1_{n}.jpg"
                                              for n in (100, 101, 102, 200, 201, 202)]
     counts = download.fetch_pictures(items, box, opts)
@@ -216,3 +253,61 @@ def test_cli_bad_argument_exits_2_with_one_line(tmp_path):
                           text=True, timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr
+
+
+def test_malformed_lines_slow_servers_and_bare_names_are_skipped_or_fixed(server, box, tmp_path):
+    lines = [f"{server}/img/9.jpg".encode(),
+             b"http://[::1/broken.jpg",  # an unclosed IPv6 host
+             f"{server.replace('127.0.0.1:', '127.0.0.1:x')}/port.jpg".encode(),  # bad port
+             b"http://example.com/\xff\xfe.jpg",  # not UTF-8
+             f"{server}/a b.jpg".encode(),  # a space
+             b"ftp://example.com/x.jpg",
+             b"http://127.0.0.1:9/refused.jpg",  # a host that cannot be reached ...
+             b"http://127.0.0.1:9/refused_too.jpg",  # ... is not waited on twice
+             f"{server}/trickle.jpg".encode(),
+             f"{server}/trickle_headers.jpg".encode(),
+             f"{server}/picture".encode(),
+             f"{server}/名前/11.jpg".encode(),
+             f"{server}/img/12.jpg".encode()]
+    url_list = tmp_path / "urls.txt"
+    url_list.write_bytes(b"\n".join(lines) + b"\n")
+    command = [sys.executable, "-m", "dcgan.prep.download", "urls", str(url_list), "--out",
+               str(box), "--delay", "0", "--timeout", "5", "--deadline", "1.5", "--retries", "1",
+               "--backoff", "0.05"]
+    started = time.monotonic()
+    proc = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert "4 downloaded" in summary and "5 bad URL" in summary and "2 too slow" in summary, summary
+    assert "1 network" in summary and "1 not tried (host unreachable)" in summary, summary
+    assert elapsed < 20, elapsed  # two deadlines of 1.5 s, not a trickle's 100 s
+    got = sorted(p.name for p in box.iterdir())
+    assert got == ["11.jpg", "12.jpg", "9.jpg", "picture.jpg"], got
+    assert (box / "picture.jpg").read_bytes() == (FACES / "7.jpg").read_bytes()
+    again = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True,
+                           timeout=60)
+    assert "4 already present" in again.stdout, again.stdout
+
+
+def test_malformed_booru_listings_are_counted_not_fatal(server, box):
+    opts = fetch.Options(timeout=2, retries=0)
+    skipped = Counter()
+    for name in JUNK_LISTINGS:
+        items, why = download.booru_items(f"{server}/junk/{name}", "", range(1, 3), 10, opts)
+        assert name != "odd_posts" or [n for _, n, _ in items] == ["127.0.0.1_0.jpg"], items
+        skipped += why
+    assert skipped == {"listing pages that are not JSON lists": 5, "malformed posts": 7}, skipped
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-8"])
+def test_url_lists_saved_by_windows_editors_are_read(tmp_path, encoding):
+    url_list = tmp_path / "urls.txt"
+    text = "# faces\r\nhttp://example.com/猫.jpg\r\nhttp://example.com/b.png\tb side.png\r\n"
+    url_list.write_bytes(text.encode(encoding))
+    items = download.read_url_list(url_list)
+    assert [(url, name) for url, name, _ in items] == [("http://example.com/猫.jpg", "猫.jpg"),
+                                                       ("http://example.com/b.png", "b side.png")]
+    assert fetch.normalize_url(items[0][0]) == "http://example.com/%E7%8C%AB.jpg"

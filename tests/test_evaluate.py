@@ -1,6 +1,7 @@
 """--evaluate, --eval_freq and --ema on real faces: numbers saved, scalars logged, EMA used."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -72,6 +73,19 @@ def test_evaluate_against_another_folder(trained_run, tmp_path):
     assert result.returncode == 0, result.stderr
     saved = json.loads((work / result.stdout.strip().splitlines()[-1]).read_text())
     assert saved["n"] == 20 and saved["ema"] is False and saved["real_images"] == str(other)
+
+
+def test_evaluate_reads_names_that_are_not_utf8_and_caches_in_cache_dir(trained_run, tmp_path):
+    work, _ = trained_run
+    other = copy_faces(tmp_path / "other", 40, start=500)
+    os.rename(next(other.iterdir()), other / os.fsdecode("猫.jpg".encode("shift_jis")))
+    cache = tmp_path / "cache"
+    result = run_main(["--evaluate", "--eval_data", str(other), "--ndb_k", "4", "--cache_dir",
+                       str(cache)], work)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((work / result.stdout.strip().splitlines()[-1]).read_text())
+    assert saved["n"] == 20
+    assert len(list((cache / "other").glob("*.npy"))) == 1
 
 
 @pytest.mark.parametrize("args, words", [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,10 +90,18 @@ def test_square_box_squares_and_clamps(box, size, expected):
     assert faces.square_box(box, 0.2, *size) == expected
 
 
-def test_source_names_unique_and_safe(tmp_path):
-    paths = [tmp_path / "a.png", tmp_path / "a.jpg", tmp_path / "sub" / "b c.jpg"]
-    names = faces.source_names(paths, tmp_path)
-    assert sorted(names.values()) == ["a_jpg", "a_png", "sub_b_c"]
+def test_output_names_unique_safe_and_stable(tmp_path):
+    shift_jis = tmp_path / os.fsdecode("猫.png".encode("shift_jis"))
+    paths = [tmp_path / "a.png", tmp_path / "a.jpg", tmp_path / "sub" / "b c.jpg",
+             tmp_path / "猫.png", tmp_path / "犬.png", tmp_path / "my pic.png",
+             tmp_path / "my_pic.png", shift_jis]
+    names = faces.output_names(paths, tmp_path)
+    assert len(set(names.values())) == len(paths)
+    assert all(re.fullmatch(r"[\w+-]+-[0-9a-f]{12}", name) for name in names.values())
+    assert names[tmp_path / "sub" / "b c.jpg"].startswith("sub_b_c-")
+    assert names[tmp_path / "猫.png"].startswith("猫-")  # readable in its own script
+    # A picture's name depends on that picture alone, not on which others sit beside it.
+    assert faces.output_names(paths[:1], tmp_path) == {paths[0]: names[paths[0]]}
 
 
 def test_cli_crops_resumes_and_reports(tmp_path):
@@ -113,19 +124,69 @@ def test_cli_crops_resumes_and_reports(tmp_path):
     assert first.returncode == 0, first.stderr
     out = tmp_path / "data" / "anime"
     crops = sorted(p.name for p in out.glob("*.jpg"))
-    assert "misaka-0.jpg" in crops and "misaka-1.jpg" not in crops
+    misaka = [name for name in crops if name.startswith("misaka-")]
+    assert len(misaka) == 1 and misaka[0].endswith("-0.jpg")
     assert any(name.startswith("sub_tile") for name in crops)
     assert all(Image.open(out / name).size == (96, 96) for name in crops)
     summary = first.stdout.strip().splitlines()[-1]
     assert "6 pictures found, 5 read" in summary
-    assert "1 unreadable" in summary and "1 smaller than --min_size" in summary
+    assert "1 does not decode" in summary and "1 smaller than --min_size" in summary
 
     again = run()
     assert "6 already done" in again.stdout and "0 faces written" in again.stdout
 
     wider = run("--margin", "0.3", "--size", "64")
     assert wider.returncode == 0 and "5 read" in wider.stdout
-    assert Image.open(out / "misaka-0.jpg").size == (64, 64)
+    assert Image.open(out / misaka[0]).size == (64, 64)
+
+
+def _faces_cli(raw, data_dir, *extra, prefix=()):
+    command = [*prefix, sys.executable, "-m", "dcgan.prep.faces", "--input", str(raw),
+               "--data_dir", str(data_dir), "--cascade", str(CASCADE), "--jobs", "2", *extra]
+    return subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_names_every_face_apart_and_retries_what_it_could_not_read(tmp_path):
+    from conftest import permissions_apply
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    names = ["猫.png", "犬.png", "my pic.png", "my_pic.png",
+             os.fsdecode("猫.png".encode("shift_jis")), ".hidden.png", "locked.png"]
+    for name in names:  # one face each: Misaka's
+        shutil.copy(MISAKA, raw / name)
+    os.chmod(raw / "locked.png", 0)
+    out = tmp_path / "data" / "anime"
+    first = _faces_cli(raw, tmp_path / "data", prefix=permissions_apply())
+    assert first.returncode == 0, first.stderr
+    summary = first.stdout.strip().splitlines()[-1]
+    assert "7 pictures found, 5 read, 5 faces written" in summary, summary
+    assert "1 unreadable" in summary and "1 hidden files (names starting with .)" in summary
+    crops = sorted(out.glob("*.jpg"))
+    assert len(crops) == 5 and all(Image.open(p).size == (96, 96) for p in crops)
+
+    again = _faces_cli(raw, tmp_path / "data", prefix=permissions_apply())
+    assert again.returncode == 0, again.stderr
+    assert "5 already done" in again.stdout and "1 unreadable" in again.stdout
+
+    os.chmod(raw / "locked.png", 0o644)  # readable now: done at last, not "already done"
+    fixed = _faces_cli(raw, tmp_path / "data", prefix=permissions_apply())
+    assert "1 read, 1 faces written" in fixed.stdout and "5 already done" in fixed.stdout
+    assert len(list(out.glob("*.jpg"))) == 6
+
+
+def test_crops_named_by_an_older_version_are_replaced_not_duplicated(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "data" / "anime"
+    raw.mkdir()
+    out.mkdir(parents=True)
+    shutil.copy(MISAKA, raw / "misaka.png")
+    Image.new("RGB", (96, 96)).save(out / "misaka-0.jpg")  # what the old naming wrote
+    (out / faces.MANIFEST).write_text("misaka.png\t1:2\tmargin=0.1\t1\tok\n")
+    proc = _faces_cli(raw, tmp_path / "data")
+    assert proc.returncode == 0, proc.stderr
+    crops = sorted(p.name for p in out.glob("*.jpg"))
+    assert len(crops) == 1 and crops[0].startswith("misaka-") and crops[0] != "misaka-0.jpg"
 
 
 def test_cli_bad_argument_exits_2_with_one_line(tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MAIN, TINY_FLAGS, copy_faces, make_bad_files, run_main
+from conftest import MAIN, TINY_FLAGS, copy_faces, make_bad_files, permissions_apply, run_main
 
 from dcgan import checkpoints
 from dcgan.errors import TrainingError, UsageError
@@ -73,21 +73,6 @@ def error_lines(stderr):
 
 
 # -- bad files ------------------------------------------------------------------------------------
-
-def permissions_apply():
-    """A command prefix under which file permissions bind (root's bypass capabilities dropped).
-
-    Root reads a chmod-000 file anyway; util-linux `setpriv` drops CAP_DAC_OVERRIDE and
-    CAP_DAC_READ_SEARCH so the run meets the file the way a normal user does.
-    """
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without util-linux setpriv: root would read the "
-                    "unreadable file")
-    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
-
 
 def test_training_on_a_folder_full_of_bad_files_skips_each_once_and_uses_every_good_one(
         tmp_path):

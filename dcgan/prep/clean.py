@@ -24,10 +24,11 @@ from PIL import Image
 from dcgan import pictures
 from dcgan.pictures import DECODE_ERRORS
 from dcgan.prep import fetch
-from dcgan.prep.faces import list_pictures
 
 HASH_SIDE = 32  # pHash: DCT of a 32x32 grey thumbnail, keep the 8x8 lowest frequencies
 REPORT = ".clean_report.tsv"
+# Paths are written with the bytes the file system gave them, whatever their encoding.
+NAMES = {"encoding": "utf-8", "errors": "surrogateescape"}
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -74,7 +75,10 @@ class Inspection:
 
 def inspect(path: str) -> Inspection:
     """Decode `path` fully and hash its bytes and its look."""
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:  # permissions, I/O errors: the file, not the run, is what failed
+        return Inspection(path, f"unreadable ({type(exc).__name__})")
     try:
         with pictures.open_picture(path) as image:  # decodes fully: verify() misses truncation
             size, look = image.size, phash(image)
@@ -140,11 +144,19 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _is_ours(folder: Path) -> bool:
+    """True when `folder` is absent, empty, or an earlier --output (it holds our report): the
+    only folders whose content clean may replace."""
+    return not folder.exists() or (folder / REPORT).is_file() or (
+        folder.is_dir() and not any(folder.iterdir()))
+
+
 def _parse_args(argv):
     parser = fetch.CliParser(prog="python -m dcgan.prep.clean", description=__doc__.split("\n")[0])
     parser.add_argument("--input", required=True, type=Path, help="folder of pictures")
     parser.add_argument("--output", type=Path, default=None,
-                        help="folder for the kept pictures (default: <input>_clean)")
+                        help="folder for the kept pictures (default: <input>_clean); an earlier "
+                             "output is replaced, so it holds exactly what was kept")
     parser.add_argument("--list", type=Path, default=None,
                         help="write the kept paths to this file instead of copying pictures")
     parser.add_argument("--min_size", type=int, default=48,
@@ -163,35 +175,67 @@ def _parse_args(argv):
         args.output = args.output or args.input.with_name(args.input.name + "_clean")
         if _is_within(args.output, args.input) or _is_within(args.input, args.output):
             parser.error(f"--output {args.output} overlaps --input; pick a separate folder")
+        if not _is_ours(args.output):
+            parser.error(f"--output {args.output} holds files that clean did not write; pick a "
+                         "new or empty folder")
     elif args.output is not None:
         parser.error("give --output (copy the kept pictures) or --list (list them), not both")
     return args
 
 
+def write_output(source: Path, output: Path, result: Result) -> Path:
+    """Make `output` hold exactly the kept pictures (copied from under `source`) and the report
+    of the dropped ones; returns the report's path.
+
+    The new folder is built beside the old one and swapped in, so copies left by an earlier run
+    with other settings, or of inputs replaced since, never survive, and an interrupted run
+    leaves the previous output whole.
+    """
+    fresh = output.with_name(f".{output.name}.clean-new")
+    stale = output.with_name(f".{output.name}.clean-old")
+    for leftover in (fresh, stale):  # from a run that was killed part-way
+        shutil.rmtree(leftover, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    for path in result.kept:
+        target = fresh / Path(path).relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    _write_report(fresh / REPORT, result)
+    if output.exists():
+        output.rename(stale)
+    fresh.rename(output)
+    shutil.rmtree(stale, ignore_errors=True)
+    return output / REPORT
+
+
+def _write_report(report: Path, result: Result) -> None:
+    report.write_text("".join(f"{p}\t{why}\n" for p, why in result.dropped), **NAMES)
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    paths = [str(p) for p in list_pictures(args.input)]
+    problem = (fetch.unwritable(args.list.parent, "--list") if args.list is not None
+               else fetch.unwritable(args.output.parent, "--output"))
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    found, left_out = pictures.find_pictures(args.input)
+    paths = [str(p) for p in found]
     result = clean(paths, args.min_size, args.threshold, args.jobs)
 
     if args.list is not None:
         args.list.parent.mkdir(parents=True, exist_ok=True)
-        args.list.write_text("".join(p + "\n" for p in result.kept), encoding="utf-8")
+        args.list.write_text("".join(p + "\n" for p in result.kept), **NAMES)
         report, where = args.list.with_name(args.list.name + ".dropped.tsv"), args.list
+        _write_report(report, result)
     else:
-        args.output.mkdir(parents=True, exist_ok=True)
-        for path in result.kept:
-            rel = Path(path).relative_to(args.input)
-            target = args.output / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
-                shutil.copy2(path, target)
-        report, where = args.output / REPORT, args.output
-    report.write_text("".join(f"{p}\t{why}\n" for p, why in result.dropped), encoding="utf-8")
+        report, where = write_output(args.input, args.output, result), args.output
 
     counts = ", ".join(f"{n} {why}" for why, n in sorted(result.counts().items())) or "none"
+    others = "".join(f"; left out {n} {why}" for why, n in sorted(left_out.items()))
     print(f"{len(paths)} pictures checked, {len(result.kept)} kept -> {where}; "
-          f"dropped: {counts} (details in {report})")
+          f"dropped: {counts} (details in {report}){others}")
     return 0
 
 

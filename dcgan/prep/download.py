@@ -14,6 +14,7 @@ nothing is written outside ``--out``.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import sys
@@ -40,58 +41,109 @@ CELEBA_MD5 = "00d2c5bc6d35e252742224ab0c1e8fcb"
 CELEBA_ZIP = "img_align_celeba.zip"
 
 
-def check_picture(path: Path) -> None:
-    """Raise `fetch.BadContent` unless `path` fully decodes as a picture."""
+def check_picture(path: Path, name: str = "") -> str | None:
+    """Raise `fetch.BadContent` unless `path` fully decodes as a picture. Returns the extension
+    to add when `name` has no picture extension: training reads pictures by their extension,
+    and a URL such as ``.../image?id=3`` gives none."""
     try:
         with pictures.open_picture(path):
             pass
+        if pictures.is_picture_name(name):
+            return None
+        extension = pictures.extension_for(path)
     except DECODE_ERRORS as exc:
         raise fetch.BadContent(f"does not decode as a picture ({type(exc).__name__})") from None
+    if extension is None:
+        raise fetch.BadContent(f"{name} is a picture in a format the tools do not read")
+    return extension
 
 
 def name_from_url(url: str) -> str:
-    """A safe file name from the last component of the URL's path."""
-    return fetch.sanitize_name(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1], "download")
+    """A safe file name from the last component of the URL's path (of the text itself when it
+    is not even a URL)."""
+    try:
+        path = urllib.parse.urlsplit(url).path
+    except ValueError:
+        path = url
+    return fetch.sanitize_name(path.rsplit("/", 1)[-1], "download")
+
+
+def _present(target: Path) -> bool:
+    """True when `target` was downloaded before, under its name plus the extension a name
+    without one was given."""
+    if target.exists():
+        return True
+    return not pictures.is_picture_name(target.name) and any(
+        target.with_name(target.name + ext).exists()
+        for ext in set(pictures.FORMAT_EXTENSIONS.values()))
+
+
+def _fetch_one(url: str, name: str, md5: str | None, out: Path, opts: fetch.Options) -> str:
+    """Download one picture into `out`; returns the outcome ("downloaded", "already present").
+    Raises FetchError (or ValueError for a name that would leave `out`)."""
+    target = fetch.safe_join(out, name)
+    if _present(target):
+        return "already present"
+    fetch.download(url, target, opts, md5=md5, content_type="image/",
+                   check=lambda path: check_picture(path, target.name))
+    return "downloaded"
+
+
+def _host(url: str) -> str:
+    """`host[:port]` of `url` ('' when it has none or is not a URL)."""
+    try:
+        return urllib.parse.urlsplit(url).netloc.rpartition("@")[2].lower()
+    except ValueError:
+        return ""
 
 
 def fetch_pictures(items: list[tuple[str, str, str | None]], out: Path,
                    opts: fetch.Options) -> Counter:
     """Download ``(url, name, md5 or None)`` items into `out`; returns outcome counts.
 
-    Files already present are skipped; each failure is printed as one line and counted.
+    Files already present are skipped; each failure is printed as one line and counted, and the
+    next item is tried. Once a host cannot be reached (no route, no name, refused), its other
+    items are counted as not tried instead of waiting on it again.
     """
     from tqdm import tqdm
 
     out.mkdir(parents=True, exist_ok=True)
-    counts = Counter()
-    for done, (url, name, md5) in enumerate(
-        tqdm(items, unit="file", desc="download", disable=None), start=1
-    ):
+    counts, unreachable = Counter(), set()
+    for url, name, md5 in tqdm(items, unit="file", desc="download", disable=None):
+        if _host(url) in unreachable:
+            counts["not tried (host unreachable)"] += 1
+            continue
         try:
-            target = fetch.safe_join(out, name)
-            if target.exists():
-                counts["already present"] += 1
-                continue
-            fetch.download(url, target, opts, md5=md5, content_type="image/",
-                           check=check_picture)
-            counts["downloaded"] += 1
+            counts[_fetch_one(url, name, md5, out, opts)] += 1
         except (fetch.FetchError, ValueError) as exc:
             kind = getattr(exc, "kind", "bad name")
             counts[kind] += 1
             tqdm.write(f"skipped ({kind}): {exc}", file=sys.stderr)
             if getattr(exc, "offline", False):
-                counts["not tried (offline)"] += len(items) - done
-                break
+                unreachable.add(_host(url))
     return counts
+
+
+def _lines(data: bytes) -> list[str]:
+    """The lines of a text file as Windows and others save it: UTF-16 with its byte-order mark
+    ("Unicode" in Notepad), else UTF-8 with or without a BOM. Bytes that do not decode are
+    kept as surrogate escapes or U+FFFD, so only their own line fails, as a bad URL."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16", "replace")  # U+FFFD: refused as a bad URL
+    else:
+        text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8", "surrogateescape")
+    return text.splitlines()
 
 
 def read_url_list(path: Path) -> list[tuple[str, str, str | None]]:
     """Items from a text file: one URL a line, optionally a tab and a file name; # comments.
 
     URLs sharing a file name get a short hash of the URL in front, so none overwrites another.
+    A line that is not UTF-8 or not a URL still becomes an item: downloading it fails as a
+    "bad URL", counted with the others, instead of stopping the list.
     """
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in _lines(path.read_bytes()):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -100,37 +152,70 @@ def read_url_list(path: Path) -> list[tuple[str, str, str | None]]:
     seen = Counter(fetch.sanitize_name(name) for _, name in rows)
     return [
         (url, name if seen[fetch.sanitize_name(name)] == 1
-         else hashlib.sha1(url.encode()).hexdigest()[:8] + "-" + name, None)
+         else hashlib.sha1(url.encode("utf-8", "surrogateescape")).hexdigest()[:8] + "-" + name,
+         None)
         for url, name in rows
     ]
 
 
+def _listing_page(url: str, opts: fetch.Options) -> list | None:
+    """The posts of one listing page, or None when the page is not a JSON list of posts."""
+    try:
+        posts = json.loads(fetch.get_bytes(url, opts))
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested beyond reason
+        return None
+    if isinstance(posts, dict):  # some versions wrap the list
+        posts = posts.get("posts", [])
+    return posts if isinstance(posts, list) else None
+
+
+def _post_item(post, page_url: str, site: str, index: int):
+    """(item, None) for a post with a picture to fetch, or (None, why it is left out)."""
+    if not isinstance(post, dict):
+        return None, "malformed posts"
+    file_url, ext, md5 = post.get("file_url"), post.get("file_ext"), post.get("md5")
+    if not file_url:  # hidden or restricted posts come without one
+        return None, "posts without a file"
+    if not isinstance(file_url, str) or not isinstance(ext, (str, type(None))):
+        return None, "malformed posts"
+    try:
+        file_url = urllib.parse.urljoin(page_url, file_url)
+    except ValueError:  # e.g. an unclosed [IPv6 host
+        return None, "malformed posts"
+    ext = ext or Path(name_from_url(file_url)).suffix.lstrip(".")
+    if ext and not pictures.is_picture_name("." + ext):
+        return None, "posts that are not pictures"
+    md5 = md5 if isinstance(md5, str) and len(md5) == 32 else None
+    ident = post.get("id")
+    ident = ident if isinstance(ident, (int, str)) and ident != "" else md5 or index
+    return (file_url, f"{site}_{ident}" + (f".{ext}" if ext else ""), md5), None
+
+
 def booru_items(listing: str, tags: str, pages: range, limit: int,
-                opts: fetch.Options) -> list[tuple[str, str, str | None]]:
+                opts: fetch.Options) -> tuple[list[tuple[str, str, str | None]], Counter]:
     """Picture items from booru-style JSON pages (danbooru ``posts.json``, moebooru
-    ``post.json``): ``listing?tags=...&page=N&limit=...`` for each page in `pages`."""
-    site = fetch.sanitize_name(urllib.parse.urlsplit(listing).hostname or "booru")
-    items = []
+    ``post.json``): ``listing?tags=...&page=N&limit=...`` for each page in `pages`.
+
+    Returns (items, skipped): posts and pages that cannot be used are counted by kind.
+    """
+    site = fetch.sanitize_name(_host(listing).partition(":")[0] or "booru")
+    items, skipped = [], Counter()
     for page in pages:
         query = urllib.parse.urlencode({"tags": tags, "page": page, "limit": limit})
         url = listing + ("&" if "?" in listing else "?") + query
-        posts = json.loads(fetch.get_bytes(url, opts))
-        if isinstance(posts, dict):  # some versions wrap the list
-            posts = posts.get("posts", [])
+        posts = _listing_page(url, opts)
+        if posts is None:
+            skipped["listing pages that are not JSON lists"] += 1
+            continue
         if not posts:
             break
         for post in posts:
-            file_url = post.get("file_url") if isinstance(post, dict) else None
-            if not file_url:  # hidden or restricted posts come without one
-                continue
-            file_url = urllib.parse.urljoin(url, file_url)
-            ext = str(post.get("file_ext") or Path(name_from_url(file_url)).suffix.lstrip("."))
-            if not pictures.is_picture_name("." + ext):
-                continue
-            md5 = post.get("md5")
-            md5 = md5 if isinstance(md5, str) and len(md5) == 32 else None
-            items.append((file_url, f"{site}_{post.get('id', md5 or len(items))}.{ext}", md5))
-    return items
+            item, why = _post_item(post, url, site, len(items))
+            if item:
+                items.append(item)
+            else:
+                skipped[why] += 1
+    return items, skipped
 
 
 def fetch_mnist(out: Path, base_url: str, opts: fetch.Options) -> Counter:
@@ -177,7 +262,11 @@ def _parse_args(argv):
     common = fetch.CliParser(add_help=False)
     common.add_argument("--delay", type=float, default=1.0,
                         help="seconds between requests (1.0)")
-    common.add_argument("--timeout", type=float, default=30.0, help="socket timeout (30 s)")
+    common.add_argument("--timeout", type=float, default=30.0,
+                        help="longest wait for any one read (30 s)")
+    common.add_argument("--deadline", type=float, default=600.0,
+                        help="longest time for one whole file, however the server sends it "
+                             "(600 s)")
     common.add_argument("--retries", type=int, default=3, help="tries after the first (3)")
     common.add_argument("--backoff", type=float, default=2.0,
                         help="first retry wait, doubled each time (2 s)")
@@ -203,27 +292,35 @@ def _parse_args(argv):
     celeba.add_argument("--url", default=CELEBA_URL, help="where img_align_celeba.zip is")
     celeba.add_argument("--out", type=Path, default=Path("data/celebA"), help="(data/celebA)")
     args = parser.parse_args(argv)
-    if args.delay < 0 or args.timeout <= 0 or args.retries < 0 or args.max_mb <= 0:
-        parser.error("need --delay >= 0, --timeout > 0, --retries >= 0 and --max_mb > 0")
+    if args.delay < 0 or min(args.timeout, args.deadline, args.max_mb) <= 0 or args.retries < 0:
+        parser.error("need --delay >= 0, --timeout > 0, --deadline > 0, --retries >= 0 and "
+                     "--max_mb > 0")
     if args.target == "urls" and not args.list.is_file():
         parser.error(f"URL list {args.list} does not exist; give a text file of URLs")
     if args.target == "celebA" and args.max_mb == 50.0:
         args.max_mb = 2048.0  # the archive is 1.4 GB; the picture cap makes no sense here
+    if args.target == "celebA" and args.deadline == 600.0:
+        args.deadline = 4 * 3600.0  # nor does the picture deadline
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    opts = fetch.Options(timeout=args.timeout, retries=args.retries, backoff=args.backoff,
+    problem = fetch.unwritable(args.out, "--out")
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    opts = fetch.Options(timeout=args.timeout, deadline=args.deadline, retries=args.retries,
+                         backoff=args.backoff,
                          max_bytes=int(args.max_mb * (1 << 20)),
                          limiter=fetch.RateLimiter(args.delay))
     try:
         if args.target == "urls":
             counts = fetch_pictures(read_url_list(args.list), args.out, opts)
         elif args.target == "booru":
-            items = booru_items(args.listing, args.tags, args.pages, args.limit, opts)
-            counts = fetch_pictures(items, args.out, opts)
+            items, skipped = booru_items(args.listing, args.tags, args.pages, args.limit, opts)
+            counts = fetch_pictures(items, args.out, opts) + skipped
         elif args.target == "mnist":
             counts = fetch_mnist(args.out, args.base_url, opts)
         else:

@@ -4,16 +4,21 @@
 
 finds faces in every picture under ``raw/``, widens each detector box by ``--margin`` of its
 side on every side, makes it square, keeps it inside the picture, resizes it to ``--size`` and
-writes ``data/anime/<source-name>-<i>.jpg``. A rerun skips pictures already done (recorded in
+writes ``data/anime/<source-name>-<hash>-<i>.jpg`` (the hash of the picture's path keeps every
+name unique). A rerun skips pictures already done (recorded in
 ``data/anime/.faces_manifest.tsv``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
+import re
 import sys
 import time
+import unicodedata
+import urllib.parse
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +30,9 @@ from dcgan import pictures
 from dcgan.prep import cascade, fetch
 
 MANIFEST = ".faces_manifest.tsv"
+HASH_CHARS = 12  # of the source path's sha1 in each output name: 48 bits
+# A manifest key of an older version: a source path (with its extension), not an output name.
+LEGACY_KEY = re.compile(r"\.[A-Za-z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -99,36 +107,60 @@ def draw_boxes(rgb: np.ndarray, boxes: list[tuple], margin: float) -> Image.Imag
     return image
 
 
-def list_pictures(source: Path) -> list[Path]:
-    """All pictures under `source` (or `source` itself if it is a file), in a stable order."""
-    if source.is_file():
-        return [source]
-    return sorted(p for p in source.rglob("*") if pictures.is_picture_name(p.name) and p.is_file())
+def output_name(path: Path, root: Path) -> str:
+    """The stem of the crops of picture `path` (``<stem>-<i>.jpg``): a readable, file-name-safe
+    form of its path relative to `root`, then a hash of that path's bytes.
+
+    The hash keeps names unique where the readable part is not (``my pic.png`` and
+    ``my_pic.png`` both read ``my_pic``, ``a.png`` and ``a.jpg`` both ``a``, a Shift-JIS name
+    loses its bytes that are not UTF-8), and depends on this picture alone, so a name never
+    changes when other pictures come or go. It hashes the name's own bytes, whatever their
+    encoding.
+    """
+    rel = path.relative_to(root) if path != root else Path(path.name)
+    readable = str(rel.with_suffix("")).replace(os.sep, "_").replace(".", "_")
+    readable = fetch.sanitize_name(readable, default="img", max_bytes=60)
+    digest = hashlib.sha1(os.fsencode(rel)).hexdigest()[:HASH_CHARS]
+    return f"{readable}-{digest}"
 
 
-def source_names(paths: list[Path], root: Path) -> dict[Path, str]:
-    """A unique, file-name-safe stem for each picture, from its path relative to `root`."""
-    def stem(path: Path, keep_ext: bool) -> str:
-        rel = path.relative_to(root) if path != root else Path(path.name)
-        text = str(rel if keep_ext else rel.with_suffix(""))
-        return fetch.sanitize_name(text.replace(os.sep, "_").replace(".", "_"), default="img")
-
-    plain = {p: stem(p, False) for p in paths}
-    counts = Counter(plain.values())
-    # Only colliding names (a.png beside a.jpg) carry their extension, so usual names stay short.
-    return {p: (stem(p, True) if counts[plain[p]] > 1 else plain[p]) for p in paths}
+def output_names(paths: list[Path], root: Path) -> dict[Path, str]:
+    """`output_name` of each picture; raises ValueError should two ever share a name."""
+    names = {p: output_name(p, root) for p in paths}
+    if len(set(names.values())) != len(names):  # 48-bit hashes: never seen, but never silent
+        raise ValueError("two pictures hash to the same output name; rename one of them")
+    return names
 
 
-def _file_key(path: Path) -> str:
-    stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+def _legacy_names(rel: str) -> tuple[str, str]:
+    """The two names the crops of `rel` could have had before names carried a hash (folded to
+    ASCII, as those versions did)."""
+    def plain(text: str) -> str:
+        text = text.replace(os.sep, "_").replace(".", "_")
+        text = unicodedata.normalize("NFKC", urllib.parse.unquote(text))
+        return fetch.sanitize_name(re.sub(r"[^\w.\-+]", "_", text, flags=re.ASCII), "img")
+
+    return plain(str(Path(rel).with_suffix(""))), plain(rel)
+
+
+def remove_legacy_crops(rows: dict, out_dir: Path) -> None:
+    """Delete crops written under the names of older versions (``<picture>-<i>.jpg``), whose
+    manifest rows are keyed by the source path: their pictures are cut again under the new
+    names, and the old crops would otherwise sit beside them as duplicates."""
+    for key, (_, _, count, _) in rows.items():
+        if LEGACY_KEY.search(key):
+            for stem in _legacy_names(key):
+                for i in range(count):
+                    (out_dir / f"{stem}-{i}.jpg").unlink(missing_ok=True)
 
 
 def read_manifest(path: Path) -> dict[str, tuple[str, str, int, str]]:
-    """Rows of the manifest by source: (file key, settings signature, faces written, status)."""
+    """Rows of the manifest by output name: (file version, settings signature, faces written,
+    status). Lines that do not parse (a manifest of an older version, a torn write) are ignored,
+    so their pictures are simply done again."""
     rows = {}
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             parts = line.split("\t")
             if len(parts) == 5 and parts[3].isdigit():
                 rows[parts[0]] = (parts[1], parts[2], int(parts[3]), parts[4])
@@ -154,7 +186,8 @@ def _process(task: tuple[str, str]) -> tuple[str, int, str]:
     try:
         rgb = pictures.load_rgb(path)
     except pictures.DECODE_ERRORS as exc:
-        return path, 0, f"unreadable ({type(exc).__name__})"
+        reason = "unreadable" if pictures.cannot_be_read(exc) else "does not decode"
+        return path, 0, f"{reason} ({type(exc).__name__})"
     if min(rgb.shape[:2]) < settings.min_size:
         return path, 0, "smaller than --min_size"
     boxes = detect_faces(_WORKER["classifier"], rgb, settings)
@@ -211,11 +244,69 @@ def _parse_args(argv):
     return args
 
 
+def _plan(sources, names, out_dir, done, signature, force=False):
+    """Which pictures to (re)do (all of them with `force`): returns (tasks, versions by path,
+    skip counts). The crops a picture was given before are removed first."""
+    tasks, versions, skipped = [], {}, Counter()
+    for picture in sources:
+        name = names[picture]
+        try:
+            versions[str(picture)] = pictures.file_version(picture)
+        except OSError:  # gone since the listing, or a folder we may not enter
+            skipped["unreadable"] += 1
+            continue
+        row = done.get(name)
+        if row and not force and row[0] == versions[str(picture)] and row[1] == signature:
+            skipped["already done"] += 1
+            continue
+        for i in range(row[2] if row else 0):
+            (out_dir / f"{name}-{i}.jpg").unlink(missing_ok=True)
+        tasks.append((str(picture), name))
+    return tasks, versions, skipped
+
+
+def _results(tasks, jobs, init):
+    """(path, faces, status) of each task, from a pool of `jobs` processes (or this one)."""
+    if jobs == 1:
+        _init_worker(*init)
+        yield from map(_process, tasks)
+        return
+    pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, init)
+    try:
+        yield from pool.imap_unordered(_process, tasks)
+    finally:
+        pool.terminate()
+
+
+def _run(tasks, versions, manifest_path, signature, jobs, init, skipped):
+    """Do the tasks, recording each outcome in the manifest as it comes (an interrupted run
+    resumes there); returns (pictures read, faces written). A picture that could not be read
+    (permissions, I/O) is not recorded, so the next run tries it again."""
+    from tqdm import tqdm
+
+    read = faces = 0
+    name_of = dict(tasks)
+    with open(manifest_path, "a", encoding="utf-8") as manifest:
+        for path, count, status in tqdm(_results(tasks, jobs, init), total=len(tasks),
+                                        unit="pic", desc="faces", disable=None):
+            reason = status.split(" (")[0]
+            if reason != "unreadable":
+                manifest.write(f"{name_of[path]}\t{versions[path]}\t{signature}\t{count}\t"
+                               f"{status}\n")
+                manifest.flush()
+            if reason in ("unreadable", "does not decode"):
+                skipped[reason] += 1
+                continue
+            read += 1
+            faces += count
+            if status != "ok":
+                skipped[status] += 1
+    return read, faces
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    from tqdm import tqdm
-
     settings = Settings(args.margin, args.size, args.min_size, args.scale_factor,
                         args.min_neighbors)
     try:
@@ -226,61 +317,30 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     out_dir = args.data_dir / args.dataset
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if args.draw:
-        args.draw.mkdir(parents=True, exist_ok=True)
+    problem = fetch.unwritable(out_dir, "--data_dir") or (
+        args.draw and fetch.unwritable(args.draw, "--draw"))
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     root = args.input if args.input.is_dir() else args.input.parent
-    pictures = list_pictures(args.input)
-    names = source_names(pictures, root)
+    sources, left_out = pictures.find_pictures(args.input)
+    names = output_names(sources, root)
     manifest_path = out_dir / MANIFEST
-    done = {} if args.force else read_manifest(manifest_path)
     signature = settings.signature()
+    done = read_manifest(manifest_path)
+    remove_legacy_crops(done, out_dir)
+    tasks, versions, skipped = _plan(sources, names, out_dir, done, signature, args.force)
+    skipped += left_out
 
-    tasks, keys, skipped = [], {}, Counter()
-    for picture in pictures:
-        rel = str(picture.relative_to(root)) if picture != root else picture.name
-        keys[str(picture)] = (rel, _file_key(picture))
-        row = done.get(rel)
-        if row and row[0] == keys[str(picture)][1] and row[1] == signature:
-            skipped["already done"] += 1
-            continue
-        if row:  # done before with other settings or an older file: drop its old crops
-            for i in range(row[2]):
-                (out_dir / f"{names[picture]}-{i}.jpg").unlink(missing_ok=True)
-        tasks.append((str(picture), names[picture]))
-
-    started, faces, read = time.perf_counter(), 0, 0
+    started = time.perf_counter()
     init = (str(cascade_path), settings, str(out_dir), str(args.draw) if args.draw else None)
     jobs = max(1, min(args.jobs, len(tasks)))
-    with open(manifest_path, "a", encoding="utf-8") as manifest:
-        if jobs == 1:
-            _init_worker(*init)
-            results = map(_process, tasks)
-            pool = None
-        else:
-            pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, init)
-            results = pool.imap_unordered(_process, tasks)
-        try:
-            for path, count, status in tqdm(results, total=len(tasks), unit="pic",
-                                            desc="faces", disable=None):
-                rel, key = keys[path]
-                manifest.write(f"{rel}\t{key}\t{signature}\t{count}\t{status}\n")
-                manifest.flush()  # so an interrupted run resumes where it stopped
-                if status.startswith("unreadable"):
-                    skipped["unreadable"] += 1
-                    continue
-                read += 1
-                faces += count
-                if status != "ok":
-                    skipped[status] += 1
-        finally:
-            if pool is not None:
-                pool.terminate()
+    read, faces = _run(tasks, versions, manifest_path, signature, jobs, init, skipped)
     elapsed = time.perf_counter() - started
 
     detail = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())) or "none"
-    print(f"{len(pictures)} pictures found, {read} read, {faces} faces written to {out_dir} "
-          f"in {elapsed:.1f} s; skipped: {detail}")
+    print(f"{len(sources) + left_out.total()} pictures found, {read} read, {faces} faces "
+          f"written to {out_dir} in {elapsed:.1f} s; skipped: {detail}")
     return 0
 
 

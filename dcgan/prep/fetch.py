@@ -9,13 +9,16 @@ sanitized and checked to lie inside the target folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import email.utils
 import hashlib
+import http.client
 import os
 import re
 import socket
 import ssl
 import tempfile
+import threading
 import time
 import unicodedata
 import urllib.error
@@ -26,7 +29,7 @@ from pathlib import Path
 
 USER_AGENT = "dcgan-data-prep/0.1 (+https://github.com/; polite research downloader)"
 CHUNK = 1 << 16
-MAX_NAME = 120
+MAX_NAME = 120  # bytes of UTF-8; file systems allow 255
 
 
 class FetchError(Exception):
@@ -67,6 +70,19 @@ class BadContent(FetchError):
     kind = "not an image"
 
 
+class BadURL(FetchError):
+    """A line or listing entry that is not an http(s) URL we can request."""
+
+    kind = "bad URL"
+
+
+class TooSlow(FetchError):
+    """The whole request took longer than its deadline (a server dripping bytes). Not retried:
+    it would drip again."""
+
+    kind = "too slow"
+
+
 class NetworkError(FetchError):
     """Timeouts, refused connections, DNS failures: the network, not the file."""
 
@@ -90,21 +106,38 @@ class CliParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def sanitize_name(name: str, default: str = "file") -> str:
+def unwritable(folder: str | os.PathLike, flag: str) -> str | None:
+    """Create `folder` if needed and try a file in it: None when it can be written, else a
+    one-line error naming `flag`, so a tool says so before any work instead of a traceback
+    half-way."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"error: cannot write in {folder} ({exc.strerror or exc}): pick another {flag}"
+    return None
+
+
+def sanitize_name(name: str, default: str = "file", max_bytes: int = MAX_NAME) -> str:
     """Return `name` reduced to a safe single file name (no folders, no leading dots).
 
-    Only the last path component survives, characters outside a conservative set become `_`,
-    and the result is never empty, `.` or `..`.
+    Only the last path component survives; letters and digits of any script stay (a Japanese
+    name stays readable), every other character but ``.-+_`` becomes `_` (separators, spaces,
+    controls, bidirectional marks, the surrogate escapes of bytes that were not UTF-8); the
+    result is never empty, `.` or `..`, and at most `max_bytes` long in UTF-8 (file systems
+    count bytes), keeping a short extension.
     """
     name = unicodedata.normalize("NFKC", urllib.parse.unquote(str(name)))
     name = re.split(r"[\\/]", name)[-1]
-    name = re.sub(r"[^\w.\-+]", "_", name, flags=re.ASCII)
+    name = re.sub(r"[^\w.\-+]", "_", name)
     name = name.strip("._ ") or default
-    if len(name) > MAX_NAME:
+    if len(name.encode()) > max_bytes:
         stem, dot, ext = name.rpartition(".")
-        name = (stem[: MAX_NAME - len(ext) - 1] + dot + ext) if dot and len(ext) <= 8 else name[
-            :MAX_NAME
-        ]
+        if not (dot and len(ext) <= 8):
+            stem, dot, ext = name, "", ""
+        budget = max_bytes - len((dot + ext).encode())
+        name = stem.encode()[:budget].decode("utf-8", "ignore") + dot + ext
     return name
 
 
@@ -147,10 +180,11 @@ class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
             raise HTTPStatusError(code, newurl)
+        try:
+            newurl = normalize_url(newurl)
+        except BadURL:
+            raise HTTPStatusError(code, newurl) from None
         return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_OPENER = urllib.request.build_opener(_HTTPOnlyRedirects)
 
 
 @dataclass
@@ -158,7 +192,7 @@ class Options:
     """How politely and how defensively to download."""
 
     timeout: float = 30.0  # per blocking socket operation
-    deadline: float = 600.0  # whole-file limit, against servers that drip bytes
+    deadline: float = 600.0  # for the whole file, every try included, against servers that drip
     max_bytes: int = 50 << 20
     retries: int = 3
     backoff: float = 2.0  # first wait; doubles each retry
@@ -166,9 +200,101 @@ class Options:
     limiter: RateLimiter | None = None
 
 
-def _check_url(url: str) -> None:
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise FetchError(f"only http(s) URLs are fetched, got {url!r}")
+# Characters left as they are when a URL is made ASCII: the URL syntax itself and escapes.
+_URL_SAFE = "/%:@!$&'()*+,;=-._~?#[]"
+
+
+def normalize_url(url: str) -> str:
+    """`url` as the ASCII http(s) URL to request: non-ASCII path and query characters are
+    percent-encoded (UTF-8) and a non-ASCII host name IDNA-encoded, as a browser does.
+
+    Raises BadURL for anything else: another scheme, no host, a bad port, spaces or control
+    characters, text that was not UTF-8 (surrogate escapes from the list it came from).
+    """
+    try:
+        url.encode("utf-8")
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # raises ValueError for a port that is not a number in range
+        host = parts.hostname or ""
+        ascii_host = host.encode("idna").decode("ascii") if host and not host.isascii() else host
+    except (UnicodeError, ValueError):
+        raise BadURL(f"not a valid URL: {url!r}") from None
+    if parts.scheme not in ("http", "https") or not ascii_host:
+        raise BadURL(f"only http(s) URLs with a host are fetched, got {url!r}")
+    if any(ch.isspace() or ord(ch) < 32 or ch in "\x7f\ufffd" for ch in url):
+        raise BadURL(f"a URL holds no spaces, control or undecodable characters: {url!r}")
+    netloc = parts.netloc
+    if ascii_host != host:
+        netloc = netloc.rpartition("@")[0] + "@" if "@" in netloc else ""
+        netloc += ascii_host + (f":{port}" if port is not None else "")
+    path, query = (urllib.parse.quote(text, safe=_URL_SAFE) for text in (parts.path, parts.query))
+    return urllib.parse.urlunsplit((parts.scheme, netloc, path or "/", query, ""))
+
+
+class _Deadline:
+    """Shuts every socket of one request down once `seconds` have passed, so no read can outlive
+    the deadline: a per-read timeout never fires against a server that sends a byte a second.
+    A shut-down socket reads as the end of the response, so readers check `expired`."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        """Register a socket of this request; returns it."""
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a recv blocked in another thread; close() won't
+
+
+def _watched(connection_class, deadline: _Deadline):
+    """A connection factory for urllib whose sockets `deadline` watches."""
+
+    def make(*args, **kwargs):
+        connection = connection_class(*args, **kwargs)
+        create = connection._create_connection  # http.client's hook for opening the socket
+        connection._create_connection = lambda *a, **k: deadline.watch(create(*a, **k))
+        return connection
+
+    return make
+
+
+def _opener(deadline: _Deadline):
+    """A urllib opener whose connections `deadline` watches and whose redirects stay http(s)."""
+
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(_watched(http.client.HTTPConnection, deadline), req)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(_watched(http.client.HTTPSConnection, deadline), req,
+                                context=self._context)
+
+    return urllib.request.build_opener(HTTP, HTTPS, _HTTPOnlyRedirects)
 
 
 def _network_error(exc: BaseException, url: str) -> NetworkError:
@@ -190,17 +316,28 @@ def _retry_after(headers) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def _open(url: str, opts: Options):
+def _open(url: str, opts: Options, deadline: _Deadline):
+    _raise_if_late(deadline, url, opts)  # a retry after the deadline is not tried
     if opts.limiter:
         opts.limiter.wait()
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
     try:
-        return _OPENER.open(request, timeout=opts.timeout)
+        response = _opener(deadline).open(request, timeout=opts.timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         raise HTTPStatusError(exc.code, url, _retry_after(exc.headers)) from None
-    except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
+    except (urllib.error.URLError, OSError, ssl.SSLError, http.client.HTTPException) as exc:
+        _raise_if_late(deadline, url, opts)
         raise _network_error(exc, url) from None
+    if deadline.expired:  # headers cut short by the deadline parse as if complete
+        response.close()
+        _raise_if_late(deadline, url, opts)
+    return response
+
+
+def _raise_if_late(deadline: _Deadline, url: str, opts: Options) -> None:
+    if deadline.expired:
+        raise TooSlow(f"{url} took longer than the deadline of {opts.deadline:g} s")
 
 
 def with_retries(func, opts: Options):
@@ -219,34 +356,41 @@ def with_retries(func, opts: Options):
 
 
 def get_bytes(url: str, opts: Options) -> bytes:
-    """Fetch a small document (e.g. a JSON listing) into memory, with retries and the size cap."""
-    _check_url(url)
+    """Fetch a small document (e.g. a JSON listing) into memory, with retries, the size cap
+    and the deadline."""
+    url = normalize_url(url)
 
-    def attempt() -> bytes:
-        with _open(url, opts) as response:
-            return _read_capped(response, url, opts, sink=None)
+    def attempt(deadline: _Deadline) -> bytes:
+        with _open(url, opts, deadline) as response:
+            return _read_capped(response, url, opts, None, deadline)
 
-    return with_retries(attempt, opts)
+    return _within_deadline(attempt, opts)
 
 
-def _read_capped(response, url: str, opts: Options, sink) -> bytes:
+def _within_deadline(attempt, opts: Options):
+    """`attempt(deadline)` with retries, all of them within one opts.deadline: the deadline is
+    the file's, not each try's."""
+    with _Deadline(opts.deadline) as deadline:
+        return with_retries(lambda: attempt(deadline), opts)
+
+
+def _read_capped(response, url: str, opts: Options, sink, deadline: _Deadline) -> bytes:
     length = response.headers.get("Content-Length")
     if length and length.isdigit() and int(length) > opts.max_bytes:
         raise TooLarge(f"{url} is {int(length)} bytes, over the cap of {opts.max_bytes}")
-    started = time.monotonic()
     parts, total = [], 0
     while True:
         try:
             block = response.read(CHUNK)
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+            _raise_if_late(deadline, url, opts)
             raise _network_error(exc, url) from None
+        _raise_if_late(deadline, url, opts)  # a shut-down socket reads as a (false) end
         if not block:
             break
         total += len(block)
         if total > opts.max_bytes:
             raise TooLarge(f"{url} sent more than the cap of {opts.max_bytes} bytes")
-        if time.monotonic() - started > opts.deadline:
-            raise NetworkError(f"{url} took longer than {opts.deadline:g} s")
         if sink is None:
             parts.append(block)
         else:
@@ -264,45 +408,52 @@ def download(
     content_type: str | None = None,
     check=None,
 ) -> Path:
-    """Download `url` to the file `target` atomically and return its path.
+    """Download `url` to the file `target` atomically and return the path it was saved as.
 
     The bytes go to a temporary file in the target's folder, are checked against the size
-    cap, the optional digests, the optional Content-Type prefix (e.g. ``"image/"``) and the
-    optional `check(path)` callable (raise `BadContent` to reject), and only then renamed to
-    `target`. On any failure nothing is left behind.
+    cap, the deadline, the optional digests, the optional Content-Type prefix (e.g.
+    ``"image/"``) and the optional `check(path)` callable (raise `BadContent` to reject; it may
+    return a suffix such as ``".jpg"`` to add to the target's name), and only then renamed into
+    place. On any failure nothing is left behind.
     """
     opts = opts or Options()
-    _check_url(url)
+    url = normalize_url(url)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    expected = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value}
 
-    def attempt() -> Path:
-        with _open(url, opts) as response:
+    def attempt(deadline: _Deadline) -> Path:
+        with _open(url, opts, deadline) as response:
             kind = response.headers.get_content_type()
             if content_type and not kind.startswith(content_type):
                 raise BadContent(f"{url} is {kind}, not {content_type}*")
-            digests = {k: hashlib.new(k) for k, v in (("sha256", sha256), ("md5", md5)) if v}
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:40]}.", suffix=".part",
-                                       dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    def sink(block: bytes) -> None:
-                        out.write(block)
-                        for digest in digests.values():
-                            digest.update(block)
+            return _save(response, url, target, opts, deadline, expected, check)
 
-                    _read_capped(response, url, opts, sink)
-                for name, expected in (("sha256", sha256), ("md5", md5)):
-                    if expected and digests[name].hexdigest() != expected.lower():
-                        raise ChecksumMismatch(
-                            f"{url}: {name} {digests[name].hexdigest()} != expected {expected}"
-                        )
-                if check is not None:
-                    check(Path(tmp))
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        return target
+    return _within_deadline(attempt, opts)
 
-    return with_retries(attempt, opts)
+
+def _save(response, url, target: Path, opts: Options, deadline: _Deadline, expected: dict,
+          check) -> Path:
+    """Write the response to a temporary file beside `target`, check it and rename it into
+    place; returns the final path."""
+    digests = {name: hashlib.new(name) for name in expected}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:40]}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            def sink(block: bytes) -> None:
+                out.write(block)
+                for digest in digests.values():
+                    digest.update(block)
+
+            _read_capped(response, url, opts, sink, deadline)
+        for name, digest in digests.items():
+            if digest.hexdigest() != expected[name]:
+                raise ChecksumMismatch(f"{url}: {name} {digest.hexdigest()} != expected "
+                                       f"{expected[name]}")
+        suffix = check(Path(tmp)) if check is not None else None
+        final = target.with_name(target.name + suffix) if suffix else target
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return final

@@ -22,6 +22,8 @@ PAGE_FILES = ("index.html", "app.js", "worker.js", "seeds.js")
 ORT_WEB_VERSION = "1.30.0"
 # The wasm-only build: its ES module, the emscripten loader and the SIMD+threads binary.
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+MODEL_FILES = ("generator.onnx", "model.json")  # copied from the export beside the page
+SERVED_FILES = (*PAGE_FILES, *ORT_FILES, *MODEL_FILES)  # all the page folder holds
 WEB_FOLDER = "web"
 
 
@@ -84,7 +86,7 @@ def build_page(export_folder):
         shutil.copyfile(TEMPLATE / name, page / name)
     for name in ORT_FILES:
         shutil.copyfile(runtime / name, page / name)
-    for name in ("generator.onnx", "model.json"):
+    for name in MODEL_FILES:
         shutil.copyfile(export_folder / name, page / name)
     return str(page)
 
