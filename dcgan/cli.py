@@ -232,6 +232,20 @@ def _settings_for_sampling(values, present):
     return saved.replace(checkpoint_dir=values["checkpoint_dir"], **overrides)
 
 
+def training_settings(args):
+    """The RunSettings `main.py --train ARGS` would train with, checked as it checks them (for
+    benchmarks and tests). Raises UsageError, or absl's flags.Error for an unknown flag."""
+    from dcgan import settings
+
+    FLAGS.unparse_flags()
+    try:
+        FLAGS(["main.py", "--train", *args])
+        values = FLAGS.flag_values_dict()
+        return settings.from_flags(values, {name for name in values if FLAGS[name].present})
+    finally:
+        FLAGS.unparse_flags()
+
+
 def _train(values, present):
     from dcgan import settings, visualize_options
 

@@ -22,14 +22,7 @@ CARPEDM20 = {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 
 
 def _settings(*args):
     """RunSettings of `main.py --train --dataset anime ARGS`, through the real flag parser."""
-    cli.FLAGS.unparse_flags()
-    try:
-        cli.FLAGS(["main.py", "--train", "--dataset", "anime", *args])
-        values = cli.FLAGS.flag_values_dict()
-        present = {name for name in values if cli.FLAGS[name].present}
-        return settings.from_flags(values, present)
-    finally:
-        cli.FLAGS.unparse_flags()
+    return cli.training_settings(["--dataset", "anime", *args])
 
 
 def _knobs(run):
