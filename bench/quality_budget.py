@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -69,20 +70,21 @@ class BudgetRun(TimedTrainer):
         """Score the sampler, print and keep the row, write the grid."""
         sampler = self.graph.gan.sampler
         result = self.evaluator.evaluate(session, sampler)
-        row = [self.case, self.label, self.settings.precision, f"{trained / 60:.1f}", step,
+        minutes = f"{self.marks[self.passed] / 60:g}"
+        row = [self.case, self.label, self.settings.precision, minutes, step,
                f"{self.images_per_second(step, trained):.1f}",
                f"{result['swd_avg']:.1f}", f"{result['swd_floor_avg']:.1f}",
                f"{result['ndb_over_k']:.3f}", f"{result['ndb_over_k_floor']:.3f}",
                f"{result['ms_ssim_fake']:.3f}", f"{result['ms_ssim_real']:.3f}"]
         self.rows.append(row)
         print("| " + " | ".join(str(cell) for cell in row) + " |", flush=True)
-        name = f"{self.case}_{_slug(self.label)}_{self.marks[self.passed] / 60:g}min.png"
+        name = f"{self.case}_{_slug(self.label)}_{minutes}min.png"
         images.save_grid(os.path.join(self.grid_folder, name),
                          grid_samples(session, sampler, self.settings.model, 64))
 
 
 def _slug(label):
-    return "".join(c if c.isalnum() else "_" for c in label).strip("_")
+    return re.sub(r"[^0-9A-Za-z]+", "_", label).strip("_")
 
 
 def _parse():

@@ -208,8 +208,9 @@ class DCGAN:
     reads them; `raw_sampler` always reads the trained weights themselves.
 
     `d_learning_rate` / `g_learning_rate` (default `learning_rate`) are the two nets' Adam rates,
-    `label_smoothing` is D's target for real images, and `augment` names the DiffAugment
-    policies applied to every image D sees in training (`dcgan.augment`; the samplers never).
+    `label_smoothing` is D's target for real images, and `augment_policies` names the
+    DiffAugment policies applied to every image D sees in training (`dcgan.augment`; the
+    samplers never).
     """
 
     def __init__(self, cfg, real_images, real_labels=None, learning_rate=2e-4, beta1=0.5,

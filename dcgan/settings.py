@@ -31,7 +31,9 @@ class RunSettings:
     """All settings of one run: data, network, optimisation and where outputs go.
 
     The field defaults are the command line's defaults (`dcgan.cli` reads them from here). The
-    output size and channels live in `model` alone; `spec` adds the crop to them.
+    output size and channels live in `model` alone; `spec` adds the crop to them. The training
+    choices (`dcgan.recipes.KNOBS`) left None are filled from `recipe` when the settings are
+    built, so `replace(recipe=...)` keeps the old values: build new settings to change recipe.
     """
 
     dataset: str
