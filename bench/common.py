@@ -76,17 +76,25 @@ def need_faces():
     return FACES
 
 
+def face_names():
+    """The shared faces' file names, in the order of their numbers."""
+    return sorted(os.listdir(need_faces()), key=lambda n: int(n.split(".")[0]))
+
+
+def link_faces(folder, names):
+    """Link the shared faces `names` into `folder` (made if needed); returns the folder."""
+    os.makedirs(folder, exist_ok=True)
+    for name in names:
+        os.symlink(FACES / name, os.path.join(folder, name))
+    return folder
+
+
 def scratch_faces(scratch, count, size):
     """Link `count` shared faces into `<scratch>/data/faces` and build their uint8 cache at
     `size` px; returns the TrainingData."""
     from dcgan.data import ImageSpec, load_folder
 
-    faces = need_faces()
-    folder = os.path.join(scratch, "data", "faces")
-    os.makedirs(folder, exist_ok=True)
-    names = sorted(os.listdir(faces), key=lambda n: int(n.split(".")[0]))[:count]
-    for name in names:
-        os.symlink(faces / name, os.path.join(folder, name))
+    folder = link_faces(os.path.join(scratch, "data", "faces"), face_names()[:count])
     return load_folder(folder, ImageSpec(size, size, 3), progress=False)
 
 

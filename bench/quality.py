@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -41,39 +42,78 @@ class BudgetSpent(Exception):
 
 
 class TimedTrainer(Trainer):
-    """A Trainer that evaluates both samplers every `eval_seconds` of training time."""
+    """A Trainer on a clock of training time, which calls `at_mark` as it passes each of
+    `marks` (seconds) and ends training after the last.
 
-    def __init__(self, settings, budget_seconds, eval_seconds, grid_path):
+    The clock starts after the first step (graph set-up is not training) and pauses while
+    `at_mark` runs (evaluation is not training either).
+    """
+
+    def __init__(self, settings, marks):
         super().__init__(settings, progress=False)
-        self.bench_evaluator = TrainingEvaluator(settings, self.data.images)
-        self.budget, self.every, self.grid_path = budget_seconds, eval_seconds, grid_path
-        self.rows = []
+        self.marks = sorted(marks)
+        self.passed = 0
         self.paused = 0.0
         self.start = None
+        self.start_step = 0
 
     def after_step(self, session, step, writer):
-        """Evaluate when the next mark of training time is passed; stop when the budget is."""
+        """Call `at_mark` when the next mark of training time is passed; stop after the last."""
         now = time.time()
         if self.start is None:
-            # The clock starts after the first step: graph set-up is not training.
-            self.start = now
+            self.start, self.start_step = now, step
             return
         trained = now - self.start - self.paused
-        if trained < self.every * (len(self.rows) + 1) and trained < self.budget:
+        if trained < self.marks[self.passed]:
             return
+        self.at_mark(session, step, trained)
+        self.passed += 1
+        if self.passed == len(self.marks):
+            raise BudgetSpent()
+        self.paused += time.time() - now
+
+    @property
+    def last_mark(self):
+        """True inside `at_mark` for the last mark."""
+        return self.passed == len(self.marks) - 1
+
+    def images_per_second(self, step, trained):
+        """Training images per second of training time, from the end of the first step."""
+        return self.settings.batch_size * (step - self.start_step) / trained
+
+    def at_mark(self, session, step, trained):
+        """The work at a mark (`trained` seconds of training, at `step`); subclasses say."""
+        raise NotImplementedError
+
+
+def grid_samples(session, sampler, cfg, count):
+    """`sampler`'s images of `count` fixed latent vectors (GRID_Z_SEED), for a grid."""
+    z = latent.sample_z(np.random.default_rng(GRID_Z_SEED), count, cfg.z_dim, cfg.z_dist)
+    return run_sampler(session, sampler, z)
+
+
+class EmaComparison(TimedTrainer):
+    """Evaluates both samplers of the same weights, raw and EMA, every `eval_seconds` of
+    training time up to `budget_seconds`."""
+
+    def __init__(self, settings, budget_seconds, eval_seconds, grid_path):
+        marks = [eval_seconds * k for k in range(1, math.ceil(budget_seconds / eval_seconds))]
+        super().__init__(settings, [*marks, budget_seconds])
+        self.bench_evaluator = TrainingEvaluator(settings, self.data.images)
+        self.grid_path = grid_path
+        self.rows = []
+
+    def at_mark(self, session, step, trained):
+        """Both samplers' metrics as a row; at the last mark the grid (raw above, EMA below)."""
         gan = self.graph.gan
         raw = self.bench_evaluator.evaluate(session, gan.raw_sampler)
         ema = self.bench_evaluator.evaluate(session, gan.sampler)
         self.rows.append(row(trained, step, raw, ema))
         print(format_row(self.rows[-1]), flush=True)
-        if trained >= self.budget:
-            if self.grid_path:
-                z = latent.sample_z(np.random.default_rng(GRID_Z_SEED), 32,
-                                   self.settings.model.z_dim, self.settings.model.z_dist)
-                both = [run_sampler(session, s, z) for s in (gan.raw_sampler, gan.sampler)]
-                images.save_grid(self.grid_path, np.concatenate(both), rows=8)
-            raise BudgetSpent()
-        self.paused += time.time() - now
+        if self.last_mark and self.grid_path:
+            both = [grid_samples(session, s, self.settings.model, 32)
+                    for s in (gan.raw_sampler, gan.sampler)]
+            images.save_grid(self.grid_path, np.concatenate(both), rows=8)
 
 
 def row(seconds, step, raw, ema):
@@ -138,7 +178,7 @@ def main():
     print(f"# {args.minutes:g} min of training on {args.faces} ({args.output_size} px, batch "
           f"{args.batch_size}, --ema {args.ema}), evaluated every {args.eval_minutes:g} min on "
           f"{args.eval_num} images per set; scratch folder {work}", flush=True)
-    trainer = TimedTrainer(settings, args.minutes * 60, args.eval_minutes * 60, args.grid)
+    trainer = EmaComparison(settings, args.minutes * 60, args.eval_minutes * 60, args.grid)
     print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS), flush=True)
     with contextlib.suppress(BudgetSpent):
         trainer.run()

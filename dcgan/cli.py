@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ star
 from absl import app, flags
 from absl import logging as absl_logging
 
-from dcgan import latent, runtime
+from dcgan import latent, recipes, runtime
 from dcgan.config import ModelConfig
 from dcgan.errors import TrainingError, UsageError
 from dcgan.settings import RunSettings
@@ -29,12 +29,20 @@ runtime.skip_keras()  # before absl or anything else can import TensorFlow
 # Each default is declared once, on the dataclass that holds the setting; the flags show it.
 RUN, NET, PICTURES = RunSettings, ModelConfig, VisualizeOptions
 
+
+def _from_recipe(knob):
+    """Help text for a training choice whose default is the recipe's value."""
+    value = recipes.RECIPES[recipes.DEFAULT][knob]
+    return f"(default: the --recipe's; {recipes.DEFAULT}'s is {value!r})"
+
+
 # carpedm20's flags, under their names.
 flags.DEFINE_integer(
     "epoch", RUN.epoch, "Epochs to train (a resumed run counts the ones already done)."
 )
-flags.DEFINE_float("learning_rate", RUN.learning_rate, "Adam learning rate.")
-flags.DEFINE_float("beta1", RUN.beta1, "Adam beta1 (momentum).")
+flags.DEFINE_float("learning_rate", RUN.learning_rate,
+                   "Adam learning rate of D and G " + _from_recipe("learning_rate"))
+flags.DEFINE_float("beta1", RUN.beta1, "Adam beta1 (momentum) " + _from_recipe("beta1"))
 flags.DEFINE_integer("train_size", None, "Use at most this many images per epoch (default all).")
 flags.DEFINE_integer("batch_size", RUN.batch_size, "Images per training batch.")
 flags.DEFINE_integer("input_height", None, "Centre-crop height (implies --crop).")
@@ -82,7 +90,8 @@ flags.DEFINE_string("z_dist", NET.z_dist, "Latent distribution: " + ", ".join(la
 # Square shorthands and this project's additions.
 flags.DEFINE_integer("image_size", None, "Square centre-crop size (sets --input_height/width).")
 flags.DEFINE_integer("output_size", None, "Square output size (sets --output_height/width).")
-flags.DEFINE_integer("g_steps", RUN.g_steps, "Generator updates per discriminator update.")
+flags.DEFINE_integer("g_steps", RUN.g_steps,
+                     "Generator updates per discriminator update " + _from_recipe("g_steps"))
 flags.DEFINE_integer("seed", None, "Random seed for a reproducible run or sample.")
 flags.DEFINE_integer("num_samples", RUN.num_samples, "Images in each sample grid.")
 flags.DEFINE_integer("gf_dim", NET.gf_dim, "Generator filters in the last deconvolution.")
@@ -149,14 +158,35 @@ flags.DEFINE_float(
     "ema",
     RUN.ema,
     "Keep an exponential moving average of the generator's weights "
-    "with this decay (e.g. 0.999) and sample from it (0: off).",
+    "with this decay (e.g. 0.999) and sample from it (0: off) " + _from_recipe("ema"),
 )
 flags.DEFINE_string(
     "precision",
     RUN.precision,
-    "Compute precision: fp32, or bf16 (CPUs with AMX or "
-    "AVX-512 BF16; weights, optimizer state and losses stay fp32).",
+    "Compute precision: auto (bf16 where the CPU has bfloat16 units, else fp32), fp32, or "
+    "bf16 (CPUs with AMX or AVX-512 BF16; weights, optimizer state and losses stay fp32).",
 )
+# Training choices beyond carpedm20's flags; a --recipe sets them all.
+flags.DEFINE_string(
+    "recipe",
+    RUN.recipe,
+    "Named set of training choices: " + ", ".join(recipes.RECIPES) + " (carpedm20: exactly "
+    "carpedm20's training); flags given with it override its values.",
+)
+flags.DEFINE_float("d_learning_rate", RUN.d_learning_rate,
+                   "Adam learning rate of D (default: --learning_rate, else the recipe's).")
+flags.DEFINE_float("g_learning_rate", RUN.g_learning_rate,
+                   "Adam learning rate of G (default: --learning_rate, else the recipe's).")
+flags.DEFINE_float("label_smoothing", RUN.label_smoothing,
+                   "D's target for real images, e.g. 0.9 (one-sided label smoothing; 1: none) "
+                   + _from_recipe("label_smoothing"))
+flags.DEFINE_integer("ema_start", RUN.ema_start,
+                     "Step the EMA starts averaging from (before it, it copies G) "
+                     + _from_recipe("ema_start"))
+flags.DEFINE_string("augment", RUN.augment,
+                    "DiffAugment of D's real and fake inputs: comma-separated "
+                    + ", ".join(recipes.AUGMENT_POLICIES) + ", or none "
+                    + _from_recipe("augment"))
 
 FLAGS = flags.FLAGS
 # Flags that pick one run's folder for --visualize instead of the newest run.
@@ -207,6 +237,20 @@ def _settings_for_sampling(values, present):
         saved = settings.newest_run(values["checkpoint_dir"], dataset)
     overrides = {name: values[name] for name in SAMPLING_OVERRIDES if name in present}
     return saved.replace(checkpoint_dir=values["checkpoint_dir"], **overrides)
+
+
+def training_settings(args):
+    """The RunSettings `main.py --train ARGS` would train with, checked as it checks them (for
+    benchmarks and tests). Raises UsageError, or absl's flags.Error for an unknown flag."""
+    from dcgan import settings
+
+    FLAGS.unparse_flags()
+    try:
+        FLAGS(["main.py", "--train", *args])
+        values = FLAGS.flag_values_dict()
+        return settings.from_flags(values, {name for name in values if FLAGS[name].present})
+    finally:
+        FLAGS.unparse_flags()
 
 
 def _train(values, present):

@@ -10,7 +10,7 @@ the graph are float in [-1, 1], NHWC.
 import numpy as np
 import tensorflow as tf
 
-from dcgan import latent, ops
+from dcgan import augment, latent, ops
 from dcgan.config import layer_sizes
 
 tf1 = tf.compat.v1
@@ -64,15 +64,20 @@ def ema_pairs():
             if name.endswith(suffix)]
 
 
-def ema_update(decay, step):
+def ema_update(decay, step, start=0):
     """One EMA step of every generator shadow towards its variable.
 
-    The decay is min(decay, (1 + step) / (10 + step)), as in tf.train.ExponentialMovingAverage,
-    so early in training the average follows the fast-changing weights instead of remembering
-    the random initialisation for thousands of steps.
+    The decay is min(decay, (1 + t) / (10 + t)) with t the steps since `start`, as in
+    tf.train.ExponentialMovingAverage, so early in training the average follows the
+    fast-changing weights instead of remembering the random initialisation for thousands of
+    steps. Before step `start` the shadows copy the variables.
     """
-    step = tf.cast(step, tf.float32)
-    rate = 1.0 - tf.minimum(decay, (1.0 + step) / (10.0 + step))
+    since = tf.cast(step, tf.float32)
+    if start:
+        since = tf.maximum(since - start, 0.0)
+    rate = 1.0 - tf.minimum(decay, (1.0 + since) / (10.0 + since))
+    if start:
+        rate = tf.where(step < start, 1.0, rate)
     return tf.group(*[tf1.assign_sub(shadow, rate * (shadow - variable))
                       for variable, shadow in ema_pairs()], name="ema_update")
 
@@ -154,6 +159,7 @@ def _conditional_discriminator(images, y, cfg, train):
 
 
 def _sigmoid_xent(logits, label):
+    # A real-image label below 1 is one-sided label smoothing (Salimans et al. 2016).
     labels = tf.fill(tf.shape(logits), label)
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=labels))
 
@@ -198,12 +204,18 @@ class DCGAN:
     `real_images` is a float tensor in [-1, 1] (from the input pipeline, no feed_dict);
     `real_labels` one-hot for conditional models. Fake images get fresh latent vectors (and
     uniformly drawn labels) on every run of an update op. With `ema_decay` > 0 every run of
-    `g_optim` also moves the generator's EMA shadows, and `sampler` reads them;
-    `raw_sampler` always reads the trained weights themselves.
+    `g_optim` also moves the generator's EMA shadows (from step `ema_start`), and `sampler`
+    reads them; `raw_sampler` always reads the trained weights themselves.
+
+    `d_learning_rate` / `g_learning_rate` (default `learning_rate`) are the two nets' Adam rates,
+    `label_smoothing` is D's target for real images, and `augment_policies` names the
+    DiffAugment policies applied to every image D sees in training (`dcgan.augment`; the
+    samplers never).
     """
 
     def __init__(self, cfg, real_images, real_labels=None, learning_rate=2e-4, beta1=0.5,
-                 ema_decay=0.0):
+                 ema_decay=0.0, *, d_learning_rate=None, g_learning_rate=None,
+                 label_smoothing=1.0, augment_policies=(), ema_start=0):
         self.cfg = cfg
         batch = tf.shape(real_images)[0]
         self.z = _random_z(batch, cfg)
@@ -212,27 +224,32 @@ class DCGAN:
             drawn = tf.random.uniform([batch], 0, cfg.y_dim, dtype=tf.int32)
             fake_labels = tf.one_hot(drawn, cfg.y_dim)
         self.fake_images = generator(self.z, fake_labels, cfg, train=True)
-        real_logits = discriminator(real_images, real_labels, cfg, train=True)
-        fake_logits = discriminator(self.fake_images, fake_labels, cfg, train=True)
+        # Each run of an update op draws fresh augmentations, so the D step augments real and
+        # fake images and the G step augments the fakes again.
+        seen_real = augment.augment(real_images, augment_policies)
+        seen_fake = augment.augment(self.fake_images, augment_policies)
+        real_logits = discriminator(seen_real, real_labels, cfg, train=True)
+        fake_logits = discriminator(seen_fake, fake_labels, cfg, train=True)
         self.d_real = tf.sigmoid(real_logits)
         self.d_fake = tf.sigmoid(fake_logits)
 
-        self.d_loss_real = _sigmoid_xent(real_logits, 1.0)
+        self.d_loss_real = _sigmoid_xent(real_logits, label_smoothing)
         self.d_loss_fake = _sigmoid_xent(fake_logits, 0.0)
         self.d_loss = self.d_loss_real + self.d_loss_fake
         # Non-saturating generator loss: G maximises log D(G(z)).
         self.g_loss = _sigmoid_xent(fake_logits, 1.0)
 
         self.global_step = tf1.train.get_or_create_global_step()
-        self.d_optim = self._adam_step(self.d_loss, DISCRIMINATOR_SCOPE, learning_rate, beta1,
-                                       self.global_step)
-        self.g_optim = self._adam_step(self.g_loss, GENERATOR_SCOPE, learning_rate, beta1)
+        self.d_optim = self._adam_step(self.d_loss, DISCRIMINATOR_SCOPE,
+                                       d_learning_rate or learning_rate, beta1, self.global_step)
+        self.g_optim = self._adam_step(self.g_loss, GENERATOR_SCOPE,
+                                       g_learning_rate or learning_rate, beta1)
         self.sampler = Sampler(cfg, ema=ema_decay > 0)
         self.raw_sampler = self.sampler
         if ema_decay > 0:
             self.raw_sampler = Sampler(cfg)
             with tf.control_dependencies([self.g_optim]):
-                self.g_optim = ema_update(ema_decay, self.global_step)
+                self.g_optim = ema_update(ema_decay, self.global_step, ema_start)
 
     @staticmethod
     def _adam_step(loss, scope, learning_rate, beta1, global_step=None):

@@ -9,8 +9,9 @@ a side effect of being imported:
   has the figures). TensorFlow wraps that import in `try/except ImportError`, so marking Keras
   absent is a supported path, not a patch.
 - Graph mode: the package is TF1-style code (placeholders, sessions, variable scopes).
-- The precision a run really computes in, resolved once per trainer or sampler, saying so in one
-  line when it differs from what was asked (`dcgan.precision` holds the rule).
+- The precision a run really computes in, resolved once per trainer or sampler: `auto` decided
+  and said in one line, a bf16 that falls back to fp32 said too (`dcgan.precision` holds the
+  rule).
 """
 
 import sys
@@ -49,11 +50,12 @@ def has_gpu():
     return bool(start().config.list_physical_devices("GPU"))
 
 
-def resolve_precision(settings):
-    """`settings` with the precision this machine really computes in (logged when it differs)."""
+def resolve_precision(settings, cpuinfo=precision.CPUINFO):
+    """`settings` with the precision this machine really computes in: `auto` decided (and
+    said in one line), a fall-back from bf16 logged. `cpuinfo` is the CPU description read."""
     wanted = settings.precision
     gpu = wanted != "fp32" and has_gpu()
-    return settings.replace(precision=precision.effective(wanted, gpu=gpu))
+    return settings.replace(precision=precision.effective(wanted, gpu=gpu, cpuinfo=cpuinfo))
 
 
 def session_config(settings):

@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 
-from dcgan import latent
+from dcgan import latent, recipes
 from dcgan.config import ModelConfig
 from dcgan.data import ImageSpec
 from dcgan.errors import UsageError, require, require_positive
@@ -31,7 +31,9 @@ class RunSettings:
     """All settings of one run: data, network, optimisation and where outputs go.
 
     The field defaults are the command line's defaults (`dcgan.cli` reads them from here). The
-    output size and channels live in `model` alone; `spec` adds the crop to them.
+    output size and channels live in `model` alone; `spec` adds the crop to them. The training
+    choices (`dcgan.recipes.KNOBS`) left None are filled from `recipe` when the settings are
+    built, so `replace(recipe=...)` keeps the old values: build new settings to change recipe.
     """
 
     dataset: str
@@ -46,10 +48,18 @@ class RunSettings:
     tensorboard_dir: str = "logs"
     batch_size: int = 64
     epoch: int = 25
-    learning_rate: float = 2e-4
-    beta1: float = 0.5
+    # The training choices (dcgan.recipes.KNOBS): None takes the recipe's value when built.
+    recipe: str = recipes.DEFAULT
+    learning_rate: float = None  # Adam's rate for both nets unless one has its own
+    d_learning_rate: float = None
+    g_learning_rate: float = None
+    beta1: float = None
+    g_steps: int = None
+    ema: float = None  # decay of the generator weights' moving average; 0: no EMA
+    ema_start: int = None  # the step the average starts from (the shadows copy G before it)
+    label_smoothing: float = None  # D's target for real images; 1: none (0.9: one-sided)
+    augment: str = None  # DiffAugment policies of D's inputs, comma-separated; "": none
     train_size: int = 0  # 0: every image, each epoch
-    g_steps: int = 2
     seed: int = None
     sample_freq: int = 100
     ckpt_freq: int = 500
@@ -57,11 +67,17 @@ class RunSettings:
     num_samples: int = 64
     intra_op_threads: int = 0
     inter_op_threads: int = 0
-    ema: float = 0.0  # decay of the generator weights' moving average; 0: no EMA
     eval_freq: int = 0  # steps between in-training evaluations; 0: none
     eval_num: int = 0  # images per evaluated set; 0: EVAL_NUM (--evaluate), TRAIN_EVAL_NUM
     ndb_k: int = 100  # NDB's number of bins
-    precision: str = "fp32"
+    precision: str = "auto"  # resolved per machine by dcgan.runtime.resolve_precision
+
+    def __post_init__(self):
+        # Knobs left unset take the recipe's values, so every RunSettings (and run.json) holds
+        # the values a run really trains with.
+        given = {knob: getattr(self, knob) for knob in recipes.KNOBS}
+        for knob, value in recipes.resolve(self.recipe, given).items():
+            object.__setattr__(self, knob, value)
 
     @property
     def spec(self):
@@ -115,6 +131,7 @@ class RunSettings:
         model = ModelConfig.from_dict(values["model"])
         old_spec = values.get("spec")
         values = {k: v for k, v in values.items() if k in names}
+        values.setdefault("recipe", recipes.CARPEDM20)  # saved before recipes: carpedm20's
         values["model"] = model
         if old_spec:
             spec = ImageSpec(**old_spec)
@@ -158,15 +175,31 @@ def check_compute_flags(flags):
              f"--precision must be one of {', '.join(PRECISIONS)}, not {flags['precision']!r}")
 
 
+def with_recipe(flags, present):
+    """`flags` with every training choice resolved: the --recipe's values, under the flags
+    given on the command line (`present`). Checks the choices the recipe adds."""
+    given = {knob: flags[knob] for knob in recipes.KNOBS if knob in present}
+    values = {**flags, **recipes.resolve(flags.get("recipe") or RunSettings.recipe, given)}
+    require(0.0 < values["label_smoothing"] <= 1.0,
+            f"--label_smoothing is D's target for real images, in (0, 1] such as 0.9 "
+            f"(1: none), not {values['label_smoothing']}")
+    require(values["ema_start"] >= 0,
+            f"--ema_start must be 0 or more steps, not {values['ema_start']}")
+    require(values["ema"] or "ema_start" not in given,
+            "--ema_start needs an EMA: add --ema 0.999 (or a recipe with one)")
+    return values
+
+
 def from_flags(flags, present):
     """Check the flag values and build RunSettings for training.
 
     `flags` maps flag names to values; `present` names the flags given on the command line
     (to tell a default from a choice). Raises UsageError naming the flag and the fix.
     """
-    require_positive(flags, "epoch", "batch_size", "learning_rate", "z_dim", "gf_dim", "df_dim",
-              "gfc_dim", "dfc_dim", "g_steps", "sample_freq", "ckpt_freq", "max_to_keep",
-              "num_samples")
+    flags = with_recipe(flags, present)
+    require_positive(flags, "epoch", "batch_size", "learning_rate", "d_learning_rate",
+              "g_learning_rate", "z_dim", "gf_dim", "df_dim", "gfc_dim", "dfc_dim", "g_steps",
+              "sample_freq", "ckpt_freq", "max_to_keep", "num_samples")
     require(0.0 <= flags["beta1"] < 1.0, f"--beta1 must be in [0, 1), not {flags['beta1']}")
     require(flags["z_dist"] in latent.NAMES,
              f"--z_dist must be one of {', '.join(latent.NAMES)}, not {flags['z_dist']!r}")

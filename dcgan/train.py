@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from dcgan import checkpoints, data, images, latent, model, ops, runtime
+from dcgan import checkpoints, data, images, latent, model, ops, recipes, runtime
 from dcgan import settings as run_settings
 from dcgan.errors import TrainingError, UsageError
 
@@ -71,8 +71,13 @@ class TrainingGraph:
             real_labels = tf.one_hot(labels, cfg.y_dim) if cfg.y_dim else None
             bf16 = settings.precision == "bf16"
             with ops.matmul_filter_gradients(tf.bfloat16 if bf16 else None):
-                self.gan = model.DCGAN(cfg, real, real_labels, settings.learning_rate,
-                                       settings.beta1, settings.ema)
+                self.gan = model.DCGAN(
+                    cfg, real, real_labels, settings.learning_rate, settings.beta1, settings.ema,
+                    d_learning_rate=settings.d_learning_rate,
+                    g_learning_rate=settings.g_learning_rate,
+                    label_smoothing=settings.label_smoothing,
+                    augment_policies=recipes.parse_augment(settings.augment),
+                    ema_start=settings.ema_start)
             self.d_summary = tf1.summary.merge([
                 tf1.summary.scalar("d_loss", self.gan.d_loss),
                 tf1.summary.scalar("d_loss_real", self.gan.d_loss_real),

@@ -38,6 +38,47 @@ def test_bf16_falls_back_to_fp32_in_one_line_without_bf16_units(tmp_path, caplog
     assert precision.cpu_flags(str(tmp_path / "missing")) == set()
 
 
+@pytest.mark.parametrize("flags, expected, reason", [
+    (AMD_ZEN4_FLAGS, "bf16", "this CPU has avx512_bf16"),
+    (SAPPHIRE_RAPIDS_FLAGS, "bf16", "this CPU has amx_bf16"),
+    (SKYLAKE_FLAGS, "fp32", "this CPU has no bfloat16 units")])
+def test_auto_is_bf16_exactly_where_the_cpu_has_bfloat16_units(tmp_path, caplog, flags,
+                                                                 expected, reason):
+    from dcgan.config import ModelConfig
+    from dcgan.runtime import resolve_precision
+    from dcgan.settings import RunSettings
+
+    caplog.set_level(logging.INFO, logger="dcgan")
+    run = RunSettings(dataset="anime", model=ModelConfig(output_height=16, output_width=16))
+    assert run.precision == "auto"  # the default
+    resolved = resolve_precision(run, cpuinfo=_cpuinfo(tmp_path, flags))
+    assert resolved.precision == expected
+    [record] = caplog.records
+    assert record.getMessage().startswith(f"precision auto: {expected} ({reason}")
+    assert precision.effective("auto", gpu=True, cpuinfo=_cpuinfo(tmp_path, flags)) == "fp32"
+
+
+def test_the_first_line_of_a_run_says_its_precision_and_fp32_stays_fp32(tmp_path):
+    from dcgan import settings
+
+    copy_faces(tmp_path / "data" / "anime", 16)
+    auto = run_main(["--dataset", "anime", "--train", "--epoch", "1", *TINY_FLAGS], tmp_path)
+    assert auto.returncode == 0, auto.stderr
+    logged = [line for line in auto.stderr.splitlines() if line.startswith(("INFO", "WARNING"))]
+    expected = "bf16" if precision.cpu_has_bf16() else "fp32"
+    assert logged[0].startswith(f"INFO: precision auto: {expected} ("), logged
+    folder = tmp_path / "checkpoints" / "anime_8_16_16"
+    assert settings.load(folder).precision == expected  # run.json: what it computed in
+    fp32 = run_main(["--dataset", "anime", "--train", "--epoch", "2", "--precision", "fp32",
+                     *TINY_FLAGS], tmp_path)
+    assert fp32.returncode == 0 and "precision auto" not in fp32.stderr, fp32.stderr
+    assert settings.load(folder).precision == "fp32"
+    for wanted in ("bf16", "fp32"):  # either precision samples the same checkpoint
+        shown = run_main(["--dataset", "anime", "--visualize", "--precision", wanted, "--seed",
+                          "1", "--num_samples", "4"], tmp_path)
+        assert shown.returncode == 0 and shown.stdout.strip().endswith(".png"), shown.stderr
+
+
 def test_session_config_turns_on_the_onednn_bf16_rewrite_only_for_bf16():
     from tensorflow.core.protobuf import rewriter_config_pb2
 
@@ -61,7 +102,7 @@ def test_a_bad_precision_is_one_line_and_status_2(tmp_path, mode):
     result = run_main(["--dataset", "anime", mode, "--precision", "fp16"], tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: --precision must be one of fp32, bf16, not 'fp16'"]
+        "error: --precision must be one of auto, fp32, bf16, not 'fp16'"]
 
 
 def test_bf16_training_keeps_fp32_weights_and_finite_losses(tmp_path):

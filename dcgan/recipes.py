@@ -1,0 +1,74 @@
+"""Training recipes: named sets of training choices (`--recipe`), and the DiffAugment policy names.
+
+A recipe fixes how the network is trained, never the network itself (carpedm20's
+linear-projection G, batch norm, sigmoid cross-entropy stay as they are): the Adam rates of D
+and G, beta1, the G updates per D update, the EMA of G, one-sided label smoothing and DiffAugment.
+A flag given on the command line overrides its recipe's value; `run.json` records the recipe's
+name and every resolved value. Kept free of TensorFlow, so flags are checked before it loads.
+"""
+
+from dcgan.errors import UsageError, require
+
+CARPEDM20 = "carpedm20"
+FAST = "fast"
+# The command line's recipe. To be chosen from bench/quality_budget.py's numbers (quiet machine,
+# bench/README.md); until they are taken it stays carpedm20's, i.e. today's behaviour.
+DEFAULT = CARPEDM20
+
+# What DiffAugment can do to D's inputs, in the order they are applied (as in Zhao et al.).
+AUGMENT_POLICIES = ("color", "translation", "cutout")
+
+# The training choices a recipe sets. Every recipe gives each of them a value, so a run's
+# settings never depend on where a default was written.
+RECIPES = {
+    # carpedm20/DCGAN-tensorflow exactly: Adam 2e-4 / 0.5 for both nets, 2 G updates per D
+    # update, no EMA, no label smoothing, no augmentation.
+    CARPEDM20: {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 2e-4,
+                "beta1": 0.5, "g_steps": 2, "ema": 0.0, "ema_start": 0,
+                "label_smoothing": 1.0, "augment": ""},
+    # PROVISIONAL, not measured yet: one G update (more iterations per minute), a faster G
+    # (TTUR), EMA of G from step 500, real target 0.9, DiffAugment translation + color.
+    FAST: {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 4e-4,
+           "beta1": 0.5, "g_steps": 1, "ema": 0.999, "ema_start": 500,
+           "label_smoothing": 0.9, "augment": "color,translation"},
+}
+KNOBS = tuple(RECIPES[CARPEDM20])
+NET_RATES = ("d_learning_rate", "g_learning_rate")
+
+
+def parse_augment(text):
+    """`--augment` as the tuple of policies it names, in the order they are applied.
+
+    Takes comma-separated names in any order; "", "none" or None mean no augmentation.
+    Raises UsageError naming an unknown policy.
+    """
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    if names == ["none"]:
+        return ()
+    for name in names:
+        require(name in AUGMENT_POLICIES,
+                f"--augment: unknown policy {name!r}: use a comma-separated list of "
+                f"{', '.join(AUGMENT_POLICIES)} (or none)")
+    return tuple(policy for policy in AUGMENT_POLICIES if policy in names)
+
+
+def _rates(recipe, given):
+    """D's and G's Adam rates: each one given, else an explicitly given --learning_rate (it
+    sets both), else the recipe's."""
+    fallback = given.get("learning_rate")
+    return {name: given.get(name, recipe[name] if fallback is None else fallback)
+            for name in NET_RATES}
+
+
+def resolve(name, given):
+    """The value of every knob for recipe `name`, with the explicitly `given` ones (a dict,
+    knob -> value; None counts as not given) over the recipe's. `augment` comes back in its
+    canonical form ("" for none). Raises UsageError for an unknown recipe or policy."""
+    if name not in RECIPES:
+        raise UsageError(f"--recipe must be one of {', '.join(RECIPES)}, not {name!r}")
+    recipe = RECIPES[name]
+    given = {knob: value for knob, value in given.items() if value is not None}
+    values = {knob: given.get(knob, recipe[knob]) for knob in KNOBS}
+    values.update(_rates(recipe, given))
+    values["augment"] = ",".join(parse_augment(values["augment"]))
+    return values

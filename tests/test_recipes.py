@@ -1,0 +1,143 @@
+"""--recipe: named training choices under explicit flags, recorded in run.json; the new knobs
+(TTUR rates, one-sided label smoothing, EMA start) doing what they say in the graph."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import run_main
+from test_cli import assert_one_line_exit_2
+from test_model import CFG, real_batch
+
+from dcgan import cli, model, recipes, settings
+from dcgan.errors import UsageError
+
+tf1 = tf.compat.v1
+# carpedm20/DCGAN-tensorflow's training, written out (not read from the recipe table).
+CARPEDM20 = {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 2e-4,
+             "beta1": 0.5, "g_steps": 2, "ema": 0.0, "ema_start": 0, "label_smoothing": 1.0,
+             "augment": ""}
+
+
+def _settings(*args):
+    """RunSettings of `main.py --train --dataset anime ARGS`, through the real flag parser."""
+    return cli.training_settings(["--dataset", "anime", *args])
+
+
+def _knobs(run):
+    return {knob: getattr(run, knob) for knob in recipes.KNOBS}
+
+
+def test_the_default_recipe_is_carpedm20s_training():
+    run = _settings()
+    assert run.recipe == "carpedm20" and _knobs(run) == CARPEDM20
+    assert _knobs(_settings("--recipe", "carpedm20")) == CARPEDM20
+
+
+def test_flags_given_override_the_recipe():
+    fast = recipes.RECIPES["fast"]
+    run = _settings("--recipe", "fast", "--g_steps", "2", "--augment", "none")
+    assert _knobs(run) == {**fast, "g_steps": 2, "augment": ""}
+    both = _settings("--recipe", "fast", "--learning_rate", "1e-4")
+    assert (both.d_learning_rate, both.g_learning_rate) == (1e-4, 1e-4)
+    one = _settings("--recipe", "fast", "--d_learning_rate", "3e-4")
+    assert (one.d_learning_rate, one.g_learning_rate) == (3e-4, fast["g_learning_rate"])
+    mixed = _settings("--learning_rate", "1e-4", "--g_learning_rate", "5e-4")
+    assert (mixed.d_learning_rate, mixed.g_learning_rate) == (1e-4, 5e-4)
+    assert _settings("--augment", "translation, cutout").augment == "translation,cutout"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--recipe", "slow"], "--recipe must be one of carpedm20, fast"),
+    (["--augment", "flip"], "unknown policy 'flip'"),
+    (["--label_smoothing", "1.5"], "--label_smoothing"),
+    (["--label_smoothing", "0"], "--label_smoothing"),
+    (["--ema_start", "100"], "--ema_start needs an EMA"),
+    (["--ema", "0.99", "--ema_start", "-1"], "--ema_start must be 0 or more"),
+    (["--d_learning_rate", "0"], "--d_learning_rate must be a positive number"),
+    (["--recipe", "fast", "--g_learning_rate", "-1"], "--g_learning_rate must be a positive"),
+])
+def test_bad_recipe_flags_are_refused(args, words):
+    with pytest.raises(UsageError, match=words):
+        _settings(*args)
+
+
+def test_a_bad_recipe_is_one_line_and_status_2(tmp_path):
+    assert_one_line_exit_2(run_main(["--train", "--recipe", "slow"], tmp_path), "--recipe")
+
+
+def test_run_json_records_the_recipe_and_its_values(tmp_path):
+    run = _settings("--recipe", "fast", "--ema_start", "50",
+                    "--checkpoint_dir", str(tmp_path))
+    settings.save(run)
+    saved = json.loads((tmp_path / run.run_name / settings.RUN_FILE).read_text())
+    assert saved["recipe"] == "fast"
+    assert {knob: saved[knob] for knob in recipes.KNOBS} == \
+        {**recipes.RECIPES["fast"], "ema_start": 50}
+    assert settings.load(tmp_path / run.run_name) == run
+    # A run.json written before recipes existed was trained the carpedm20 way.
+    for knob in ("recipe", "d_learning_rate", "g_learning_rate", "ema_start", "label_smoothing",
+                 "augment"):
+        del saved[knob]
+    saved.update(learning_rate=2e-4, beta1=0.5, g_steps=2, ema=0.0)
+    old = settings.RunSettings.from_dict(saved)
+    assert old.recipe == "carpedm20" and _knobs(old) == CARPEDM20
+
+
+def _xent(probabilities, target):
+    """numpy sigmoid cross-entropy of D's probabilities against a constant target."""
+    return np.mean(-target * np.log(probabilities) - (1 - target) * np.log(1 - probabilities))
+
+
+def test_label_smoothing_sets_the_real_target_of_d_only():
+    with tf.Graph().as_default():
+        tf1.set_random_seed(3)
+        gan = model.DCGAN(CFG, tf.constant(real_batch(16)), label_smoothing=0.9)
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            for _ in range(3):  # move D off its 0.5 start so the target matters
+                session.run(gan.d_optim)
+            got = session.run({"real": gan.d_real, "fake": gan.d_fake, "d_real": gan.d_loss_real,
+                               "d_fake": gan.d_loss_fake, "g": gan.g_loss})
+    np.testing.assert_allclose(got["d_real"], _xent(got["real"], 0.9), rtol=1e-4)
+    assert abs(got["d_real"] - _xent(got["real"], 1.0)) > 1e-3  # it is not the unsmoothed loss
+    np.testing.assert_allclose(got["d_fake"], _xent(got["fake"], 0.0), rtol=1e-4)
+    np.testing.assert_allclose(got["g"], _xent(got["fake"], 1.0), rtol=1e-4)  # G's stays 1
+
+
+def _largest_change(session, variables, op):
+    before = session.run(variables)
+    session.run(op)
+    return max(np.abs(a - b).max() for a, b in zip(session.run(variables), before, strict=True))
+
+
+def test_each_optimizer_takes_its_own_learning_rate():
+    # Adam's first step moves every weight with a clear gradient by its learning rate.
+    with tf.Graph().as_default():
+        tf1.set_random_seed(3)
+        gan = model.DCGAN(CFG, tf.constant(real_batch(8)), learning_rate=1.0,
+                          d_learning_rate=1e-3, g_learning_rate=1e-5)
+        trainable = tf1.GraphKeys.TRAINABLE_VARIABLES
+        d_vars = model.scoped_variables(model.DISCRIMINATOR_SCOPE, trainable)
+        g_vars = model.scoped_variables(model.GENERATOR_SCOPE, trainable)
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            d_step = _largest_change(session, d_vars, gan.d_optim)
+            g_step = _largest_change(session, g_vars, gan.g_optim)
+    np.testing.assert_allclose([d_step, g_step], [1e-3, 1e-5], rtol=0.02)
+
+
+def test_the_ema_copies_the_generator_until_its_start_step():
+    with tf.Graph().as_default():
+        tf1.set_random_seed(3)
+        gan = model.DCGAN(CFG, tf.constant(real_batch(8)), ema_decay=0.9, ema_start=2)
+        weight, shadow = next((v, s) for v, s in model.ema_pairs() if v.op.name.endswith("g_h4/w"))
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            gaps = []
+            for _ in range(4):
+                session.run(gan.d_optim)  # global step +1
+                session.run(gan.g_optim)  # then the EMA update reads it
+                gaps.append(np.abs(session.run(weight) - session.run(shadow)).max())
+    assert gaps[0] == 0 and gaps[1] > 0 and gaps[3] > 0, gaps
