@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from dcgan.errors import UsageError
+from dcgan.settings import MAX_SEED, check_seed
 
 # carpedm20's utils.visualize options, in order.
 OPTIONS = ("grid", "sweep", "sweep_gifs", "zero_gifs", "merged_gif")
@@ -18,8 +19,7 @@ DEFAULT_MODE = "grid"
 INTERPOLATIONS = ("lerp", "slerp")
 MERGED_TILES = 100  # carpedm20's merged GIF is a 10x10 grid of sweeps
 RANDOM_SEEDS = 1_000_000  # a seed drawn for the user stays short enough to type back
-# Seeds are 32-bit (the web page's generator); half the range leaves room for seed + i.
-MAX_SEED = 2 ** 31
+MAX_WAYPOINTS = 1000  # --seeds: each one adds --frames images to the strip and the GIF
 
 # The visualize-only flags each mode reads (--num_samples and --seed are shared with --train).
 MODE_FLAGS = {
@@ -59,14 +59,21 @@ def _require(condition, message):
         raise UsageError(message)
 
 
-def parse_ints(text, flag):
-    """Integers from a comma list with inclusive ranges, e.g. '0,5,10-12' -> [0, 5, 10, 11, 12]."""
+def parse_ints(text, flag, limit, too_large, max_count):
+    """Integers from a comma list with inclusive ranges, e.g. '0,5,10-12' -> [0, 5, 10, 11, 12].
+
+    Each number must be below `limit` (else UsageError(`too_large` formatted with the number))
+    and there may be at most `max_count` of them; both are checked before a range is expanded.
+    """
     numbers = []
     for item in text:
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)
         _require(match, f"--{flag} takes numbers and ranges like 0,5,10-19, not {item!r}")
         low, high = int(match[1]), int(match[2] or match[1])
         _require(low <= high, f"--{flag} range {item!r} runs backwards: write {high}-{low}")
+        _require(high < limit, too_large.format(high))
+        _require(len(numbers) + high - low < max_count,
+                 f"--{flag} names more than {max_count} numbers")
         numbers.extend(range(low, high + 1))
     return numbers
 
@@ -126,24 +133,25 @@ def from_flags(values, present, run):
         _require(0 <= label < cfg.y_dim, f"--label must be a digit 0-{cfg.y_dim - 1}, not {label}")
     dims = None
     if values["dims"] is not None:
-        dims = parse_ints(values["dims"], "dims")
+        # Repeats are allowed (a dimension drawn twice), up to MERGED_TILES a dimension.
+        dims = parse_ints(values["dims"], "dims", cfg.z_dim,
+                          f"--dims {{}} is out of range: {run.run_name} has z_dim {cfg.z_dim} "
+                          f"(dimensions 0-{cfg.z_dim - 1})", cfg.z_dim * MERGED_TILES)
         _require(dims, "--dims needs at least one dimension")
-        top = max(dims)
-        _require(top < cfg.z_dim, f"--dims {top} is out of range: {run.run_name} has z_dim "
-                                  f"{cfg.z_dim} (dimensions 0-{cfg.z_dim - 1})")
     _require(mode != "best" or values["search_num"] >= num_samples,
              f"--search_num {values['search_num']} is smaller than --num_samples "
              f"{num_samples}: best-of-N keeps --num_samples of --search_num images")
     seed = values["seed"]
     if seed is None:
         seed = int(np.random.default_rng().integers(RANDOM_SEEDS))
-    _require(0 <= seed < MAX_SEED, f"--seed must be in 0..{MAX_SEED - 1}, not {seed}")
+    check_seed(seed)
     seeds = (seed, seed + 1)
     if values["seeds"] is not None:
-        seeds = tuple(parse_ints(values["seeds"], "seeds"))
+        seeds = tuple(parse_ints(values["seeds"], "seeds", MAX_SEED,
+                                 f"--seeds must be in 0..{MAX_SEED - 1}, not {{}}",
+                                 MAX_WAYPOINTS))
         _require(len(seeds) >= 2, "--seeds needs at least two seeds to interpolate between, "
                                   "e.g. --seeds 3,17")
-        _require(all(0 <= s < MAX_SEED for s in seeds), f"--seeds must be in 0..{MAX_SEED - 1}")
     _require(values["interp"] in (*INTERPOLATIONS, "both"),
              f"--interp must be lerp, slerp or both, not {values['interp']!r}")
     interp = INTERPOLATIONS if values["interp"] == "both" else (values["interp"],)

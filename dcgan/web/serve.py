@@ -47,8 +47,12 @@ def make_server(folder, port=8000):
         return ThreadingHTTPServer((HOST, port), handler)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            raise UsageError(f"port {port} is in use: pick another with --port") from error
-        raise
+            raise UsageError(f"port {port} is in use: pick another with --port") from None
+        if error.errno in (errno.EACCES, errno.EPERM):
+            raise UsageError(f"port {port} needs privileges this user lacks (ports below 1024 "
+                             "usually do): pick another with --port, e.g. --port 8000") from None
+        raise UsageError(f"cannot listen on {HOST}:{port} ({error.strerror or error}): pick "
+                         "another port with --port") from None
 
 
 def serve(folder, port=8000):
