@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_PREFIX = checkpoint_files.PREFIX
 INDEX_FILE = "checkpoint"  # TensorFlow's list of checkpoints, kept for other tools, never read
 LOCK_FILE = ".lock"
-LOOKS = 5  # listings of the folder tried when checkpoints vanish while they are read
+LOOKS = 20  # listings of the folder tried when checkpoints vanish while they are read
 # Lines of a TensorFlow error message that are not the reason (graph-mode boilerplate).
 _BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "File ", "[[",
                 "Restoring from checkpoint failed", "Original error")

@@ -37,9 +37,11 @@ def write_atomically(path, data):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.remove(temporary)
+        if isinstance(error, OSError):  # name the file the user asked for, not our temporary
+            error.filename, error.filename2 = path, None
         raise
     sync_folder(folder)
     return path

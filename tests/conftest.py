@@ -109,6 +109,21 @@ def make_bad_files(folder, crop=96, locked=True):
     return skipped, 9
 
 
+def without_capabilities(*capabilities):
+    """A command prefix that runs a command without root's `capabilities` (e.g. "dac_override"),
+    so it meets permissions the way a normal user does; [] when not root.
+
+    Uses util-linux `setpriv`; skips the calling test, saying why, where root has none.
+    """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without util-linux setpriv: root's privileges would "
+                    "bypass the check under test")
+    return [setpriv, "--bounding-set", ",".join(f"-{name}" for name in capabilities)]
+
+
 def run_main(args, cwd, timeout=300, **kwargs):
     """Run `python main.py ARGS` in `cwd`; returns the CompletedProcess (text output)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MAIN, TINY_FLAGS, copy_faces, make_bad_files, run_main
+from conftest import MAIN, TINY_FLAGS, copy_faces, make_bad_files, run_main, without_capabilities
 
 from dcgan import checkpoint_files, checkpoints
 from dcgan.errors import TrainingError, UsageError
@@ -77,16 +77,10 @@ def error_lines(stderr):
 def permissions_apply():
     """A command prefix under which file permissions bind (root's bypass capabilities dropped).
 
-    Root reads a chmod-000 file anyway; util-linux `setpriv` drops CAP_DAC_OVERRIDE and
-    CAP_DAC_READ_SEARCH so the run meets the file the way a normal user does.
+    Root reads a chmod-000 file anyway; dropping CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH makes
+    the run meet the file the way a normal user does.
     """
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without util-linux setpriv: root would read the "
-                    "unreadable file")
-    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+    return without_capabilities("dac_override", "dac_read_search")
 
 
 def test_training_on_a_folder_full_of_bad_files_skips_each_once_and_uses_every_good_one(
@@ -242,6 +236,33 @@ def test_disk_full_while_saving_is_one_line_and_the_previous_checkpoint_survives
     assert_every_checkpoint_readable(folder)  # every tensor of steps 1 and 2 still reads
 
 
+def test_disk_full_while_writing_a_sample_grid_says_so_in_one_line(short_run, tmp_path):
+    work = copy_of(short_run, tmp_path)
+    samples = work / "samples" / RUN
+    # --visualize writes nothing but the grid, so a 1-byte file size limit fails just that.
+    sampled = run_main(["--dataset", "anime", "--visualize", "--num_samples", "4", "--seed", "3"],
+                       work, preexec_fn=_file_size_limit(1))
+    assert sampled.returncode == 1, sampled.stderr
+    assert "Traceback" not in sampled.stderr and "Exception ignored" not in sampled.stderr
+    [line] = error_lines(sampled.stderr)
+    assert "File too large" in line and line.split(": ")[2].endswith("grid_00002_seed3.png")
+    assert "checkpoint" not in line  # sampling writes none, so it claims nothing about one
+    assert not list(samples.glob("grid_*"))  # no half-written grid, no temporary file
+
+
+def test_a_sample_grid_that_cannot_be_written_stops_training_naming_the_intact_checkpoint(
+        short_run, tmp_path):
+    work = copy_of(short_run, tmp_path)
+    (work / "samples" / RUN / "train_01_00003.png").mkdir()  # in the way of step 3's grid
+    trained = run_main([*TRAIN, "--epoch", "3", "--sample_freq", "1"], work)
+    assert trained.returncode == 1, trained.stderr
+    assert "Traceback" not in trained.stderr
+    [line] = error_lines(trained.stderr)
+    assert line.startswith("error: training stopped: Is a directory: ")
+    assert "train_01_00003.png;" in line and "the checkpoint of step 2" in line
+    assert "is intact" in line
+
+
 # -- checkpoint folder ----------------------------------------------------------------------------
 
 def test_a_second_trainer_on_the_same_run_is_refused(tmp_path):
@@ -273,6 +294,7 @@ def test_sampling_from_a_run_whose_newest_checkpoint_is_unreadable_uses_the_olde
     result = run_main(["--dataset", "anime", "--visualize", "--num_samples", "4"], work)
     assert result.returncode == 0, result.stderr
     assert "cannot use checkpoint" in result.stderr
+    assert "Graph execution error" not in result.stderr  # the reason, not TensorFlow's preamble
     picture = work / result.stdout.strip().splitlines()[-1]
     assert picture.is_file() and "_00001_" in picture.name, picture  # step 1's weights drew it
     data_file.unlink()  # only the older checkpoint is complete now: no warning needed

@@ -251,6 +251,12 @@ BAD = [
     (["--mode", "grid", "--seeds", "4,5"], "--seeds has no effect with --mode grid"),
     (["--mode", "best", "--search_num", "4"], "--search_num 4 is smaller than --num_samples"),
     (["--mode", "sweep", "--frames", "1"], "--frames must be at least 2"),
+    # Ranges are checked before they are expanded: no MemoryError, no wait.
+    (["--mode", "sweep", "--dims", "0-999999999999"], "--dims 999999999999 is out of range"),
+    (["--mode", "merged_gif", "--dims", "3,0-99999999"], "--dims 99999999 is out of range"),
+    (["--mode", "interpolate", "--seeds", "0-999999999999"], "--seeds must be in 0.."),
+    (["--mode", "interpolate", "--seeds", "0-2147483647"], "--seeds names more than"),
+    (["--seed", "-1"], "--seed must be in 0.."),
 ]
 
 
