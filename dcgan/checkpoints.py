@@ -188,8 +188,9 @@ class Checkpointer:
                 return step_of(path)
             except Unusable as unusable:
                 if not checkpoint_files.is_complete(path):
-                    log.warning("checkpoint %s was deleted while it was being read (a training "
-                                "process pruning old checkpoints?): looking again", path)
+                    # A trainer beside us pruning old checkpoints: normal, not a problem.
+                    log.info("checkpoint %s was deleted while it was being read (a training "
+                             "process pruning old checkpoints?): looking again", path)
                     return None
                 problems[path] = unusable
                 log.warning("cannot use checkpoint %s (%s): trying an older one", path,

@@ -291,8 +291,15 @@ def load(run_folder):
     if not text.strip():
         raise DamagedRun(path, "it is empty")
     try:
-        return _checked(RunSettings.from_dict(json.loads(text)))
-    except (ValueError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError included
+        values = json.loads(text)
+    except UnicodeDecodeError:
+        raise DamagedRun(path, "it is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise DamagedRun(path, f"it is not valid JSON, cut short or garbled: {error.msg} at "
+                               f"line {error.lineno}") from None
+    try:
+        return _checked(RunSettings.from_dict(values))
+    except (ValueError, TypeError) as error:
         raise DamagedRun(path, str(error)) from None
 
 

@@ -6,6 +6,7 @@ failures are produced for real: SIGKILL, an RLIMIT_FSIZE cap, a learning rate th
 
 import glob
 import json
+import logging
 import os
 import random
 import resource
@@ -460,6 +461,9 @@ def test_a_checkpoint_with_weights_that_are_not_finite_is_never_used(short_run, 
                          work)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "step 2" in evaluated.stdout and "not finite" in evaluated.stderr
+    exported = run_main(["--dataset", "anime", "--export"], work)
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads((work / "export" / RUN / "model.json").read_text())["step"] == 2
     trained = run_main([*TRAIN, "--epoch", "2", "--ckpt_freq", "1"], work)
     assert trained.returncode == 0, trained.stderr
     assert "not finite" in trained.stderr and "from step 2" in trained.stderr
@@ -485,6 +489,7 @@ def test_a_sampler_beside_a_pruning_trainer_retries_and_never_fails(short_run, t
     from dcgan import settings
     from dcgan.session import TrainedGenerator
 
+    caplog.set_level(logging.INFO, logger="dcgan")
     work = copy_of(short_run, tmp_path)
     folder = work / "checkpoints" / RUN
     run = settings.load(folder).replace(checkpoint_dir=str(work / "checkpoints"))
