@@ -55,9 +55,8 @@ def _is_complete(names):
         if match[3] is not None:
             shards.setdefault(int(match[4]), set()).add(int(match[3]))
     has_index = any(name.endswith(".index") for name in names)
-    # One shard count, and every shard of it present.
-    return has_index and len(shards) == 1 and all(
-        found == set(range(count)) for count, found in shards.items())
+    # Every shard of a save present (a stray shard of another count does not spoil it).
+    return has_index and any(found == set(range(count)) for count, found in shards.items())
 
 
 def complete(folder):

@@ -30,6 +30,8 @@ EVAL_NUM = 2048  # images per set for --evaluate (capped by the real images ther
 TRAIN_EVAL_NUM = 512  # a cheaper set for --eval_freq during training
 # Seeds are 32-bit (the web page's generator); half the range leaves room for seed + i.
 MAX_SEED = 2 ** 31
+# Images one request may draw at once (a 256 x 256 grid; best-of-N holds them all in memory).
+MAX_IMAGES = 65536
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +139,13 @@ def _has_type(value, field):
     return isinstance(value, dict)  # ImageSpec, ModelConfig: checked by _fields_of in turn
 
 
+def check_count(value, flag, limit=MAX_IMAGES):
+    """Raise UsageError unless `value` is a positive count of at most `limit` (checked before
+    anything that big is allocated or drawn)."""
+    _require(value is not None and value > 0, f"--{flag} must be a positive number, not {value}")
+    _require(value <= limit, f"--{flag} {value} is more than {limit} at once: ask for fewer")
+
+
 def check_seed(seed, flag="seed"):
     """Raise UsageError unless `seed` is None or in 0..MAX_SEED - 1 (the one rule for seeds)."""
     _require(seed is None or 0 <= seed < MAX_SEED,
@@ -189,8 +198,8 @@ def from_flags(flags, present):
     (to tell a default from a choice). Raises UsageError naming the flag and the fix.
     """
     _positive(flags, "epoch", "batch_size", "learning_rate", "z_dim", "gf_dim", "df_dim",
-              "gfc_dim", "dfc_dim", "g_steps", "sample_freq", "ckpt_freq", "max_to_keep",
-              "num_samples")
+              "gfc_dim", "dfc_dim", "g_steps", "sample_freq", "ckpt_freq", "max_to_keep")
+    check_count(flags["num_samples"], "num_samples")
     _require(0.0 <= flags["beta1"] < 1.0, f"--beta1 must be in [0, 1), not {flags['beta1']}")
     _require(flags["z_dist"] in Z_DISTRIBUTIONS,
              f"--z_dist must be one of {', '.join(Z_DISTRIBUTIONS)}, not {flags['z_dist']!r}")

@@ -40,6 +40,7 @@ BAD_FLAGS = [
     ["--train", "--sample_dir", "a_file/samples"],
     ["--train", "--tensorboard_dir", "a_file/logs"],
     ["--evaluate", "--seed", "1e23"],
+    ["--train", "--num_samples", "100000000"],
 ]
 
 
