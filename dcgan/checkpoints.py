@@ -272,7 +272,10 @@ class Checkpointer:
         durable.sync_folder(self.folder)
 
     def _prune(self, step):
-        """Delete the complete checkpoints older than the newest `max_to_keep` up to `step`."""
+        """Delete the complete checkpoints older than the newest `max_to_keep` up to `step`
+        (none when `max_to_keep` is 0 or None: keep all, as TensorFlow's Saver does)."""
+        if not self.max_to_keep:
+            return
         older = [path for path in listed(self.folder) if step_of(path) <= step]
         for path in older[self.max_to_keep:]:
             _remove(checkpoint_files.files_of(path))
