@@ -1,78 +1,62 @@
-"""Saving and restoring checkpoints (tf.compat.v1 Saver), safe against kills and full disks.
+"""Saving and restoring checkpoints (tf.compat.v1 Saver), safe against kills, crashes, full disks.
 
-TensorFlow's V2 save is already atomic file by file (checked with strace on TF 2.21): the data
-and index files are written as `<name>.tempstate<random>` and renamed when complete, and the
-`checkpoint` index is rewritten (temporary file, then rename) only after both. So a kill at any
-moment leaves every listed checkpoint complete, plus at worst some temporary files, which the next
-run removes. On top of that this module:
+TensorFlow's V2 save is atomic file by file (checked with strace on TF 2.21): the data and index
+files are written as `<name>.tempstate<random>` and renamed when complete. So a kill at any
+moment leaves every complete checkpoint readable, plus at worst some temporary files, which the
+next run removes. On top of that this module:
 
+- fsyncs each new checkpoint's files and their folder before anything older is deleted, so an
+  OS crash cannot lose the newest checkpoint;
+- finds checkpoints by their files (`dcgan.checkpoint_files`), never by TensorFlow's
+  `checkpoint` index file, which a crash can leave empty or garbled;
 - refuses to save weights that are not finite, so a diverged state never replaces a good one;
 - turns a failed write (disk full, file too large, read-only folder) into a TrainingError that
   names the intact checkpoint, after removing the partial files;
-- on restore, falls back to the next older checkpoint if the newest cannot be read, and tells
-  the Saver about the checkpoints of earlier runs so `max_to_keep` holds across restarts;
+- on restore, checks that the checkpoint holds this network and that its weights are finite,
+  falling back to the next older checkpoint when not (or when it cannot be read), and looks
+  again when a checkpoint vanishes while it is read (a trainer beside a sampler pruning);
+- deletes old checkpoints beyond `max_to_keep` itself, only after a newer one is safely on disk;
 - holds a lock on the run folder while training, so two runs never write the same checkpoints.
 """
 
 import contextlib
 import fcntl
-import glob
 import logging
 import os
 
 import tensorflow as tf
 
-from dcgan.errors import TrainingError, UsageError
+from dcgan import checkpoint_files, durable
+from dcgan.errors import TrainingError, UsageError, describe_os_error
 
 tf1 = tf.compat.v1
 log = logging.getLogger(__name__)
 
-CHECKPOINT_PREFIX = "DCGAN.model"
+CHECKPOINT_PREFIX = checkpoint_files.PREFIX
+INDEX_FILE = "checkpoint"  # TensorFlow's list of checkpoints, kept for other tools, never read
 LOCK_FILE = ".lock"
-# Names TensorFlow gives files it has not finished writing (see the module docstring).
-TEMPORARY_PATTERNS = ("*.tempstate*", "checkpoint.tmp*")
+LOOKS = 20  # listings of the folder tried when checkpoints vanish while they are read
+# Lines of a TensorFlow error message that are not the reason (graph-mode boilerplate).
+_BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "File ", "[[",
+                "Restoring from checkpoint failed", "Original error")
+
+step_of = checkpoint_files.step_of
 
 
-def _is_complete(prefix):
-    return os.path.exists(prefix + ".index") and bool(glob.glob(prefix + ".data-*"))
-
-
-def step_of(checkpoint_path):
-    """The training step a checkpoint path was saved at (its numeric suffix)."""
-    return int(checkpoint_path.rsplit("-", 1)[1])
-
-
-def _on_disk(folder):
-    return [path[:-len(".index")] for path in
-            glob.glob(os.path.join(folder, f"{CHECKPOINT_PREFIX}-*.index"))]
+def reason_of(error):
+    """The line of an error's message that says what went wrong (TensorFlow's graph-mode
+    messages start with 'Graph execution error:' and a stack; the reason is further down)."""
+    message = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith(_BOILERPLATE)]
+    if reasons:
+        return reasons[-1]
+    return lines[0] if lines else type(error).__name__
 
 
 def listed(folder):
-    """Prefixes of the complete checkpoints the `checkpoint` index lists, newest first.
-
-    Without an index file (deleted by hand) every complete checkpoint on disk is listed.
-    """
-    if not os.path.isdir(folder):
-        return []
-    state = tf1.train.get_checkpoint_state(folder)
-    if state is None:
-        paths = set(_on_disk(folder))
-    else:
-        paths = set(state.all_model_checkpoint_paths) | {state.model_checkpoint_path}
-    complete = [path for path in paths if path and _is_complete(path)]
-    return sorted(complete, key=step_of, reverse=True)
-
-
-def remove_unlisted(folder):
-    """Delete checkpoints the index does not list: saves killed between writing their files and
-    updating the index, or old ones killed before the Saver deleted them."""
-    keep = {os.path.abspath(path) for path in listed(folder)}
-    if not keep:
-        return
-    for prefix in _on_disk(folder):
-        if os.path.abspath(prefix) not in keep:
-            for path in glob.glob(glob.escape(prefix) + ".*"):
-                os.remove(path)
+    """Path prefixes of the complete checkpoints in `folder`, newest first."""
+    return checkpoint_files.complete(folder)
 
 
 def latest(folder):
@@ -81,17 +65,18 @@ def latest(folder):
     return paths[0] if paths else None
 
 
+def _remove(paths):
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):  # another cleaner was first
+            os.remove(path)
+
+
 def remove_leftovers(folder):
-    """Delete the temporary files of saves that never finished (killed or out of space)."""
-    for pattern in TEMPORARY_PATTERNS:
-        for path in glob.glob(os.path.join(folder, pattern)):
-            with contextlib.suppress(FileNotFoundError):  # another cleaner was first
-                os.remove(path)
+    """Delete what saves that never finished left behind (killed or out of space): temporary
+    files, and the files of a step whose index or a data shard is missing (it cannot be read).
 
-
-def _first_line(error):
-    message = getattr(error, "message", None) or str(error)
-    return message.strip().splitlines()[0] if message.strip() else type(error).__name__
+    Only for a trainer holding the run's lock: no save of its own is under way then."""
+    _remove(checkpoint_files.temporary_files(folder) + checkpoint_files.incomplete_files(folder))
 
 
 class RunLock:
@@ -120,57 +105,127 @@ class RunLock:
         self._handle.close()  # closing releases the lock
 
 
+class Unusable(Exception):
+    """A checkpoint that cannot be used; `mismatch` when it holds another network."""
+
+    def __init__(self, reason, mismatch=False):
+        super().__init__(reason)
+        self.reason = reason
+        self.mismatch = mismatch
+
+
 class Checkpointer:
     """Saves every variable of the graph under `folder`, keeping the newest `max_to_keep`."""
 
     def __init__(self, folder, max_to_keep=5, var_list=None):
         self.folder = folder
-        # Relative paths in the index, so a run folder can be moved or copied and still resumes.
-        self.saver = tf1.train.Saver(var_list=var_list, max_to_keep=max_to_keep,
+        self.max_to_keep = max_to_keep
+        self.variables = var_list if var_list is not None else tf1.global_variables()
+        # The Saver deletes nothing (max_to_keep=None): pruning waits until the new checkpoint
+        # is fsync'ed (see _prune). Relative paths in its index, so a run folder can be moved.
+        self.saver = tf1.train.Saver(var_list=self.variables, max_to_keep=None,
                                      save_relative_paths=True)
         # Made here, not on first use, so the graph can be finalised after construction.
         self.initializer = tf1.global_variables_initializer()
-        variables = var_list if var_list is not None else tf1.global_variables()
-        checks = [tf.reduce_all(tf.math.is_finite(v)) for v in variables
+        checks = [tf.reduce_all(tf.math.is_finite(v)) for v in self.variables
                   if v.dtype.base_dtype.is_floating]
         self.all_finite = tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
         self.saved_step = None
 
     def restore_or_initialize(self, session):
-        """Restore the newest readable checkpoint if any, else initialise; returns the step."""
+        """Restore the newest usable checkpoint if any, else initialise; returns the step."""
         remove_leftovers(self.folder)
-        remove_unlisted(self.folder)
-        paths = listed(self.folder)
-        if not paths:
+        if not listed(self.folder):
             session.run(self.initializer)
             self.saved_step = None
             return 0
-        self.saver.recover_last_checkpoints(sorted(paths, key=step_of))
-        self.saved_step = self._restore_newest_readable(session, paths)
+        self.saved_step = self.restore(session)
         return self.saved_step
 
     def restore(self, session, path=None):
-        """Restore checkpoint `path`, or by default the newest readable one (falling back to
+        """Restore checkpoint `path`, or by default the newest usable one (falling back to
         older ones as training does); returns its step."""
         if path:
-            self.saver.restore(session, path)
+            try:
+                self._restore_checked(session, path)
+            except Unusable as unusable:
+                raise TrainingError(f"cannot use checkpoint {path}: {unusable.reason}") from None
             return step_of(path)
-        return self._restore_newest_readable(session, listed(self.folder))
+        return self._restore_newest_usable(session)
 
-    def _restore_newest_readable(self, session, paths):
-        """Restore the first of `paths` (newest first) that reads; returns its step."""
-        problems = []
+    def _shape_problem(self, path):
+        """Why the checkpoint at `path` does not hold this graph's variables, or None."""
+        shapes = tf1.train.load_checkpoint(path).get_variable_to_shape_map()
+        for variable in self.variables:
+            name, shape = variable.op.name, variable.shape.as_list()
+            if name not in shapes:
+                return f"it was saved by another network (it has no variable {name})"
+            if shapes[name] != shape:
+                return (f"it was saved by another network ({name} is {shapes[name]} there, "
+                        f"{shape} here)")
+        return None
+
+    def _restore_checked(self, session, path):
+        """Restore `path` after checking it holds this network; check the weights are finite.
+
+        Raises Unusable with the reason."""
+        try:
+            problem = self._shape_problem(path)
+            if problem:
+                raise Unusable(problem, mismatch=True)
+            self.saver.restore(session, path)
+        except (tf.errors.OpError, ValueError) as error:
+            raise Unusable(reason_of(error)) from None
+        if not session.run(self.all_finite):
+            raise Unusable("its weights are not finite (NaN or Inf)")
+
+    def _first_usable(self, session, paths, problems):
+        """Restore the first of `paths` that works, recording each failure in `problems`;
+        returns its step, or None when all failed or one vanished (look again)."""
         for path in paths:
             try:
-                self.saver.restore(session, path)
-            except (tf.errors.OpError, ValueError) as error:
-                problems.append(f"{os.path.basename(path)}: {_first_line(error)}")
-                log.warning("cannot read checkpoint %s (%s): trying an older one", path,
-                            _first_line(error))
-                continue
-            return step_of(path)
-        raise TrainingError(f"no checkpoint in {self.folder} can be read ({'; '.join(problems)})"
-                            ": move the folder away to start afresh")
+                self._restore_checked(session, path)
+                return step_of(path)
+            except Unusable as unusable:
+                if not checkpoint_files.is_complete(path):
+                    # A trainer beside us pruning old checkpoints: normal, not a problem.
+                    log.info("checkpoint %s was deleted while it was being read (a training "
+                             "process pruning old checkpoints?): looking again", path)
+                    return None
+                problems[path] = unusable
+                log.warning("cannot use checkpoint %s (%s): trying an older one", path,
+                            unusable.reason)
+        return None
+
+    def _restore_newest_usable(self, session):
+        """Restore the newest checkpoint that works, listing the folder again (up to LOOKS
+        times) when checkpoints vanish while being read; returns its step."""
+        problems = {}
+        for _ in range(LOOKS):
+            paths = [path for path in listed(self.folder) if path not in problems]
+            if not paths:
+                break
+            step = self._first_usable(session, paths, problems)
+            if step is not None:
+                return step
+            if all(path in problems for path in paths):
+                break
+        raise self._none_usable(problems)
+
+    def _none_usable(self, problems):
+        """The error for a folder none of whose checkpoints could be used."""
+        details = "; ".join(f"{os.path.basename(path)}: {unusable.reason}"
+                            for path, unusable in problems.items())
+        if not problems:
+            return TrainingError(f"every checkpoint in {self.folder} was deleted while it was "
+                                 "being read: try again")
+        if all(unusable.mismatch for unusable in problems.values()):
+            return UsageError(f"the checkpoints in {self.folder} hold another network than "
+                              f"this one ({details}): pass the flags the run was trained with, "
+                              "or --checkpoint_dir for a new run")
+        return TrainingError(f"no checkpoint in {self.folder} can be used ({details}); the "
+                             "files are left as they are: pass --checkpoint_dir to train a new "
+                             "run elsewhere")
 
     def kept(self):
         """Which checkpoint survives a failure now, in words (for error messages)."""
@@ -179,7 +234,8 @@ class Checkpointer:
         return f"the checkpoint of step {self.saved_step} in {self.folder} is intact"
 
     def save(self, session, step):
-        """Write a checkpoint for `step`; returns its path prefix.
+        """Write a checkpoint for `step` durably, then delete those beyond `max_to_keep`;
+        returns its path prefix.
 
         Raises TrainingError, leaving the previous checkpoint as it was, when the weights are
         not finite or the files cannot be written.
@@ -188,15 +244,40 @@ class Checkpointer:
             raise TrainingError(f"the weights at step {step} are not finite (training diverged) "
                                 f"and were not saved; {self.kept()} (try a lower "
                                 "--learning_rate)")
+        prefix = checkpoint_files.prefix_of(self.folder, step)
         try:
             os.makedirs(self.folder, exist_ok=True)
+            # A checkpoint of this step on disk is one the restore skipped as unusable.
+            _remove(checkpoint_files.files_of(prefix))
             path = self.saver.save(session, os.path.join(self.folder, CHECKPOINT_PREFIX),
                                    global_step=step, write_meta_graph=False)
+            self._sync(prefix)
         except (tf.errors.OpError, OSError) as error:
-            remove_leftovers(self.folder)
-            remove_unlisted(self.folder)
-            raise TrainingError(f"cannot write the checkpoint of step {step} "
-                                f"({_first_line(error)}); {self.kept()}: free some disk space "
-                                "and train again to resume") from None
+            _remove(checkpoint_files.temporary_files(self.folder)
+                    + checkpoint_files.files_of(prefix))
+            reason = describe_os_error(error) if isinstance(error, OSError) else reason_of(error)
+            raise TrainingError(f"cannot write the checkpoint of step {step} ({reason}); "
+                                f"{self.kept()}: free some disk space (or fix the folder) and "
+                                "train again to resume") from None
         self.saved_step = step
+        self._prune(step)
         return path
+
+    def _sync(self, prefix):
+        """fsync a new checkpoint's files, TensorFlow's index file and the folder."""
+        index = os.path.join(self.folder, INDEX_FILE)
+        for path in [*checkpoint_files.files_of(prefix), index]:
+            if os.path.exists(path):
+                durable.sync_file(path)
+        durable.sync_folder(self.folder)
+
+    def _prune(self, step):
+        """Delete the complete checkpoints older than the newest `max_to_keep` up to `step`
+        (none when `max_to_keep` is 0 or None: keep all, as TensorFlow's Saver does)."""
+        if not self.max_to_keep:
+            return
+        older = [path for path in listed(self.folder) if step_of(path) <= step]
+        for path in older[self.max_to_keep:]:
+            _remove(checkpoint_files.files_of(path))
+        if older[self.max_to_keep:]:
+            durable.sync_folder(self.folder)

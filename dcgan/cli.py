@@ -20,7 +20,7 @@ from absl import logging as absl_logging
 
 from dcgan import latent, recipes, runtime
 from dcgan.config import ModelConfig
-from dcgan.errors import TrainingError, UsageError
+from dcgan.errors import TrainingError, UsageError, describe_os_error
 from dcgan.settings import RunSettings
 from dcgan.visualize_options import VisualizeOptions
 
@@ -222,16 +222,17 @@ def _settings_for_sampling(values, present):
 
     settings.check_compute_flags(values)
     if any(name in present for name in RUN_FLAGS):
-        from dcgan import checkpoints
+        from dcgan import checkpoint_files
 
         wanted = settings.from_flags(values, present)
+        if not checkpoint_files.complete(wanted.run_checkpoint_dir):
+            raise UsageError(f"no trained checkpoint in {wanted.run_checkpoint_dir}/: train it "
+                             f"with `python main.py --dataset {wanted.dataset} --train` and the "
+                             "same size flags")
         saved = settings.load(wanted.run_checkpoint_dir)
-        if saved is None or checkpoints.latest(wanted.run_checkpoint_dir) is None:
-            raise UsageError(
-                f"no trained checkpoint in {wanted.run_checkpoint_dir}/: train it "
-                f"with `python main.py --dataset {wanted.dataset} --train` and the "
-                "same size flags"
-            )
+        if saved is None:
+            raise settings.DamagedRun(os.path.join(wanted.run_checkpoint_dir, settings.RUN_FILE),
+                                      "it is missing")
     else:
         dataset = values["dataset"] if "dataset" in present else None
         saved = settings.newest_run(values["checkpoint_dir"], dataset)
@@ -279,6 +280,7 @@ def _evaluate(values, present):
     from dcgan import settings
 
     settings.check_evaluation_flags(values)
+    settings.check_seed(values["seed"])
     eval_data = values["eval_data"]
     if eval_data is not None and not os.path.isdir(eval_data):
         raise UsageError(f"--eval_data {eval_data} is not a folder of pictures")
@@ -360,15 +362,13 @@ def main(argv):
         fail(str(error), 2)
     except TrainingError as error:
         fail(str(error), 1)
-    except OSError as error:  # disk full, file too large, folder gone: the newest checkpoint stays
-        where = f" ({error.filename})" if error.filename else ""
-        fail(
-            f"{error.strerror or error}{where}: free some disk space or fix the folder; the "
-            "newest checkpoint is intact",
-            1,
-        )
+    except OSError as error:  # what failed, on which file; the modes say more where they know
+        fail(describe_os_error(error), 1)
+    except MemoryError:
+        fail("out of memory: ask for fewer or smaller images (--num_samples, --search_num, "
+             "--frames, --eval_num, --batch_size)", 1)
     except KeyboardInterrupt:  # Ctrl-C outside the training loop (which saves and exits 0)
-        fail("interrupted; the newest checkpoint is intact", 130)
+        fail("interrupted", 130)
 
 
 def console_main():

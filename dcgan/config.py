@@ -38,12 +38,6 @@ class ModelConfig:
         """The config as a plain dict (for run.json)."""
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, values):
-        """Build a config from a dict, ignoring keys that are not config fields."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
-
 
 def _halve(size):
     # SAME-padded stride-2 convolutions round up.

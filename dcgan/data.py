@@ -25,6 +25,7 @@ import os
 import re
 import stat
 import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -341,17 +342,37 @@ def _open_maybe_gzip(path):
 
 
 def read_idx(path):
-    """Read an IDX file (plain or .gz) as a uint8 numpy array of the stored shape."""
-    with _open_maybe_gzip(path) as handle:
-        data = handle.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
+    """Read an IDX file (plain or .gz) as a uint8 numpy array of the stored shape.
+
+    Raises UsageError naming the file and what is wrong with it when it is not a complete
+    unsigned-byte IDX file (a truncated download, a web page saved under the file's name).
+    """
+    try:
+        with _open_maybe_gzip(path) as handle:
+            data = handle.read()
+    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+        if isinstance(error, OSError) and error.errno is not None:
+            raise  # the disk or the permissions, not the file's contents: main() says which
+        raise UsageError(f"{path} is not a complete gzip file ({error}): download MNIST "
+                         "again with `python -m dcgan.prep.download mnist`") from None
+    header = data[:4]
+    ndim = header[3] if len(header) == 4 else 0
+    dims_end = 4 + 4 * ndim
+    if len(header) < 4 or header[:3] != b"\0\0\x08" or not ndim or len(data) < dims_end:
         raise UsageError(f"{path} is not an unsigned-byte IDX file: download MNIST again")
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    dims = struct.unpack(f">{ndim}I", data[4:dims_end])
+    array = np.frombuffer(data, dtype=np.uint8, offset=dims_end)
     if array.size != int(np.prod(dims)):
         raise UsageError(f"{path} is truncated: download MNIST again")
     return array.reshape(dims)
+
+
+def _checked_mnist_pair(images, labels, image_path):
+    """Raise UsageError unless images [n, 28, 28] and labels [n] of digits 0-9 belong together."""
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1 \
+            or len(labels) != len(images) or (labels.size and labels.max() > 9):
+        raise UsageError(f"{image_path} and its labels file are not an MNIST pair (images "
+                         f"{images.shape}, labels {labels.shape}): download MNIST again")
 
 
 def _find(folder, name):
@@ -374,6 +395,7 @@ def load_mnist(folder):
         if image_path and label_path:
             images.append(read_idx(image_path))
             labels.append(read_idx(label_path))
+            _checked_mnist_pair(images[-1], labels[-1], image_path)
     if images:
         return TrainingData(np.concatenate(images)[..., np.newaxis],
                             np.concatenate(labels).astype(np.int64), source=folder)

@@ -1,4 +1,7 @@
-"""The exceptions that reach the user as one line, and the checks that raise them."""
+"""The exceptions that reach the user as one line, the checks that raise them, and OSErrors
+put into words."""
+
+import errno
 
 
 class UsageError(Exception):
@@ -9,9 +12,9 @@ class UsageError(Exception):
 
 
 class TrainingError(Exception):
-    """Training cannot go on (a loss became NaN, a checkpoint cannot be written).
+    """A command cannot go on (a loss became NaN, a checkpoint cannot be written or read).
 
-    The newest good checkpoint is kept; `main.py` prints the message on one line and exits 1.
+    The message says what survives; `main.py` prints it on one line and exits 1.
     """
 
 
@@ -27,3 +30,26 @@ def require_positive(values, *names):
         value = values[name]
         require(value is not None and value > 0,
                 f"--{name} must be a positive number, not {value}")
+
+
+# What to do about the OSErrors a user can do something about, by errno.
+_OS_ADVICE = {
+    errno.ENOSPC: "free some disk space",
+    errno.EDQUOT: "free some space (the disk quota is used up)",
+    errno.EFBIG: "the file is larger than this system allows: free space or lift the limit",
+    errno.EROFS: "that file system is read-only: point the command at a writable folder",
+    errno.EACCES: "check the permissions, or point the command at another folder",
+    errno.EPERM: "check the permissions, or point the command at another folder",
+    errno.ENOENT: "check the path",
+    errno.EIO: "the disk reported an error: check it",
+}
+
+
+def describe_os_error(error):
+    """An OSError in one line: what failed, on which file, and what to do where that is known
+    (`No space left on device: samples/x/grid.png: free some disk space`)."""
+    text = error.strerror or str(error) or type(error).__name__
+    if error.filename:
+        text += f": {error.filename}"
+    advice = _OS_ADVICE.get(error.errno)
+    return f"{text}: {advice}" if advice else text

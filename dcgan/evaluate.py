@@ -13,7 +13,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dcgan import data, images, latent, metrics
+from dcgan import data, durable, images, latent, metrics
 from dcgan import settings as run_settings
 from dcgan.errors import UsageError
 from dcgan.session import TrainedGenerator, run_sampler
@@ -91,8 +91,7 @@ def evaluate(settings, eval_num=None, eval_data=None, seed=0):
               **result}
     path = os.path.join(settings.run_sample_dir, f"eval_{step:05d}.json")
     os.makedirs(settings.run_sample_dir, exist_ok=True)
-    with open(path, "w") as handle:
-        json.dump(record, handle, indent=2)
+    durable.write_atomically(path, json.dumps(record, indent=2).encode())
     return result, path
 
 

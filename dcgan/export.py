@@ -23,7 +23,8 @@ import warnings
 
 import tensorflow as tf
 
-from dcgan.errors import UsageError
+from dcgan import checkpoints, durable
+from dcgan.errors import TrainingError, UsageError
 from dcgan.session import TrainedGenerator
 
 tf1 = tf.compat.v1
@@ -130,12 +131,9 @@ def model_description(generator, names):
 
 
 def write_model_json(description, folder):
-    """Write model.json; returns its path."""
+    """Write model.json (atomically: the page and --serve read it); returns its path."""
     path = os.path.join(folder, MODEL_JSON)
-    with open(path, "w") as handle:
-        json.dump(description, handle, indent=2)
-        handle.write("\n")
-    return path
+    return durable.write_atomically(path, (json.dumps(description, indent=2) + "\n").encode())
 
 
 @contextlib.contextmanager
@@ -157,9 +155,13 @@ def export(settings, export_dir="export"):
     with TrainedGenerator(settings) as generator, _quiet_tensorflow():
         names = tensor_names(generator)
         graph_def = freeze(generator)
-        paths = [write_frozen_graph(graph_def, folder),
-                 write_saved_model(generator, folder),
-                 write_onnx(graph_def, names, folder),
-                 write_model_json(model_description(generator, names), folder)]
+        try:
+            paths = [write_frozen_graph(graph_def, folder),
+                     write_saved_model(generator, folder),
+                     write_onnx(graph_def, names, folder),
+                     write_model_json(model_description(generator, names), folder)]
+        except tf.errors.OpError as error:  # the SavedModel writer's disk errors are TF's own
+            raise TrainingError(f"cannot write the export in {folder}: "
+                                f"{checkpoints.reason_of(error)}") from None
     log.info("exported step %d of %s to %s/", generator.step, settings.run_name, folder)
     return paths

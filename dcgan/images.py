@@ -3,8 +3,10 @@
 import math
 import os
 
-import imageio.v2 as imageio
+import imageio.v3 as imageio
 import numpy as np
+
+from dcgan import durable
 
 
 def to_uint8(images):
@@ -47,11 +49,17 @@ def _writable(image):
     return image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
 
 
+def _write_encoded(path, image, **options):
+    """Encode in memory, then write the file atomically: a full disk is one OSError naming the
+    file and leaves neither a half picture nor an imageio writer failing again at exit."""
+    encoded = imageio.imwrite("<bytes>", image, extension=os.path.splitext(path)[1], **options)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return durable.write_atomically(path, encoded)
+
+
 def save_image(path, image):
     """Write one uint8 picture (PNG, JPEG...) creating its folder; returns the path."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    imageio.imwrite(path, _writable(image))
-    return path
+    return _write_encoded(path, _writable(image))
 
 
 def save_grid(path, images, rows=None):
@@ -65,6 +73,5 @@ def save_gif(path, frames, fps=8):
     GIF stores delays in hundredths of a second. A frame identical to the one before it is
     merged into it (longer delay), so such a GIF has fewer frames but plays the same.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    imageio.mimsave(path, [_writable(frame) for frame in frames], duration=1000.0 / fps, loop=0)
-    return path
+    return _write_encoded(path, [_writable(frame) for frame in frames], duration=1000.0 / fps,
+                          loop=0)

@@ -8,14 +8,18 @@ flags repeated.
 import dataclasses
 import glob
 import json
+import logging
 import os
+import re
 import tempfile
 
-from dcgan import latent, recipes
+from dcgan import checkpoint_files, durable, latent, recipes
 from dcgan.config import ModelConfig
 from dcgan.data import ImageSpec
 from dcgan.errors import UsageError, require, require_positive
 from dcgan.precision import PRECISIONS
+
+log = logging.getLogger(__name__)
 
 MNIST = "mnist"
 MNIST_SIZE = 28
@@ -24,6 +28,10 @@ MIN_OUTPUT_SIZE = 8
 RUN_FILE = "run.json"
 EVAL_NUM = 2048  # images per set for --evaluate (capped by the real images there are)
 TRAIN_EVAL_NUM = 512  # a cheaper set for --eval_freq during training
+# Seeds are 32-bit (the web page's generator); half the range leaves room for seed + i.
+MAX_SEED = 2 ** 31
+# Images one request may draw at once (a 256 x 256 grid; best-of-N holds them all in memory).
+MAX_IMAGES = 65536
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -125,16 +133,16 @@ class RunSettings:
         """Inverse of to_dict; unknown keys (from newer versions) are ignored.
 
         Runs saved before the crop moved out of `spec` carry a `spec` block: its crop is taken,
-        and its output size and channels must agree with the model's.
+        and its output size and channels must agree with the model's. Raises ValueError naming
+        the first key that is missing or holds the wrong type.
         """
-        names = {f.name for f in dataclasses.fields(cls)}
-        model = ModelConfig.from_dict(values["model"])
-        old_spec = values.get("spec")
-        values = {k: v for k, v in values.items() if k in names}
+        old_spec = values.get("spec") if isinstance(values, dict) else None
+        values = _fields_of(cls, values)
         values.setdefault("recipe", recipes.CARPEDM20)  # saved before recipes: carpedm20's
+        model = ModelConfig(**_fields_of(ModelConfig, values["model"]))
         values["model"] = model
-        if old_spec:
-            spec = ImageSpec(**old_spec)
+        if old_spec is not None:
+            spec = ImageSpec(**_fields_of(ImageSpec, old_spec))
             if (spec.output_height, spec.output_width, spec.c_dim) != \
                     (model.output_height, model.output_width, model.c_dim):
                 raise ValueError(f"its image size {spec.output_height}x{spec.output_width}x"
@@ -145,6 +153,47 @@ class RunSettings:
     def replace(self, **changes):
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _fields_of(cls, values):
+    """The entries of dict `values` that are fields of dataclass `cls`, each checked to have
+    the field's type; raises ValueError for a missing required field or a wrong type."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{cls.__name__} settings are {type(values).__name__}, not an object")
+    checked = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in values:
+            if field.default is dataclasses.MISSING:
+                raise ValueError(f"it has no {field.name!r}")
+            continue
+        value = values[field.name]
+        if not _has_type(value, field):
+            raise ValueError(f"{field.name!r} is {value!r}")
+        checked[field.name] = value
+    return checked
+
+
+def _has_type(value, field):
+    if value is None:
+        return field.default is None
+    if field.type is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if field.type in (int, str):
+        return isinstance(value, field.type) and not isinstance(value, bool)
+    return isinstance(value, dict)  # ImageSpec, ModelConfig: checked by _fields_of in turn
+
+
+def check_count(value, flag, limit=MAX_IMAGES):
+    """Raise UsageError unless `value` is a positive count of at most `limit` (checked before
+    anything that big is allocated or drawn)."""
+    require(value is not None and value > 0, f"--{flag} must be a positive number, not {value}")
+    require(value <= limit, f"--{flag} {value} is more than {limit} at once: ask for fewer")
+
+
+def check_seed(seed, flag="seed"):
+    """Raise UsageError unless `seed` is None or in 0..MAX_SEED - 1 (the one rule for seeds)."""
+    require(seed is None or 0 <= seed < MAX_SEED,
+             f"--{flag} must be in 0..{MAX_SEED - 1}, not {seed}")
 
 
 def _square_or(flags, square, height, width, default):
@@ -198,16 +247,17 @@ def from_flags(flags, present):
     """
     flags = with_recipe(flags, present)
     require_positive(flags, "epoch", "batch_size", "learning_rate", "d_learning_rate",
-              "g_learning_rate", "z_dim", "gf_dim", "df_dim", "gfc_dim", "dfc_dim", "g_steps",
-              "sample_freq", "ckpt_freq", "max_to_keep", "num_samples")
+                     "g_learning_rate", "z_dim", "gf_dim", "df_dim", "gfc_dim", "dfc_dim",
+                     "g_steps", "sample_freq", "ckpt_freq", "max_to_keep")
+    check_count(flags["num_samples"], "num_samples")
     require(0.0 <= flags["beta1"] < 1.0, f"--beta1 must be in [0, 1), not {flags['beta1']}")
     require(flags["z_dist"] in latent.NAMES,
-             f"--z_dist must be one of {', '.join(latent.NAMES)}, not {flags['z_dist']!r}")
+            f"--z_dist must be one of {', '.join(latent.NAMES)}, not {flags['z_dist']!r}")
     for name in ("image_size", "output_size", "input_height", "input_width", "output_height",
-                 "output_width", "train_size", "seed"):
+                 "output_width", "train_size"):
         value = flags.get(name)
-        require(value is None or value > 0 or (name == "seed" and value == 0),
-                 f"--{name} must be a positive number, not {value}")
+        require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
+    check_seed(flags.get("seed"))
     check_compute_flags(flags)
     check_evaluation_flags(flags)
     dataset = flags["dataset"]
@@ -267,23 +317,62 @@ def make_output_folders(settings):
 
 
 def save(settings):
-    """Write run.json into the run's checkpoint folder (atomically)."""
+    """Write run.json into the run's checkpoint folder (atomically and durably)."""
     folder = settings.run_checkpoint_dir
     os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, RUN_FILE)
-    temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        json.dump(settings.to_dict(), handle, indent=2, sort_keys=True)
-    os.replace(temporary, path)
+    text = json.dumps(settings.to_dict(), indent=2, sort_keys=True)
+    durable.write_atomically(os.path.join(folder, RUN_FILE), text.encode())
+
+
+class DamagedRun(UsageError):
+    """A run.json that cannot be read or does not hold a run's settings (truncated by a crash,
+    emptied, edited by hand). `path` is the file and `reason` says what is wrong with it."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path} is damaged ({reason}): train the run again with the flags it "
+                         "was trained with, which writes it anew and resumes from its checkpoints")
+        self.path = path
+        self.reason = reason
 
 
 def load(run_folder):
-    """RunSettings from a run folder's run.json, or None if it has none."""
+    """RunSettings from a run folder's run.json, or None if it has none.
+
+    Raises DamagedRun when the file cannot be read or parsed, or lacks a setting.
+    """
     path = os.path.join(run_folder, RUN_FILE)
-    if not os.path.exists(path):
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except FileNotFoundError:
         return None
-    with open(path) as handle:
-        return RunSettings.from_dict(json.load(handle))
+    except OSError as error:
+        raise DamagedRun(path, error.strerror or str(error)) from None
+    if not text.strip():
+        raise DamagedRun(path, "it is empty")
+    try:
+        values = json.loads(text)
+    except UnicodeDecodeError:
+        raise DamagedRun(path, "it is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise DamagedRun(path, f"it is not valid JSON, cut short or garbled: {error.msg} at "
+                               f"line {error.lineno}") from None
+    try:
+        return _checked(RunSettings.from_dict(values))
+    except (ValueError, TypeError) as error:
+        raise DamagedRun(path, str(error)) from None
+
+
+def _checked(run):
+    """`run` if its values can build a network, else ValueError (a hand-edited run.json)."""
+    model = run.model
+    sizes = (model.output_height, model.output_width, model.c_dim, model.z_dim, model.gf_dim,
+             model.df_dim, model.gfc_dim, model.dfc_dim, run.batch_size)
+    if min(sizes) <= 0 or model.y_dim < 0 or model.z_dist not in latent.NAMES:
+        raise ValueError("its sizes or z_dist cannot build a network")
+    if not run.dataset or "/" in run.dataset:
+        raise ValueError(f"'dataset' is {run.dataset!r}")
+    return run
 
 
 def check_compatible(saved, wanted):
@@ -306,20 +395,43 @@ def newest_run(checkpoint_dir, dataset=None):
     """Settings of the most recently saved run under `checkpoint_dir` (of `dataset` if given).
 
     Raises UsageError naming the folder searched and the command that makes a run.
+    A run whose run.json is damaged is skipped with a warning, so one broken old run never
+    hides the healthy ones; when only damaged runs are left, the error names them.
     """
-    candidates = []
-    for path in glob.glob(os.path.join(checkpoint_dir, "*", RUN_FILE)):
-        folder = os.path.dirname(path)
-        index = os.path.join(folder, "checkpoint")
-        if not os.path.exists(index):
+    candidates, damaged = [], []
+    for folder in sorted(glob.glob(os.path.join(glob.escape(checkpoint_dir), "*", ""))):
+        folder = os.path.normpath(folder)
+        saved_at = checkpoint_files.newest_time(folder)
+        if saved_at is None:
+            continue  # not a run, or one that never saved a checkpoint
+        try:
+            settings = load(folder)
+            if settings is None:
+                raise DamagedRun(os.path.join(folder, RUN_FILE), "it is missing")
+        except DamagedRun as error:
+            if _may_be_of(folder, dataset):
+                log.warning("skipping %s: %s is damaged (%s)", folder, error.path, error.reason)
+                damaged.append(error)
             continue
-        settings = load(folder)
         if dataset is None or settings.dataset == dataset:
-            candidates.append((os.path.getmtime(index), settings))
+            candidates.append((saved_at, settings))
     if not candidates:
-        which = f"--dataset {dataset} " if dataset else "--dataset mnist "
-        raise UsageError(f"no trained checkpoint {'of ' + dataset + ' ' if dataset else ''}"
-                         f"in {checkpoint_dir}/: train one first with "
-                         f"`python main.py {which}--train`")
+        raise _no_run_error(checkpoint_dir, dataset, damaged)
     candidates.sort(key=lambda item: item[0])
     return candidates[-1][1].replace(checkpoint_dir=checkpoint_dir)
+
+
+def _may_be_of(folder, dataset):
+    """Whether run folder `folder` (`<dataset>_<batch>_<h>_<w>`) may hold a run of `dataset`."""
+    name = os.path.basename(folder)
+    return dataset is None or re.fullmatch(rf"{re.escape(dataset)}_\d+_\d+_\d+", name)
+
+
+def _no_run_error(checkpoint_dir, dataset, damaged):
+    """The error for a search that found no usable run: the damaged one, or how to train."""
+    if damaged:
+        return damaged[-1]
+    which = f"--dataset {dataset} " if dataset else "--dataset mnist "
+    return UsageError(f"no trained checkpoint {'of ' + dataset + ' ' if dataset else ''}"
+                      f"in {checkpoint_dir}/: train one first with "
+                      f"`python main.py {which}--train`")

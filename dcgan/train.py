@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from dcgan import checkpoints, data, images, latent, model, ops, recipes, runtime
 from dcgan import settings as run_settings
-from dcgan.errors import TrainingError, UsageError
+from dcgan.errors import TrainingError, UsageError, describe_os_error
 
 tf1 = tf.compat.v1
 log = logging.getLogger(__name__)
@@ -92,6 +92,18 @@ class TrainingGraph:
             self.graph.finalize()
 
 
+def _saved_settings(settings):
+    """The run.json of the run being resumed, or None when there is none or it is damaged (then
+    the restore checks the checkpoints hold the network these flags build, and run.json is
+    written anew from the flags)."""
+    try:
+        return run_settings.load(settings.run_checkpoint_dir)
+    except run_settings.DamagedRun as damaged:
+        log.warning("%s is damaged (%s): writing it again from these flags once a checkpoint "
+                    "restores", damaged.path, damaged.reason)
+        return None
+
+
 def _check_finite(step, checkpointer, **losses):
     for name, value in losses.items():
         if not math.isfinite(value):
@@ -109,7 +121,7 @@ class Trainer:
         self.settings = settings
         self.progress = progress
         run_settings.make_output_folders(settings)
-        saved = run_settings.load(settings.run_checkpoint_dir)
+        saved = _saved_settings(settings)
         if saved is not None:
             run_settings.check_compatible(saved, settings)
         self.data = load_training_data(settings, progress)
@@ -128,7 +140,6 @@ class Trainer:
             self.evaluator = TrainingEvaluator(settings, self.data.images)
         log.info("training on %d images (%d steps an epoch)", usable, self.steps_per_epoch)
         self.graph = TrainingGraph(settings, self.data)
-        run_settings.save(settings)
         self.fixed_z = latent.sample_z(np.random.default_rng(FIXED_Z_SEED), settings.num_samples,
                                       settings.model.z_dim, settings.model.z_dist)
         self.fixed_labels = settings.model.labels_for(np.arange(settings.num_samples))
@@ -207,6 +218,27 @@ class Trainer:
                 self.after_step(session, step, writer)
         return step, last_saved
 
+    def _train_and_save(self, session, step, stop):
+        """The loop, then the final checkpoint and grid; returns the last step.
+
+        A write that fails on the way (a sample grid, a log, on a full disk) is a TrainingError
+        that says which file and which checkpoint is intact."""
+        checkpointer = self.graph.checkpointer
+        try:
+            writer = tf1.summary.FileWriter(self.settings.run_log_dir)
+            try:
+                step, last_saved = self._loop(session, step, stop, writer)
+            finally:
+                writer.close()
+            if step != last_saved:
+                checkpointer.save(session, step)
+            if step % self.settings.sample_freq:
+                self.save_samples(session, step)
+        except OSError as error:
+            raise TrainingError(f"training stopped: {describe_os_error(error)}; "
+                                f"{checkpointer.kept()}") from None
+        return step
+
     def run(self):
         """Train until `epoch` epochs are done or a stop is requested; returns the last step."""
         settings = self.settings
@@ -215,15 +247,9 @@ class Trainer:
             with session:
                 if step:
                     log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
-                writer = tf1.summary.FileWriter(settings.run_log_dir)
-                try:
-                    step, last_saved = self._loop(session, step, stop, writer)
-                finally:
-                    writer.close()
-                if step != last_saved:
-                    self.graph.checkpointer.save(session, step)
-                if step % settings.sample_freq:
-                    self.save_samples(session, step)
+                # After the restore: it has checked the checkpoints hold these flags' network.
+                run_settings.save(settings)
+                step = self._train_and_save(session, step, stop)
         if stop.requested:
             log.info("stopped at step %d; checkpoint saved in %s", step,
                      settings.run_checkpoint_dir)

@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from dcgan.errors import require, require_positive
+from dcgan.settings import MAX_IMAGES, MAX_SEED, check_count, check_seed
 
 # carpedm20's utils.visualize options, in order.
 OPTIONS = ("grid", "sweep", "sweep_gifs", "zero_gifs", "merged_gif")
@@ -18,8 +19,8 @@ DEFAULT_MODE = "grid"
 INTERPOLATIONS = ("lerp", "slerp")
 MERGED_TILES = 100  # carpedm20's merged GIF is a 10x10 grid of sweeps
 RANDOM_SEEDS = 1_000_000  # a seed drawn for the user stays short enough to type back
-# Seeds are 32-bit (the web page's generator); half the range leaves room for seed + i.
-MAX_SEED = 2 ** 31
+MAX_WAYPOINTS = 1000  # --seeds: each one adds --frames images to the strip and the GIF
+MAX_FRAMES = 1000  # a sweep's steps, an interpolation leg's, and GIFs in one request
 
 # The visualize-only flags each mode reads (--num_samples and --seed are shared with --train).
 MODE_FLAGS = {
@@ -57,14 +58,21 @@ class VisualizeOptions:
     interp: tuple = INTERPOLATIONS
 
 
-def parse_ints(text, flag):
-    """Integers from a comma list with inclusive ranges, e.g. '0,5,10-12' -> [0, 5, 10, 11, 12]."""
+def parse_ints(text, flag, limit, too_large, max_count):
+    """Integers from a comma list with inclusive ranges, e.g. '0,5,10-12' -> [0, 5, 10, 11, 12].
+
+    Each number must be below `limit` (else UsageError(`too_large` formatted with the number))
+    and there may be at most `max_count` of them; both are checked before a range is expanded.
+    """
     numbers = []
     for item in text:
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)
         require(match, f"--{flag} takes numbers and ranges like 0,5,10-19, not {item!r}")
         low, high = int(match[1]), int(match[2] or match[1])
         require(low <= high, f"--{flag} range {item!r} runs backwards: write {high}-{low}")
+        require(high < limit, too_large.format(high))
+        require(len(numbers) + high - low < max_count,
+                 f"--{flag} names more than {max_count} numbers")
         numbers.extend(range(low, high + 1))
     return numbers
 
@@ -104,9 +112,12 @@ def from_flags(values, present, run):
                  + " or ".join(m for m in MODES if name in MODE_FLAGS[m]))
     # The run's --num_samples unless given now (the sampling settings already merged it).
     num_samples = run.num_samples
-    require(num_samples > 0, f"--num_samples must be a positive number, not {num_samples}")
-    require_positive(values, "search_num", "fps", "num_gifs")
+    check_count(num_samples, "num_samples")
+    check_count(values["search_num"], "search_num")
+    check_count(values["num_gifs"], "num_gifs", MAX_FRAMES)
+    require_positive(values, "fps")
     require(values["frames"] >= 2, f"--frames must be at least 2, not {values['frames']}")
+    check_count(values["frames"], "frames", MAX_FRAMES)
     cfg = run.model
     conditional = bool(cfg.y_dim)
     require(mode != "digits" or conditional,
@@ -117,30 +128,57 @@ def from_flags(values, present, run):
         require(conditional, f"--label picks an MNIST digit; {run.run_name} was trained "
                               "without labels")
         require(0 <= label < cfg.y_dim, f"--label must be a digit 0-{cfg.y_dim - 1}, not {label}")
-    dims = None
-    if values["dims"] is not None:
-        dims = parse_ints(values["dims"], "dims")
-        require(dims, "--dims needs at least one dimension")
-        top = max(dims)
-        require(top < cfg.z_dim, f"--dims {top} is out of range: {run.run_name} has z_dim "
-                                  f"{cfg.z_dim} (dimensions 0-{cfg.z_dim - 1})")
+    dims = _dims(values["dims"], run)
     require(mode != "best" or values["search_num"] >= num_samples,
              f"--search_num {values['search_num']} is smaller than --num_samples "
              f"{num_samples}: best-of-N keeps --num_samples of --search_num images")
     seed = values["seed"]
     if seed is None:
         seed = int(np.random.default_rng().integers(RANDOM_SEEDS))
-    require(0 <= seed < MAX_SEED, f"--seed must be in 0..{MAX_SEED - 1}, not {seed}")
-    seeds = (seed, seed + 1)
-    if values["seeds"] is not None:
-        seeds = tuple(parse_ints(values["seeds"], "seeds"))
-        require(len(seeds) >= 2, "--seeds needs at least two seeds to interpolate between, "
-                                  "e.g. --seeds 3,17")
-        require(all(0 <= s < MAX_SEED for s in seeds), f"--seeds must be in 0..{MAX_SEED - 1}")
+    check_seed(seed)
+    seeds = _seeds(values["seeds"], seed)
     require(values["interp"] in (*INTERPOLATIONS, "both"),
              f"--interp must be lerp, slerp or both, not {values['interp']!r}")
     interp = INTERPOLATIONS if values["interp"] == "both" else (values["interp"],)
-    return VisualizeOptions(mode=mode, seed=seed, num_samples=num_samples,
-                            dims=None if dims is None else tuple(dims), label=label, seeds=seeds,
-                            search_num=values["search_num"], frames=values["frames"],
-                            fps=values["fps"], num_gifs=values["num_gifs"], interp=interp)
+    options = VisualizeOptions(mode=mode, seed=seed, num_samples=num_samples, dims=dims,
+                               label=label, seeds=seeds, search_num=values["search_num"],
+                               frames=values["frames"], fps=values["fps"],
+                               num_gifs=values["num_gifs"], interp=interp)
+    _check_images_at_once(options, cfg.z_dim)
+    return options
+
+
+def _dims(text, run):
+    """The --dims list as a tuple of dimensions of the run's z (None when not given)."""
+    if text is None:
+        return None
+    z_dim = run.model.z_dim
+    dims = parse_ints(text, "dims", z_dim, f"--dims {{}} is out of range: {run.run_name} has "
+                      f"z_dim {z_dim} (dimensions 0-{z_dim - 1})", z_dim)
+    require(dims, "--dims needs at least one dimension")
+    return tuple(dims)
+
+
+def _seeds(text, seed):
+    """The interpolation waypoints: --seeds, or `seed` and the one after it."""
+    if text is None:
+        return (seed, seed + 1)
+    seeds = tuple(parse_ints(text, "seeds", MAX_SEED,
+                             f"--seeds must be in 0..{MAX_SEED - 1}, not {{}}", MAX_WAYPOINTS))
+    require(len(seeds) >= 2, "--seeds needs at least two seeds to interpolate between, "
+                              "e.g. --seeds 3,17")
+    return seeds
+
+
+def _check_images_at_once(options, z_dim):
+    """Refuse a request whose one picture would hold more than MAX_IMAGES images (a merged
+    GIF's tiles times --frames, an interpolation's legs times --frames)."""
+    if options.mode == "merged_gif":
+        count, what = len(options.dims or range(min(z_dim, MERGED_TILES))), "--dims"
+    elif options.mode == "interpolate":
+        count, what = len(options.seeds), "--seeds"
+    else:
+        return  # bounded by --num_samples, --search_num or --frames alone
+    require(count * options.frames <= MAX_IMAGES,
+             f"{count} {what} x --frames {options.frames} is more than {MAX_IMAGES} images at "
+             "once: ask for fewer")

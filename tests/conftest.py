@@ -109,19 +109,24 @@ def make_bad_files(folder, crop=96, locked=True):
     return skipped, 9
 
 
-def permissions_apply():
-    """A command prefix under which file permissions bind (root's bypass capabilities dropped).
+def without_capabilities(*capabilities):
+    """A command prefix that runs a command without root's `capabilities` (e.g. "dac_override"),
+    so it meets permissions the way a normal user does; [] when not root.
 
-    Root reads a chmod-000 file anyway; util-linux `setpriv` drops CAP_DAC_OVERRIDE and
-    CAP_DAC_READ_SEARCH so the run meets the file the way a normal user does.
+    Uses util-linux `setpriv`; skips the calling test, saying why, where root has none.
     """
     if os.geteuid() != 0:
         return []
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        pytest.skip("running as root without util-linux setpriv: root would read the "
-                    "unreadable file")
-    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+        pytest.skip("running as root without util-linux setpriv: root's privileges would "
+                    "bypass the check under test")
+    return [setpriv, "--bounding-set", ",".join(f"-{name}" for name in capabilities)]
+
+
+def permissions_apply():
+    """A command prefix under which file permissions bind: root's bypass of them dropped."""
+    return without_capabilities("dac_override", "dac_read_search")
 
 
 def run_main(args, cwd, timeout=300, **kwargs):

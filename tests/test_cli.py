@@ -38,6 +38,8 @@ BAD_FLAGS = [
     ["--train", "--checkpoint_dir", "a_file/checkpoints"],  # a folder inside a plain file
     ["--train", "--sample_dir", "a_file/samples"],
     ["--train", "--tensorboard_dir", "a_file/logs"],
+    ["--evaluate", "--seed", "1e23"],
+    ["--train", "--num_samples", "100000000"],
 ]
 
 
@@ -45,6 +47,15 @@ BAD_FLAGS = [
 def test_bad_flags_exit_2_with_one_line(args, tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     assert_one_line_exit_2(run_main(args, tmp_path, timeout=120))
+
+
+@pytest.mark.parametrize("args", [["--evaluate", "--seed", "-1"],
+                                  ["--evaluate", "--seed", "100000000000000000000000"],
+                                  ["--train", "--seed", "100000000000000000000000"],
+                                  ["--train", "--seed", "-5"]], ids=" ".join)
+def test_the_seed_is_checked_in_every_mode_that_takes_one(args, tmp_path):
+    # One rule: numpy, TensorFlow, scikit-learn and the web page all take 0..2**31-1.
+    assert_one_line_exit_2(run_main(args, tmp_path), "--seed must be in 0..2147483647")
 
 
 def assert_one_line_exit_2(result, *words, after_start=False):

@@ -5,6 +5,8 @@ failures are produced for real: SIGKILL, an RLIMIT_FSIZE cap, a learning rate th
 """
 
 import glob
+import json
+import logging
 import os
 import random
 import resource
@@ -20,7 +22,7 @@ import pytest
 import tensorflow as tf
 from conftest import MAIN, TINY_FLAGS, copy_faces, make_bad_files, permissions_apply, run_main
 
-from dcgan import checkpoints
+from dcgan import checkpoint_files, checkpoints
 from dcgan.errors import TrainingError, UsageError
 
 tf1 = tf.compat.v1
@@ -46,8 +48,7 @@ def assert_every_checkpoint_readable(folder):
 
 def leftovers(folder):
     """Temporary files of unfinished saves in `folder`."""
-    return [path for pattern in checkpoints.TEMPORARY_PATTERNS
-            for path in glob.glob(os.path.join(folder, pattern))]
+    return checkpoint_files.temporary_files(str(folder))
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,7 @@ def test_sigkill_at_random_moments_never_loses_or_corrupts_a_checkpoint(tmp_path
 
 # -- divergence -----------------------------------------------------------------------------------
 
-def checkpoint_files(folder):
+def checkpoint_bytes(folder):
     """Name -> bytes of the checkpoints and their index (run.json records the new flags)."""
     return {path.name: path.read_bytes() for path in folder.iterdir()
             if path.name.startswith(checkpoints.CHECKPOINT_PREFIX) or path.name == "checkpoint"}
@@ -167,7 +168,7 @@ def checkpoint_files(folder):
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(short_run, tmp_path):
     work = copy_of(short_run, tmp_path)
     folder = work / "checkpoints" / RUN
-    before = checkpoint_files(folder)
+    before = checkpoint_bytes(folder)
     # Adam moves every weight by about the learning rate on the first update: at 1e30 the next
     # layer's products pass float32's 3.4e38, so the losses become inf/NaN on real faces.
     result = run_main([*TRAIN, "--epoch", "5", "--ckpt_freq", "1", "--learning_rate", "1e30"],
@@ -176,7 +177,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(short_run,
     [line] = error_lines(result.stderr)
     assert "training diverged" in line and "the checkpoint of step 2" in line
     assert "Traceback" not in result.stderr
-    assert checkpoint_files(folder) == before  # nothing written over the good state
+    assert checkpoint_bytes(folder) == before  # nothing written over the good state
     # The kept checkpoint is finite (the kill and fallback tests show a kept one resumes).
     reader = tf1.train.load_checkpoint(checkpoints.latest(str(folder)))
     assert all(np.isfinite(reader.get_tensor(name)).all()
@@ -227,6 +228,33 @@ def test_disk_full_while_saving_is_one_line_and_the_previous_checkpoint_survives
     assert_every_checkpoint_readable(folder)  # every tensor of steps 1 and 2 still reads
 
 
+def test_disk_full_while_writing_a_sample_grid_says_so_in_one_line(short_run, tmp_path):
+    work = copy_of(short_run, tmp_path)
+    samples = work / "samples" / RUN
+    # --visualize writes nothing but the grid, so a 1-byte file size limit fails just that.
+    sampled = run_main(["--dataset", "anime", "--visualize", "--num_samples", "4", "--seed", "3"],
+                       work, preexec_fn=_file_size_limit(1))
+    assert sampled.returncode == 1, sampled.stderr
+    assert "Traceback" not in sampled.stderr and "Exception ignored" not in sampled.stderr
+    [line] = error_lines(sampled.stderr)
+    assert "File too large" in line and line.split(": ")[2].endswith("grid_00002_seed3.png")
+    assert "checkpoint" not in line  # sampling writes none, so it claims nothing about one
+    assert not list(samples.glob("grid_*"))  # no half-written grid, no temporary file
+
+
+def test_a_sample_grid_that_cannot_be_written_stops_training_naming_the_intact_checkpoint(
+        short_run, tmp_path):
+    work = copy_of(short_run, tmp_path)
+    (work / "samples" / RUN / "train_01_00003.png").mkdir()  # in the way of step 3's grid
+    trained = run_main([*TRAIN, "--epoch", "3", "--sample_freq", "1"], work)
+    assert trained.returncode == 1, trained.stderr
+    assert "Traceback" not in trained.stderr
+    [line] = error_lines(trained.stderr)
+    assert line.startswith("error: training stopped: Is a directory: ")
+    assert "train_01_00003.png;" in line and "the checkpoint of step 2" in line
+    assert "is intact" in line
+
+
 # -- checkpoint folder ----------------------------------------------------------------------------
 
 def test_a_second_trainer_on_the_same_run_is_refused(tmp_path):
@@ -245,7 +273,7 @@ def test_a_newer_unreadable_checkpoint_falls_back_to_the_older_one(short_run, tm
     data_file.write_bytes(data_file.read_bytes()[:1000])  # e.g. a disk error after the save
     result = run_main([*TRAIN, "--epoch", "2", "--ckpt_freq", "1"], work)
     assert result.returncode == 0, result.stderr
-    assert "cannot read checkpoint" in result.stderr and "from step 1" in result.stderr
+    assert "cannot use checkpoint" in result.stderr and "from step 1" in result.stderr
     assert newest_step(folder) == 4
 
 
@@ -257,7 +285,8 @@ def test_sampling_from_a_run_whose_newest_checkpoint_is_unreadable_uses_the_olde
     data_file.write_bytes(data_file.read_bytes()[:1000])
     result = run_main(["--dataset", "anime", "--visualize", "--num_samples", "4"], work)
     assert result.returncode == 0, result.stderr
-    assert "cannot read checkpoint" in result.stderr
+    assert "cannot use checkpoint" in result.stderr
+    assert "Graph execution error" not in result.stderr  # the reason, not TensorFlow's preamble
     picture = work / result.stdout.strip().splitlines()[-1]
     assert picture.is_file() and "_00001_" in picture.name, picture  # step 1's weights drew it
     data_file.unlink()  # only the older checkpoint is complete now: no warning needed
@@ -265,5 +294,257 @@ def test_sampling_from_a_run_whose_newest_checkpoint_is_unreadable_uses_the_olde
         Path(path).write_bytes(b"")  # and now it is unreadable too: one line, status 1
     result = run_main(["--dataset", "anime", "--visualize", "--num_samples", "4"], work)
     assert result.returncode == 1, result.stderr
-    assert error_lines(result.stderr) and "can be read" in error_lines(result.stderr)[0]
+    assert error_lines(result.stderr) and "can be used" in error_lines(result.stderr)[0]
 
+
+
+# -- damaged run state ----------------------------------------------------------------------------
+# What an OS crash, a full disk or a careless hand leaves in a run folder. The checkpoint files
+# are the truth: a damaged run.json or `checkpoint` index never hides a readable checkpoint, and
+# nothing readable, nor anything that is not ours, is ever deleted.
+
+RUN_JSON_DAMAGE = {
+    "truncated": lambda text: text[:len(text) // 2],
+    "empty": lambda text: "",
+    "key-less": lambda text: "{}",
+    "not an object": lambda text: "[1, 2]",
+    "wrong type": lambda text: text.replace('"z_dim": 16', '"z_dim": "sixteen"'),
+    "not UTF-8": lambda text: "\udcff",
+}
+
+
+def damage_run_json(folder, kind):
+    """Replace folder/run.json by a damaged version of itself."""
+    path = Path(folder) / "run.json"
+    text = RUN_JSON_DAMAGE[kind](path.read_text())
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+
+
+def a_second_run(work, name="anime_4_16_16"):
+    """A copy of the short run under another run name, saved later than the original."""
+    original = work / "checkpoints" / RUN
+    copy = work / "checkpoints" / name
+    shutil.copytree(original, copy)
+    later = time.time() + 60
+    for index in copy.glob("*.index"):
+        os.utime(index, (later, later))
+    return copy
+
+
+@pytest.mark.parametrize("kind", sorted(RUN_JSON_DAMAGE))
+def test_a_damaged_run_json_is_named_and_never_hides_a_healthy_run(short_run, tmp_path, kind):
+    from dcgan import settings
+
+    work = copy_of(short_run, tmp_path)
+    broken = a_second_run(work)
+    damage_run_json(broken, kind)
+    with pytest.raises(settings.DamagedRun, match=r"run\.json is damaged \(.+\): train the run"):
+        settings.load(broken)
+    for dataset in (None, "anime"):  # the newest run is the broken one; the healthy one is used
+        assert settings.newest_run(str(work / "checkpoints"), dataset).run_name == RUN
+    shutil.rmtree(work / "checkpoints" / RUN)  # only the broken run is left: it is named
+    with pytest.raises(settings.DamagedRun, match="anime_4_16_16"):
+        settings.newest_run(str(work / "checkpoints"), "anime")
+
+
+def test_damaged_run_json_in_every_mode(short_run, tmp_path):
+    work = copy_of(short_run, tmp_path)
+    folder = work / "checkpoints" / RUN
+    damage_run_json(a_second_run(work), "truncated")
+    sampled = run_main(["--visualize", "--num_samples", "4"], work)
+    assert sampled.returncode == 0, sampled.stderr
+    assert "skipping" in sampled.stderr and "is damaged" in sampled.stderr
+    assert "_00002_" in sampled.stdout  # the healthy run's newest checkpoint drew it
+    evaluated = run_main(["--dataset", "anime", "--evaluate", "--eval_num", "8", "--ndb_k", "4"],
+                         work)
+    assert evaluated.returncode == 0, evaluated.stderr
+    picked = run_main(["--dataset", "anime", "--visualize", "--batch_size", "4", "--output_size",
+                       "16"], work)
+    assert picked.returncode == 2 and "Traceback" not in picked.stderr, picked.stderr
+    [line] = error_lines(picked.stderr)
+    assert "anime_4_16_16/run.json is damaged" in line
+    # Training the healthy run with its run.json emptied: a warning, a resume, run.json anew.
+    damage_run_json(folder, "empty")
+    trained = run_main([*TRAIN, "--epoch", "2", "--ckpt_freq", "1"], work)
+    assert trained.returncode == 0, trained.stderr
+    assert "is damaged" in trained.stderr and "from step 2" in trained.stderr
+    assert json.loads((folder / "run.json").read_text())["model"]["z_dim"] == 16
+    # ... and with flags of another network: one line, and nothing is written over.
+    damage_run_json(folder, "key-less")
+    before = checkpoint_bytes(folder)
+    other = run_main([*TRAIN, "--epoch", "3", "--z_dim", "8"], work)
+    assert other.returncode == 2 and "Traceback" not in other.stderr, other.stderr
+    [line] = error_lines(other.stderr)
+    assert "hold another network" in line and "pass the flags the run was trained with" in line
+    assert checkpoint_bytes(folder) == before
+
+
+@pytest.mark.parametrize("index", [b"", b"model_checkpoint_path: \"DCGAN.mo", b"\xff\x00garbage"],
+                         ids=["empty", "truncated", "garbled"])
+def test_a_damaged_checkpoint_index_is_ignored_the_files_are_the_truth(short_run, tmp_path,
+                                                                       index):
+    work = copy_of(short_run, tmp_path)
+    folder = work / "checkpoints" / RUN
+    (folder / "checkpoint").write_bytes(index)  # what a crash after an unsynced rename leaves
+    sampled = run_main(["--dataset", "anime", "--visualize", "--num_samples", "4"], work)
+    assert sampled.returncode == 0, sampled.stderr
+    assert "_00002_" in sampled.stdout
+    trained = run_main([*TRAIN, "--epoch", "2", "--ckpt_freq", "1"], work)
+    assert trained.returncode == 0, trained.stderr
+    assert "from step 2" in trained.stderr and newest_step(folder) == 4
+
+
+def test_readable_checkpoints_and_files_not_ours_are_never_deleted(short_run, tmp_path):
+    work = copy_of(short_run, tmp_path)
+    folder = work / "checkpoints" / RUN
+    # The index lists only the newest, and that one is unreadable: the older one is the resume.
+    (folder / "checkpoint").write_text('model_checkpoint_path: "DCGAN.model-2"\n'
+                                       'all_model_checkpoint_paths: "DCGAN.model-2"\n')
+    data_file = Path(glob.glob(str(folder / "DCGAN.model-2.data-*"))[0])
+    data_file.write_bytes(data_file.read_bytes()[:1000])
+    # The user's files, some named much like ours.
+    theirs = {"DCGAN.model-4 (copy).index": b"mine", "DCGAN.model-x.index": b"mine",
+              "DCGAN.model-1.index.bak": b"mine", "DCGAN.model-9.data-00000-of-00001 2": b"m",
+              "notes.tempstate.txt": b"mine", "notes.txt": b"mine"}
+    for name, content in theirs.items():
+        (folder / name).write_bytes(content)
+    step_one = {name: data for name, data in checkpoint_bytes(folder).items() if "-1." in name}
+    result = run_main([*TRAIN, "--epoch", "2", "--ckpt_freq", "100"], work)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "cannot use checkpoint" in result.stderr and "from step 1" in result.stderr
+    for name, content in theirs.items():
+        assert (folder / name).read_bytes() == content, name
+    for name, content in step_one.items():
+        assert (folder / name).read_bytes() == content, name  # kept, and not rewritten
+    assert newest_step(folder) == 4
+
+
+POISON = {"generator/g_h0_lin/Matrix": np.nan, "generator/g_h4/w": np.inf}
+
+
+def write_poisoned_checkpoint(folder, source_step, step):
+    """A real checkpoint of `step` holding the tensors of `source_step`, with a NaN in one of
+    the generator's weights and an Inf in another (what a bad disk or a foreign tool leaves)."""
+    reader = tf1.train.load_checkpoint(str(folder / f"DCGAN.model-{source_step}"))
+    with tf.Graph().as_default():
+        variables = {}
+        for name in reader.get_variable_to_shape_map():
+            value = reader.get_tensor(name)
+            if name in POISON:
+                value.flat[0] = POISON[name]
+            variables[name] = tf1.Variable(value)
+        saver = tf1.train.Saver(variables, save_relative_paths=True)
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            saver.save(session, str(folder / "DCGAN.model"), global_step=step,
+                       write_meta_graph=False)
+
+
+def test_a_checkpoint_with_weights_that_are_not_finite_is_never_used(short_run, tmp_path):
+    work = copy_of(short_run, tmp_path)
+    folder = work / "checkpoints" / RUN
+    write_poisoned_checkpoint(folder, 2, 3)
+    sampled = run_main(["--dataset", "anime", "--visualize", "--num_samples", "4"], work)
+    assert sampled.returncode == 0, sampled.stderr
+    assert "not finite" in sampled.stderr and "_00002_" in sampled.stdout
+    evaluated = run_main(["--dataset", "anime", "--evaluate", "--eval_num", "8", "--ndb_k", "4"],
+                         work)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "step 2" in evaluated.stdout and "not finite" in evaluated.stderr
+    exported = run_main(["--dataset", "anime", "--export"], work)
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads((work / "export" / RUN / "model.json").read_text())["step"] == 2
+    trained = run_main([*TRAIN, "--epoch", "2", "--ckpt_freq", "1"], work)
+    assert trained.returncode == 0, trained.stderr
+    assert "not finite" in trained.stderr and "from step 2" in trained.stderr
+    assert newest_step(folder) == 4 and not error_lines(trained.stderr)
+    reader = tf1.train.load_checkpoint(str(folder / "DCGAN.model-3"))  # trained over, finite
+    assert all(np.isfinite(reader.get_tensor(name)).all()
+               for name in reader.get_variable_to_shape_map())
+    # Nothing but poisoned checkpoints: one line, exit 1, in sampling as in training.
+    write_poisoned_checkpoint(folder, 2, 7)
+    for path in folder.glob("DCGAN.model-*"):
+        if not path.name.startswith("DCGAN.model-7."):
+            path.unlink()
+    for args in (["--dataset", "anime", "--visualize"], [*TRAIN, "--epoch", "9"]):
+        result = run_main(args, work)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        [line] = error_lines(result.stderr)
+        assert "DCGAN.model-7: its weights are not finite" in line
+        assert "move the folder" not in line
+
+
+def test_a_sampler_beside_a_pruning_trainer_retries_and_never_fails(short_run, tmp_path,
+                                                                    caplog):
+    from dcgan import settings
+    from dcgan.session import TrainedGenerator
+
+    caplog.set_level(logging.INFO, logger="dcgan")
+    work = copy_of(short_run, tmp_path)
+    folder = work / "checkpoints" / RUN
+    run = settings.load(folder).replace(checkpoint_dir=str(work / "checkpoints"))
+    # One checkpoint kept, one saved every step: each lives a fraction of a second.
+    trainer = subprocess.Popen([sys.executable, str(MAIN), *TRAIN, "--epoch", "100000",
+                                "--ckpt_freq", "1", "--max_to_keep", "1"], cwd=work,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    steps = []
+    try:
+        _wait_for(lambda: newest_step(folder) > 4, trainer)
+        deadline = time.time() + 20
+        while time.time() < deadline or len(steps) < 10:
+            with TrainedGenerator(run) as generator:
+                steps.append(generator.step)
+                assert np.isfinite(generator.generate(generator.sample_z(2, seed=1))).all()
+    finally:
+        trainer.kill()
+        trainer.wait()
+    looked_again = caplog.text.count("deleted while it was being read")
+    print(f"{len(steps)} samplers beside the trainer, {looked_again} looked again")
+    assert steps == sorted(steps) and steps[0] > 4  # each read the newest checkpoint there was
+
+
+def test_every_save_is_fsynced_before_older_checkpoints_are_deleted(short_run, tmp_path):
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed: it shows which files a save fsyncs")
+    work = copy_of(short_run, tmp_path)
+    trace = tmp_path / "trace.txt"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    result = subprocess.run([strace, "-f", "-qq", "-e", "trace=openat,fsync,unlink,unlinkat",
+                             "-o", str(trace), sys.executable, str(MAIN), *TRAIN, "--epoch", "2",
+                             "--ckpt_freq", "1", "--max_to_keep", "2"], cwd=work, env=env,
+                            text=True, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    events = _fsync_events(trace.read_text())
+    for step in (3, 4):
+        synced = [i for i, (kind, name) in enumerate(events)
+                  if kind == "fsync" and name.startswith(f"DCGAN.model-{step}.")]
+        assert {events[i][1] for i in synced} == {f"DCGAN.model-{step}.index",
+                                                   f"DCGAN.model-{step}.data-00000-of-00001"}
+        folder_synced = [i for i, event in enumerate(events) if event == ("fsync", RUN)
+                         and i > max(synced)]
+        deleted = [i for i, (kind, name) in enumerate(events)
+                   if kind == "unlink" and name.startswith(f"DCGAN.model-{step - 2}.")]
+        assert deleted and folder_synced and folder_synced[0] < min(deleted), (step, events)
+    assert any(kind == "fsync" and name.startswith("run.json.tmp") for kind, name in events)
+
+
+def _fsync_events(trace):
+    """(fsync | unlink, file name) from an strace log, fds mapped back to the names opened."""
+    import re
+
+    names, events = {}, []
+    for line in trace.splitlines():
+        opened = re.search(r'openat\([^,]+, "([^"]+)".*\)\s+= (\d+)$', line)
+        if opened:
+            names[(line.split()[0], opened[2])] = os.path.basename(opened[1].rstrip("/")
+                                                                   or opened[1])
+            continue
+        synced = re.search(r"fsync\((\d+)\)\s+= 0", line)
+        if synced:
+            events.append(("fsync", names.get((line.split()[0], synced[1]), "?")))
+        removed = re.search(r'unlink(?:at)?\((?:[^,]+, )?"([^"]+)"', line)
+        if removed:
+            events.append(("unlink", os.path.basename(removed[1])))
+    return events

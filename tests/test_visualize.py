@@ -252,6 +252,18 @@ BAD = [
     (["--mode", "grid", "--seeds", "4,5"], "--seeds has no effect with --mode grid"),
     (["--mode", "best", "--search_num", "4"], "--search_num 4 is smaller than --num_samples"),
     (["--mode", "sweep", "--frames", "1"], "--frames must be at least 2"),
+    # Ranges are checked before they are expanded: no MemoryError, no wait.
+    (["--mode", "sweep", "--dims", "0-999999999999"], "--dims 999999999999 is out of range"),
+    (["--mode", "merged_gif", "--dims", "3,0-99999999"], "--dims 99999999 is out of range"),
+    (["--mode", "interpolate", "--seeds", "0-999999999999"], "--seeds must be in 0.."),
+    (["--mode", "interpolate", "--seeds", "0-2147483647"], "--seeds names more than"),
+    (["--mode", "sweep", "--dims", "0-15,0-15"], "--dims names more than 16 numbers"),
+    (["--num_samples", "1000000000"], "--num_samples 1000000000 is more than 65536"),
+    (["--mode", "best", "--search_num", "100000000"], "--search_num 100000000 is more than"),
+    (["--mode", "sweep", "--frames", "100000000"], "--frames 100000000 is more than 1000"),
+    (["--mode", "interpolate", "--seeds", "0-999", "--frames", "1000"],
+     "1000 --seeds x --frames 1000 is more than 65536 images at once"),
+    (["--seed", "-1"], "--seed must be in 0.."),
 ]
 
 

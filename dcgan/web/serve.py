@@ -201,11 +201,12 @@ def make_server(folder, port=8000, max_connections=MAX_CONNECTIONS,
                           (request_deadline, reply_deadline))
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            raise UsageError(f"port {port} is in use: pick another with --port") from error
-        if error.errno == errno.EACCES:
-            raise UsageError(f"port {port} needs privileges to open: pick one above 1023 with "
-                             "--port") from error
-        raise
+            raise UsageError(f"port {port} is in use: pick another with --port") from None
+        if error.errno in (errno.EACCES, errno.EPERM):
+            raise UsageError(f"port {port} needs privileges this user lacks (ports below 1024 "
+                             "usually do): pick another with --port, e.g. --port 8000") from None
+        raise UsageError(f"cannot listen on {HOST}:{port} ({error.strerror or error}): pick "
+                         "another port with --port") from None
 
 
 def serve(folder, port=8000):
