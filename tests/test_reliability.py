@@ -495,7 +495,7 @@ def test_a_sampler_beside_a_pruning_trainer_retries_and_never_fails(short_run, t
         while time.time() < deadline or len(steps) < 10:
             with TrainedGenerator(run) as generator:
                 steps.append(generator.step)
-                assert np.isfinite(generator.generate(generator.sample_z(2, seed=1))).all()
+                assert np.isfinite(generator.generate(generator.sample_z(2, rng_seed=1))).all()
     finally:
         trainer.kill()
         trainer.wait()

@@ -219,7 +219,7 @@ def test_mnist_label_and_digit_rows(mnist_run, tmp_path):
                                         sample_dir=str(tmp_path))
 
     def draw(mode, **options):
-        options = VisualizeOptions(mode=mode, num_samples=run.num_samples, **options)
+        options = VisualizeOptions(mode=mode, **{"num_samples": run.num_samples, **options})
         return [Path(p) for p in visualize(run, options)]
 
     (one,) = draw("zero_gifs", dims=(1,), frames=3, label=7)
