@@ -19,6 +19,7 @@ import fcntl
 import glob
 import logging
 import os
+import re
 
 import tensorflow as tf
 
@@ -113,7 +114,7 @@ class RunLock:
         except BlockingIOError:
             self._handle.close()
             raise UsageError(f"another training process is using {self.folder}: wait for it "
-                             "to finish, or pass --checkpoint_dir for a separate run") from None
+                             "to finish, or pass --name NAME for a separate run") from None
         return self
 
     def __exit__(self, *exc):
@@ -200,3 +201,21 @@ class Checkpointer:
                                 "and train again to resume") from None
         self.saved_step = step
         return path
+
+
+def pick(folder, choice):
+    """The checkpoint `--checkpoint` names in run folder `folder`: None for the newest, a step
+    number, or a path (with or without its `.index`). Raises UsageError naming the steps kept."""
+    if not choice:
+        return None
+    if choice.isdigit():
+        found = [path for path in listed(folder) if step_of(path) == int(choice)]
+    else:
+        prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", choice)
+        named = re.search(r"-\d+$", prefix) and _is_complete(prefix)
+        found = [prefix] if named else []
+    if found:
+        return found[0]
+    steps = ", ".join(str(step_of(path)) for path in reversed(listed(folder)))
+    raise UsageError(f"no checkpoint {choice} in {folder}/: pass --checkpoint with one of its "
+                     f"steps ({steps})" if steps else f"{folder}/ holds no checkpoint")
