@@ -198,7 +198,7 @@ def fail(message, status=2):
     sys.exit(status)
 
 
-# --help: the flags by mode, each flag in one group (tests/test_cli.py checks that none is left
+# --help: the flags by mode, each flag in one group (tests/test_console.py checks that none is left
 # out). absl's own flags (--flagfile, --verbosity, ...) are in `--helpfull`.
 HELP_GROUPS = (
     ("Modes (choose one)", ("train", "visualize", "evaluate", "export", "serve")),
@@ -307,13 +307,12 @@ def _announce(run_settings, saved, values, present):
 
 
 def _train(values, present):
-    from dcgan import settings, visualize_options
+    from dcgan import data, settings, visualize_options
 
     visualize_options.reject_outside_visualize(present)
-    if "checkpoint" in present:
-        raise UsageError("--checkpoint is for --visualize, --evaluate and --export; --train "
-                         "resumes from the newest checkpoint: drop --checkpoint")
     run_settings, saved = settings.training_run(values, present)
+    if not run_settings.is_mnist:  # before a run's folders are made for a misspelt dataset
+        data.require_folder(run_settings.dataset_folder)
     settings.make_output_folders(run_settings)
     runtime.start()
     _announce(run_settings, saved, values, present)
@@ -363,10 +362,12 @@ def _export(values, present):
 def _serve(values, present):
     if not 0 <= values["port"] < 65536:
         raise UsageError(f"--port must be from 0 to 65535, not {values['port']}")
+    from dcgan import settings
     from dcgan.web.page import WEB_FOLDER, newest_page
     from dcgan.web.serve import serve
 
     if values["name"]:
+        settings.check_folder_name(values["name"], "name", "--export_dir")
         page = os.path.join(values["export_dir"], values["name"], WEB_FOLDER)
         if not os.path.isfile(os.path.join(page, "model.json")):
             raise UsageError(f"no web page in {page}/: make it with `python main.py --name "
@@ -385,6 +386,10 @@ MODES = {
     "export": _export,
     "serve": _serve,
 }
+
+
+# The modes that read a checkpoint, so take --checkpoint (training resumes the newest).
+CHECKPOINT_MODES = ("visualize", "evaluate", "export")
 
 
 def _flag_values(argv):
@@ -412,6 +417,9 @@ def run(argv):
             + " or ".join(f"--{m}" for m in MODES)
             + (f" (got {', '.join('--' + m for m in modes)})" if modes else "")
         )
+    if "checkpoint" in present and modes[0] not in CHECKPOINT_MODES:
+        raise UsageError("--checkpoint picks what " + ", ".join(f"--{m}" for m in
+                         CHECKPOINT_MODES) + f" read; --{modes[0]} takes none: drop it")
     # Flags are checked before TensorFlow is imported, so a mistake is reported at once.
     MODES[modes[0]](values, present)
 

@@ -242,11 +242,16 @@ def _cache_paths(folder, key, spec):
     return base + ".npy", base + ".json"
 
 
-def load_folder(folder, spec, pattern="*", progress=True):
-    """The pictures of `folder` as TrainingData, built into (or read from) the uint8 cache."""
+def require_folder(folder):
+    """Raise UsageError unless the dataset folder `folder` exists."""
     if not os.path.isdir(folder):
         raise UsageError(f"no data folder {folder}: put pictures there (jpg, png, webp, bmp) "
                          "or pick another --dataset / --data_dir")
+
+
+def load_folder(folder, spec, pattern="*", progress=True):
+    """The pictures of `folder` as TrainingData, built into (or read from) the uint8 cache."""
+    require_folder(folder)
     paths, listing_skips = list_image_files(folder, pattern)
     if not paths:
         raise UsageError(f"no pictures matching {pattern!r} in {folder}: add jpg/png/webp/bmp "

@@ -377,19 +377,15 @@ def picks_as_flags(picks):
 
 def _no_run_message(checkpoint_dir, dataset, picks):
     sizes = picks_as_flags(picks)
-    which = " ".join(part for part in (f"of {dataset}" if dataset else "",
-                                       f"with {sizes}" if sizes else "") if part)
-    if dataset:
-        train = f"--dataset {dataset} "
-    elif "output_height" in picks or "output_width" in picks:
-        # MNIST is 28x28 only: name a picture folder instead of suggesting a command that fails.
-        train = "--dataset FOLDER "
-    else:
-        train = "--dataset mnist "
-    command = f"python main.py {train}{sizes + ' ' if sizes else ''}--train"
-    where = " (FOLDER: your pictures' folder under data/)" if train == "--dataset FOLDER " else ""
+    which = " ".join(filter(None, (dataset and f"of {dataset}", sizes and f"with {sizes}")))
+    # MNIST is 28x28 only: with an output size, name a picture folder rather than suggest a
+    # command that fails.
+    sized = "output_height" in picks or "output_width" in picks
+    folder = dataset or ("FOLDER" if sized else MNIST)
+    command = " ".join(filter(None, ("python main.py --dataset", folder, sizes, "--train")))
+    note = " (FOLDER: your pictures' folder under data/)" if folder == "FOLDER" else ""
     return (f"no trained checkpoint {which + ' ' if which else ''}in {checkpoint_dir}/: train "
-            f"one first with `{command}`{where}")
+            f"one first with `{command}`{note}")
 
 
 def resume_flags(saved, flags, present):

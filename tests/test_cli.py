@@ -39,6 +39,10 @@ BAD_FLAGS = [
     ["--train", "--checkpoint_dir", "a_file/checkpoints"],  # a folder inside a plain file
     ["--train", "--sample_dir", "a_file/samples"],
     ["--train", "--tensorboard_dir", "a_file/logs"],
+    ["--train", "--name", "a/b"],
+    ["--train", "--checkpoint", "500"],  # training resumes the newest
+    ["--serve", "--name", ".."],
+    ["--visualize", "--checkpoint", "ck/DCGAN.model-5", "--name", "x"],  # the path picks a run
 ]
 
 
@@ -63,7 +67,7 @@ def assert_one_line_exit_2(result, *words, after_start=False):
     if not after_start:
         assert len(lines) == 1, result.stderr
     for line in lines[:-1]:
-        assert line.startswith("INFO: ") or "\r" in line, result.stderr
+        assert line.startswith("INFO: ") or "%|" in line, result.stderr  # "%|": a tqdm bar
     for word in words:
         assert word in errors[0], errors[0]
 
