@@ -418,8 +418,8 @@ def run(argv):
             + (f" (got {', '.join('--' + m for m in modes)})" if modes else "")
         )
     if "checkpoint" in present and modes[0] not in CHECKPOINT_MODES:
-        raise UsageError("--checkpoint picks what " + ", ".join(f"--{m}" for m in
-                         CHECKPOINT_MODES) + f" read; --{modes[0]} takes none: drop it")
+        readers = ", ".join(f"--{mode}" for mode in CHECKPOINT_MODES)
+        raise UsageError(f"--checkpoint is for {readers}, not --{modes[0]}: drop it")
     # Flags are checked before TensorFlow is imported, so a mistake is reported at once.
     MODES[modes[0]](values, present)
 

@@ -77,7 +77,8 @@ def dropped_lines(markers, fd=2):
         sys.stderr.flush()
         os.dup2(original, fd)  # closes the pipe's last write end: the reader sees its end
         thread.join(timeout=10)
-        os.close(original)
+        if not thread.is_alive():  # else some library kept a copy of the pipe: leave it be
+            os.close(original)
 
 
 def _not_a_deprecation(record):
@@ -99,7 +100,7 @@ def start():
     skip_keras()
     if "tensorflow" not in sys.modules and _hides_info():
         with dropped_lines(NATIVE_START_LINES):
-            import tensorflow as tf
+            import tensorflow  # noqa: F401  (loaded here, where its loading lines are dropped)
     import tensorflow as tf
 
     if tf.compat.v1.executing_eagerly_outside_functions():

@@ -237,8 +237,8 @@ class Trainer:
             return f"stopped at step {step} of {self.total_steps} after {_duration(seconds)}; " \
                    f"{where}: the same command resumes"
         if step == first_step:
-            return f"nothing to train: step {step} already ends epoch {settings.epoch}; pass " \
-                   f"a larger --epoch to train on; {where}"
+            return f"nothing to train: step {step} already completes --epoch {settings.epoch}; " \
+                   f"pass a larger --epoch to train on; {where}"
         return f"trained steps {first_step + 1}-{step} of {self.total_steps} in " \
                f"{_duration(seconds)}; {where}"
 
