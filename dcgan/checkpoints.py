@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 
 import tensorflow as tf
 
@@ -98,7 +99,7 @@ class RunLock:
         except BlockingIOError:
             self._handle.close()
             raise UsageError(f"another training process is using {self.folder}: wait for it "
-                             "to finish, or pass --checkpoint_dir for a separate run") from None
+                             "to finish, or pass --name NAME for a separate run") from None
         return self
 
     def __exit__(self, *exc):
@@ -281,3 +282,20 @@ class Checkpointer:
             _remove(checkpoint_files.files_of(path))
         if older[self.max_to_keep:]:
             durable.sync_folder(self.folder)
+
+def pick(folder, choice):
+    """The checkpoint `--checkpoint` names in run folder `folder`: None for the newest, a step
+    number, or a path (with or without its `.index`). Raises UsageError naming the steps kept."""
+    if not choice:
+        return None
+    if choice.isdigit():
+        found = [path for path in listed(folder) if step_of(path) == int(choice)]
+    else:
+        prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", choice)
+        named = re.search(r"-\d+$", prefix) and checkpoint_files.is_complete(prefix)
+        found = [prefix] if named else []
+    if found:
+        return found[0]
+    steps = ", ".join(str(step_of(path)) for path in reversed(listed(folder)))
+    raise UsageError(f"no checkpoint {choice} in {folder}/: pass --checkpoint with one of its "
+                     f"steps ({steps})" if steps else f"{folder}/ holds no checkpoint")

@@ -12,8 +12,11 @@
 import logging
 import os
 import sys
+import textwrap
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+# Hide TensorFlow's C++ INFO and WARNING lines (--verbose shows them); set before TensorFlow is
+# imported, which reads it once. dcgan.runtime.start applies it to the lines printed on loading.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 from absl import logging as absl_logging
@@ -65,17 +68,39 @@ flags.DEFINE_string(
 flags.DEFINE_string("checkpoint_dir", RUN.checkpoint_dir, "Folder of runs' checkpoints.")
 flags.DEFINE_string("sample_dir", RUN.sample_dir, "Folder of runs' pictures.")
 flags.DEFINE_string("tensorboard_dir", RUN.tensorboard_dir, "Folder of runs' TensorBoard logs.")
-flags.DEFINE_boolean("train", False, "Train (resuming from the newest checkpoint).")
+flags.DEFINE_string(
+    "name",
+    RUN.name,
+    "The run's folder name under --checkpoint_dir, --sample_dir, --tensorboard_dir and "
+    "--export_dir (default <dataset>_<batch>_<height>_<width>); picks the run in every mode.",
+)
+flags.DEFINE_string(
+    "checkpoint",
+    None,
+    "The checkpoint --visualize, --evaluate and --export read: a step such as 500, or a path "
+    "such as checkpoints/anime_64_48_48/DCGAN.model-500 (default: the newest).",
+)
+flags.DEFINE_boolean(
+    "verbose", False, "Show TensorFlow's start-up and deprecation messages, and debug lines."
+)
+flags.DEFINE_boolean(
+    "train",
+    False,
+    "Train: resume the newest run of --dataset (or the one --name or the size flags pick), "
+    "or start a new one.",
+)
 flags.DEFINE_boolean(
     "crop",
     False,
     "Centre-crop to --image_size before resizing (on by default when a crop size is given).",
 )
-flags.DEFINE_boolean("visualize", False, "Write pictures from the newest checkpoint.")
+flags.DEFINE_boolean(
+    "visualize", False, "Write pictures from a checkpoint (default the newest)."
+)
 flags.DEFINE_boolean(
     "export",
     False,
-    "Write the newest checkpoint's generator as a frozen graph, "
+    "Write a checkpoint's generator (default the newest) as a frozen graph, "
     "SavedModel and ONNX model (`--export web` also builds the web page).",
 )
 flags.DEFINE_boolean("export_web", False, "Same as `--export web`: export and build the page.")
@@ -135,7 +160,7 @@ flags.DEFINE_integer(
 flags.DEFINE_boolean(
     "evaluate",
     False,
-    "Compare the newest checkpoint's images with real ones "
+    "Compare a checkpoint's images (default the newest) with real ones "
     "(SWD, NDB/K, JS, MS-SSIM, each beside its real-vs-real floor).",
 )
 flags.DEFINE_integer(
@@ -152,7 +177,9 @@ flags.DEFINE_integer(
     "Steps between evaluations during training, written to TensorBoard and the log (0: none).",
 )
 flags.DEFINE_integer(
-    "ndb_k", RUN.ndb_k, "Bins of the NDB metric (needs 2 x this many real images)."
+    "ndb_k",
+    RUN.ndb_k,
+    "Bins of the NDB metric (needs 2 x this many real images, and 4 a bin to mean anything).",
 )
 flags.DEFINE_float(
     "ema",
@@ -189,8 +216,7 @@ flags.DEFINE_string("augment", RUN.augment,
                     + _from_recipe("augment"))
 
 FLAGS = flags.FLAGS
-# Flags that pick one run's folder for --visualize instead of the newest run.
-RUN_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
+log = logging.getLogger("dcgan")
 # Flags a sampling mode takes from the command line rather than from the saved run.
 SAMPLING_OVERRIDES = (
     "num_samples",
@@ -209,8 +235,75 @@ def fail(message, status=2):
     sys.exit(status)
 
 
+# --help: the flags by mode, each flag in one group (tests/test_console.py checks that none is left
+# out). absl's own flags (--flagfile, --verbosity, ...) are in `--helpfull`.
+HELP_GROUPS = (
+    ("Modes (choose one)", ("train", "visualize", "evaluate", "export", "serve")),
+    ("Which run (every mode)", ("dataset", "name", "checkpoint", "data_dir", "checkpoint_dir",
+                                "sample_dir", "tensorboard_dir", "export_dir")),
+    ("--train: pictures and sizes", ("image_size", "output_size", "input_height", "input_width",
+                                     "output_height", "output_width", "crop",
+                                     "input_fname_pattern", "train_size", "batch_size")),
+    ("--train: optimisation", ("epoch", "learning_rate", "beta1", "g_steps", "ema", "seed")),
+    ("--train: network (a resumed run keeps its own)", ("z_dim", "z_dist", "gf_dim", "df_dim",
+                                                        "gfc_dim", "dfc_dim")),
+    ("--train: outputs", ("sample_freq", "num_samples", "ckpt_freq", "max_to_keep",
+                          "eval_freq")),
+    ("--visualize (also --seed, --num_samples, --checkpoint)",
+     ("mode", "option", "dims", "label", "seeds", "interp", "search_num", "frames", "fps",
+      "num_gifs")),
+    ("--evaluate (also --seed, --checkpoint; the first two serve --eval_freq too)",
+     ("eval_num", "ndb_k", "eval_data")),
+    ("--export and --serve", ("export_web", "port")),
+    ("Computing and the console (every mode)", ("precision", "intra_op_threads",
+                                                "inter_op_threads", "verbose")),
+)
+HELP_WORDS = ("--help", "--helpshort", "-h", "-?")
+HELP_WIDTH = 100
+
+
+def _flag_help(name):
+    """`  --name=DEFAULT   help`, wrapped, for one flag."""
+    flag = FLAGS[name]
+    default = flag.default
+    head = f"  --{name}" if default is None or default is False else f"  --{name}={default}"
+    if default is True:
+        head = f"  --[no]{name}"
+    lines = textwrap.wrap(flag.help, HELP_WIDTH - 28)
+    if len(head) > 26:
+        return "\n".join([head] + [" " * 28 + line for line in lines])
+    return "\n".join([head.ljust(28) + lines[0]] + [" " * 28 + line for line in lines[1:]])
+
+
+def help_text(command):
+    """--help: what the command does, its modes, and every flag under the mode that reads it."""
+    parts = [f"usage: {command} --train | --visualize | --evaluate | --export [web] | --serve "
+             "[flags]", "",
+             "Train a DCGAN on a folder of pictures (data/<dataset>/) or MNIST, then draw, "
+             "score and export it.", f"  {command} --dataset anime --image_size 96 "
+             "--output_size 48 --train", f"  {command} --dataset anime --visualize --mode "
+             "interpolate --seeds 3,17,42", f"  {command} --dataset anime --export web && "
+             f"{command} --serve"]
+    for title, names in HELP_GROUPS:
+        parts += ["", title + ":"] + [_flag_help(name) for name in names]
+    parts += ["", "Keep a run's flags in a file, one per line (--dataset=anime), and pass "
+              "--flagfile=FILE;", "flags after it override the file's. --helpfull also lists "
+              "absl's own flags."]
+    return "\n".join(parts)
+
+
+def _command_name(argv0):
+    """How the user started us: `python main.py` or the installed `dcgan`."""
+    name = os.path.basename(argv0)
+    return "python main.py" if name.endswith(".py") else name
+
+
 def parse_flags(argv):
-    """absl parsing, but a bad flag is one line and exit status 2 rather than a usage dump."""
+    """absl parsing, but a bad flag is one line and exit status 2 rather than a usage dump, and
+    --help prints the flags grouped by mode."""
+    if any(word in HELP_WORDS for word in argv[1:]):
+        print(help_text(_command_name(argv[0])))
+        sys.exit(0)
     try:
         return FLAGS(argv)
     except flags.Error as error:
@@ -218,26 +311,36 @@ def parse_flags(argv):
 
 
 def _settings_for_sampling(values, present):
+    """The saved run a sampling mode reads, with the command line's overrides, and the path of
+    the checkpoint it asks for (None: the newest)."""
     from dcgan import settings
 
     settings.check_compute_flags(values)
-    if any(name in present for name in RUN_FLAGS):
-        from dcgan import checkpoint_files
-
-        wanted = settings.from_flags(values, present)
-        if not checkpoint_files.complete(wanted.run_checkpoint_dir):
-            raise UsageError(f"no trained checkpoint in {wanted.run_checkpoint_dir}/: train it "
-                             f"with `python main.py --dataset {wanted.dataset} --train` and the "
-                             "same size flags")
-        saved = settings.load(wanted.run_checkpoint_dir)
-        if saved is None:
-            raise settings.DamagedRun(os.path.join(wanted.run_checkpoint_dir, settings.RUN_FILE),
-                                      "it is missing")
-    else:
-        dataset = values["dataset"] if "dataset" in present else None
-        saved = settings.newest_run(values["checkpoint_dir"], dataset)
+    saved = settings.sampling_run(values, present)
     overrides = {name: values[name] for name in SAMPLING_OVERRIDES if name in present}
-    return saved.replace(checkpoint_dir=values["checkpoint_dir"], **overrides)
+    run_settings = saved.replace(**overrides)
+    runtime.start()
+    from dcgan import checkpoints
+
+    return run_settings, checkpoints.pick(run_settings.run_checkpoint_dir, values["checkpoint"])
+
+
+def _announce(run_settings, saved, values, present):
+    """Training's first line: the run it starts or resumes, its sizes, and why that one."""
+    from dcgan import checkpoints, settings
+
+    what = f"run {run_settings.run_name} ({settings.describe(run_settings)})"
+    newest = checkpoints.latest(run_settings.run_checkpoint_dir) if saved else None
+    if newest is None:
+        log.info("starting %s in %s/", what, run_settings.run_checkpoint_dir)
+        return
+    why = ""
+    if "name" not in present:  # found by dataset and sizes: say which others the flags skip
+        sizes = settings.picks_as_flags(settings.run_picks(values, present))
+        why = (f"; the newest {run_settings.dataset} run{' with ' + sizes if sizes else ''}"
+               " (--name picks another or starts a new one)")
+    log.info("resuming %s from step %d in %s/%s", what, checkpoints.step_of(newest),
+             run_settings.run_checkpoint_dir, why)
 
 
 def training_settings(args):
@@ -255,11 +358,15 @@ def training_settings(args):
 
 
 def _train(values, present):
-    from dcgan import settings, visualize_options
+    from dcgan import data, settings, visualize_options
 
     visualize_options.reject_outside_visualize(present)
-    run_settings = settings.from_flags(values, present)
+    run_settings, saved = settings.training_run(values, present)
+    if not run_settings.is_mnist:  # before a run's folders are made for a misspelt dataset
+        data.require_folder(run_settings.dataset_folder)
     settings.make_output_folders(run_settings)
+    runtime.start()
+    _announce(run_settings, saved, values, present)
     from dcgan.train import train
 
     train(run_settings)
@@ -268,11 +375,11 @@ def _train(values, present):
 def _visualize(values, present):
     from dcgan import visualize_options
 
-    run_settings = _settings_for_sampling(values, present)
+    run_settings, checkpoint = _settings_for_sampling(values, present)
     options = visualize_options.from_flags(values, present, run_settings)
     from dcgan.visualize import visualize
 
-    for path in visualize(run_settings, options):
+    for path in visualize(run_settings, options, checkpoint):
         print(path)
 
 
@@ -284,18 +391,19 @@ def _evaluate(values, present):
     eval_data = values["eval_data"]
     if eval_data is not None and not os.path.isdir(eval_data):
         raise UsageError(f"--eval_data {eval_data} is not a folder of pictures")
-    run_settings = _settings_for_sampling(values, present)
+    run_settings, checkpoint = _settings_for_sampling(values, present)
     from dcgan.evaluate import evaluate
 
-    _, path = evaluate(run_settings, values["eval_num"], eval_data, values["seed"] or 0)
+    _, path = evaluate(run_settings, values["eval_num"], eval_data, values["seed"] or 0,
+                       checkpoint)
     print(path)
 
 
 def _export(values, present):
-    run_settings = _settings_for_sampling(values, present)
+    run_settings, checkpoint = _settings_for_sampling(values, present)
     from dcgan.export import export
 
-    paths = export(run_settings, values["export_dir"])
+    paths = export(run_settings, values["export_dir"], checkpoint)
     if values["export_web"]:
         from dcgan.web.page import build_page
 
@@ -306,11 +414,20 @@ def _export(values, present):
 def _serve(values, present):
     if not 0 <= values["port"] < 65536:
         raise UsageError(f"--port must be from 0 to 65535, not {values['port']}")
-    from dcgan.web.page import newest_page
+    from dcgan import settings
+    from dcgan.web.page import WEB_FOLDER, newest_page
     from dcgan.web.serve import serve
 
-    dataset = values["dataset"] if "dataset" in present else None
-    serve(newest_page(values["export_dir"], dataset), values["port"])
+    if values["name"]:
+        settings.check_folder_name(values["name"], "name", "--export_dir")
+        page = os.path.join(values["export_dir"], values["name"], WEB_FOLDER)
+        if not os.path.isfile(os.path.join(page, "model.json")):
+            raise UsageError(f"no web page in {page}/: make it with `python main.py --name "
+                             f"{values['name']} --export web`")
+    else:
+        dataset = values["dataset"] if "dataset" in present else None
+        page = newest_page(values["export_dir"], dataset)
+    serve(page, values["port"])
 
 
 # Each mode's flag and the function that runs it; exactly one is chosen per command.
@@ -321,6 +438,10 @@ MODES = {
     "export": _export,
     "serve": _serve,
 }
+
+
+# The modes that read a checkpoint, so take --checkpoint (training resumes the newest).
+CHECKPOINT_MODES = ("visualize", "evaluate", "export")
 
 
 def _flag_values(argv):
@@ -348,14 +469,28 @@ def run(argv):
             + " or ".join(f"--{m}" for m in MODES)
             + (f" (got {', '.join('--' + m for m in modes)})" if modes else "")
         )
+    if "checkpoint" in present and modes[0] not in CHECKPOINT_MODES:
+        readers = ", ".join(f"--{mode}" for mode in CHECKPOINT_MODES)
+        raise UsageError(f"--checkpoint is for {readers}, not --{modes[0]}: drop it")
     # Flags are checked before TensorFlow is imported, so a mistake is reported at once.
     MODES[modes[0]](values, present)
+
+
+def _set_up_console(verbose):
+    """What the console shows: this package's INFO lines; with --verbose also its debug lines
+    and TensorFlow's own start-up and deprecation notices."""
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow is not imported yet
+        logging.getLogger("dcgan").setLevel(logging.DEBUG)
+    else:
+        runtime.hide_deprecation_notices()
+        logging.getLogger("dcgan").setLevel(logging.INFO)
 
 
 def main(argv):
     """Entry point for absl: turn the project's errors into one line and an exit status."""
     absl_logging.get_absl_handler().setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    logging.getLogger("dcgan").setLevel(logging.INFO)
+    _set_up_console(FLAGS.verbose)
     try:
         run(argv)
     except UsageError as error:

@@ -310,12 +310,17 @@ def _build(folder, paths, spec, npy_path, meta_path, progress):
     return np.load(npy_path, mmap_mode="r")[:count], skipped
 
 
-def load_folder(folder, spec, pattern="*", progress=True, cache_dir=None):
-    """The pictures of `folder` as TrainingData, built into (or read from) the uint8 cache in
-    `cache_folder(folder, cache_dir)`."""
+def require_folder(folder):
+    """Raise UsageError unless the dataset folder `folder` exists."""
     if not os.path.isdir(folder):
         raise UsageError(f"no data folder {folder}: put pictures there (jpg, png, webp, bmp) "
                          "or pick another --dataset / --data_dir")
+
+
+def load_folder(folder, spec, pattern="*", progress=True, cache_dir=None):
+    """The pictures of `folder` as TrainingData, built into (or read from) the uint8 cache in
+    `cache_folder(folder, cache_dir)`."""
+    require_folder(folder)
     paths, listing_skips = list_image_files(folder, pattern)
     if not paths:
         raise UsageError(f"no pictures matching {pattern!r} in {folder}: add jpg/png/webp/bmp "

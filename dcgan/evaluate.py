@@ -9,6 +9,8 @@ the real images (the floor a perfect generator would reach at that N), and MS-SS
 import json
 import logging
 import os
+import re
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -42,12 +44,20 @@ def load_real_images(settings, eval_data=None):
 
 def set_size(wanted, real_count, ndb_k, source):
     """Images per compared set: `wanted`, capped by half the real images (the floor needs two
-    disjoint halves); raises UsageError when that leaves fewer than NDB's `ndb_k` bins."""
+    disjoint halves); raises UsageError when that leaves fewer than NDB's `ndb_k` bins, and
+    warns when it leaves too few a bin for NDB to mean anything."""
     size = min(wanted, real_count // 2)
     if size < ndb_k:
         raise UsageError(f"{source} has {real_count} real images; the comparison needs "
                          f"2 x --ndb_k = {2 * ndb_k} at least (and --eval_num >= --ndb_k): add "
                          "images, or lower --ndb_k")
+    if not metrics.ndb_meaningful(size, ndb_k):
+        enough = metrics.NDB_MIN_PER_BIN * ndb_k
+        log.warning("%d images in %d NDB bins is %.1f a bin: with fewer than %d, NDB/K cannot "
+                    "flag even a bin the generator never fills, so its number means nothing "
+                    "(use --ndb_k %d or less%s)", size, ndb_k, size / ndb_k,
+                    metrics.NDB_MIN_PER_BIN, max(1, size // metrics.NDB_MIN_PER_BIN),
+                    f", or --eval_num {enough}" if real_count // 2 >= enough else "")
     return size
 
 
@@ -71,8 +81,20 @@ def one_line(result):
             f"(real {result['ms_ssim_real']:.3f})")
 
 
-def evaluate(settings, eval_num=None, eval_data=None, seed=0):
-    """Compare the newest checkpoint's images with real ones; print and save the numbers.
+def record_name(step, result, seed, eval_data=None):
+    """`eval_<step>_n<N>_k<K>_seed<s>[_<folder>-<hash>].json`: one file per checkpoint and
+    evaluation settings, so an evaluation with other settings never overwrites another's."""
+    name = f"eval_{step:05d}_n{result['n']}_k{result['ndb_bins']}_seed{seed}"
+    if eval_data:  # the folder's name, and a hash of its full path: two data/faces differ
+        where = os.path.realpath(eval_data)
+        digest = zlib.crc32(where.encode()) & 0xFFFF
+        name += f"_{re.sub(r'[^A-Za-z0-9_-]', '', os.path.basename(where))}-{digest:04x}"
+    return name + ".json"
+
+
+def evaluate(settings, eval_num=None, eval_data=None, seed=0, checkpoint=None):
+    """Compare the newest checkpoint's images (or the `checkpoint` path's) with real ones;
+    print and save the numbers.
 
     `eval_num` images per set (default `settings.EVAL_NUM`, capped by half the real images).
     Returns (result dict, path of the JSON written under the run's sample folder).
@@ -81,15 +103,16 @@ def evaluate(settings, eval_num=None, eval_data=None, seed=0):
     source = eval_data or settings.dataset_folder
     size = set_size(eval_num or run_settings.EVAL_NUM, len(real), settings.ndb_k, source)
     real = real_subset(real, size, seed + FAKE_Z_SEED)
-    with TrainedGenerator(settings) as generator:
+    with TrainedGenerator(settings, checkpoint=checkpoint) as generator:
         fake = images.to_uint8(generator.generate(generator.sample_z(size, seed + FAKE_Z_SEED)))
         step, ema = generator.step, generator.ema
     result = metrics.evaluate_sets(fake, real, seed=seed, ndb_k=settings.ndb_k)
     print(f"{settings.run_name} step {step}{' (EMA weights)' if ema else ''} vs {source}:")
     print(metrics.format_report(result))
     record = {"run": settings.run_name, "step": step, "ema": ema, "real_images": source,
+              "ndb_meaningful": metrics.ndb_meaningful(result["n"], result["ndb_bins"]),
               **result}
-    path = os.path.join(settings.run_sample_dir, f"eval_{step:05d}.json")
+    path = os.path.join(settings.run_sample_dir, record_name(step, result, seed, eval_data))
     os.makedirs(settings.run_sample_dir, exist_ok=True)
     durable.write_atomically(path, json.dumps(record, indent=2).encode())
     return result, path

@@ -148,11 +148,12 @@ def _quiet_tensorflow():
         logger.setLevel(level)
 
 
-def export(settings, export_dir="export"):
-    """Write the frozen graph, SavedModel, ONNX model and model.json; returns their paths."""
+def export(settings, export_dir="export", checkpoint=None):
+    """Write the frozen graph, SavedModel, ONNX model and model.json of the newest checkpoint
+    (or the `checkpoint` path given); returns their paths."""
     folder = run_export_dir(export_dir, settings)
     os.makedirs(folder, exist_ok=True)
-    with TrainedGenerator(settings) as generator, _quiet_tensorflow():
+    with TrainedGenerator(settings, checkpoint=checkpoint) as generator, _quiet_tensorflow():
         names = tensor_names(generator)
         graph_def = freeze(generator)
         try:

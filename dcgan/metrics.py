@@ -370,6 +370,18 @@ def _js_divergence(p, q):
     return 0.5 * kl(p) + 0.5 * kl(q)
 
 
+# Real images a bin needs on average before NDB can say anything: a bin the generator never
+# fills, against m real images in it, gets z = sqrt(m) in the pooled two-proportion test of
+# equal-sized sets, which passes 1.96 (alpha 0.05) only from m = 4. Fewer, and NDB/K stays near
+# zero whatever the generator does.
+NDB_MIN_PER_BIN = 4
+
+
+def ndb_meaningful(images_per_set, bins):
+    """True when `images_per_set` images in `bins` NDB bins give the test a chance to flag one."""
+    return images_per_set >= NDB_MIN_PER_BIN * bins
+
+
 def ndb_score(bins, images, alpha=0.05):
     """Compare a sample's bin proportions with the real ones fitted in `bins`.
 
@@ -547,8 +559,10 @@ def format_report(result):
     for level in levels:
         lines.append(f"SWD x1e3 {level:>5}: {result['swd_' + level]:8.2f}"
                      f"   (real vs real {result['swd_floor_' + level]:.2f})")
+    meaningless = "" if ndb_meaningful(result["n"], result["ndb_bins"]) else \
+        f"; meaningless below {NDB_MIN_PER_BIN} images a bin"
     lines.append(f"NDB/K (K={result['ndb_bins']}): {result['ndb_over_k']:.3f}"
-                 f"   (real vs real {result['ndb_over_k_floor']:.3f})")
+                 f"   (real vs real {result['ndb_over_k_floor']:.3f}{meaningless})")
     lines.append(f"NDB JS: {result['ndb_js']:.4f}   (real vs real {result['ndb_js_floor']:.4f})")
     lines.append(f"MS-SSIM diversity: {result['ms_ssim_fake']:.4f}"
                  f"   (real {result['ms_ssim_real']:.4f}; higher than real = less diverse)")

@@ -12,11 +12,27 @@ a side effect of being imported:
 - The precision a run really computes in, resolved once per trainer or sampler: `auto` decided
   and said in one line, a bf16 that falls back to fp32 said too (`dcgan.precision` holds the
   rule).
+- A quiet start. TensorFlow's C++ libraries log a few lines while they load, before they have
+  read TF_CPP_MIN_LOG_LEVEL: oneDNN's "custom operations are on" note (INFO, once from each of
+  two libraries) and absl's "All log messages before absl::InitializeLog()" notice before each.
+  No setting reaches them (TF_ENABLE_ONEDNN_OPTS=1 still prints the note; =0 would switch off
+  oneDNN, which is 3x faster), so while TensorFlow loads, file descriptor 2 goes through a filter
+  that drops those lines when TF_CPP_MIN_LOG_LEVEL hides INFO; every other line passes.
+  Deprecation notices of TensorFlow's Python API are advice for this package's code, not for
+  its users: `hide_deprecation_notices` keeps them off the console.
 """
 
+import contextlib
+import logging
+import os
 import sys
+import threading
 
 from dcgan import precision
+
+# Lines TensorFlow's libraries print while loading (see the module docstring).
+NATIVE_START_LINES = (b"absl::InitializeLog()", b"oneDNN custom operations are on",
+                      b"cpu_feature_guard.cc", b"rebuild TensorFlow with the appropriate")
 
 
 def skip_keras():
@@ -32,12 +48,60 @@ def skip_keras():
     return True
 
 
+def _hides_info():
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0")
+    return level.isdigit() and int(level) >= 1
+
+
+@contextlib.contextmanager
+def dropped_lines(markers, fd=2):
+    """While the block runs, drop the lines written to file descriptor `fd` that contain one of
+    the byte strings `markers`; the others pass on as they come (C++ code writes to the
+    descriptor itself, past sys.stderr)."""
+    sys.stderr.flush()
+    original = os.dup(fd)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, fd)
+    os.close(write_end)
+
+    def forward():
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            for line in pipe:
+                if not any(marker in line for marker in markers):
+                    os.write(original, line)
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(original, fd)  # closes the pipe's last write end: the reader sees its end
+        thread.join(timeout=10)
+        if not thread.is_alive():  # else some library kept a copy of the pipe: leave it be
+            os.close(original)
+
+
+def _not_a_deprecation(record):
+    return "is deprecated and will be removed" not in record.getMessage()
+
+
+def hide_deprecation_notices():
+    """Keep TensorFlow's API deprecation notices (for developers) off the console."""
+    logging.getLogger("tensorflow").addFilter(_not_a_deprecation)
+
+
 def start():
     """Import TensorFlow (without Keras where it is not loaded yet) in graph mode; returns it.
 
-    Safe to call any number of times: the second call finds everything done.
+    The libraries' loading lines are dropped when TF_CPP_MIN_LOG_LEVEL hides INFO (the command
+    line sets 2 unless --verbose). Safe to call any number of times: the second call finds
+    everything done.
     """
     skip_keras()
+    if "tensorflow" not in sys.modules and _hides_info():
+        with dropped_lines(NATIVE_START_LINES):
+            import tensorflow  # noqa: F401  (loaded here, where its loading lines are dropped)
     import tensorflow as tf
 
     if tf.compat.v1.executing_eagerly_outside_functions():

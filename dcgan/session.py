@@ -36,7 +36,7 @@ class TrainedGenerator:
         folder = settings.run_checkpoint_dir
         if checkpoints.latest(folder) is None:
             raise UsageError(f"no checkpoint in {folder}/: train first with `python main.py "
-                             f"--dataset {settings.dataset} --train`")
+                             f"--dataset {settings.dataset} --name {settings.run_name} --train`")
         if ema and not settings.ema:
             raise UsageError(f"{folder} was trained without --ema: it has no averaged weights")
         runtime.start()

@@ -46,6 +46,7 @@ class RunSettings:
 
     dataset: str
     model: ModelConfig
+    name: str = None  # the run's folder name; None: `<dataset>_<batch>_<output_h>_<output_w>`
     crop_height: int = 0  # 0: no crop, the whole picture is resized
     crop_width: int = 0
     data_dir: str = "data"
@@ -100,9 +101,10 @@ class RunSettings:
 
     @property
     def run_name(self):
-        """`<dataset>_<batch>_<output_h>_<output_w>`: one folder name for a run's outputs."""
-        return f"{self.dataset}_{self.batch_size}_{self.model.output_height}_" \
-               f"{self.model.output_width}"
+        """The run's folder name under the checkpoint, sample, log and export folders: --name,
+        or `<dataset>_<batch>_<output_h>_<output_w>`."""
+        return self.name or f"{self.dataset}_{self.batch_size}_{self.model.output_height}_" \
+                            f"{self.model.output_width}"
 
     @property
     def run_checkpoint_dir(self):
@@ -204,6 +206,12 @@ def _square_or(flags, square, height, width, default):
     return h, flags.get(width) or h
 
 
+def check_folder_name(value, flag, parent):
+    """Raise UsageError unless `value` (None: not given) names one folder inside `parent`."""
+    require(value is None or (value and "/" not in value and value not in (".", "..")),
+            f"--{flag} must be a folder name under {parent}, not {value!r}")
+
+
 def check_evaluation_flags(flags):
     """Check --ema, --eval_freq, --eval_num and --ndb_k (absent ones count as their defaults)."""
     ema = flags.get("ema") or 0.0
@@ -261,8 +269,8 @@ def from_flags(flags, present):
     check_compute_flags(flags)
     check_evaluation_flags(flags)
     dataset = flags["dataset"]
-    require(dataset and "/" not in dataset and dataset not in (".", ".."),
-             f"--dataset must be a folder name under --data_dir, not {dataset!r}")
+    check_folder_name(dataset, "dataset", "--data_dir")
+    check_folder_name(flags.get("name"), "name", "--checkpoint_dir")
 
     mnist = dataset == MNIST
     default_size = MNIST_SIZE if mnist else 64
@@ -314,6 +322,33 @@ def make_output_folders(settings):
             raise UsageError(f"--{flag} {getattr(settings, flag)}: cannot write in {folder} "
                              f"({error.strerror or error}): pick a writable folder with "
                              f"--{flag}") from None
+    for folder in (settings.run_sample_dir, settings.run_log_dir):
+        claim_output_folder(folder, settings.run_checkpoint_dir)
+
+
+OWNER_FILE = ".dcgan_run"  # in a run's sample and log folders: the path to its checkpoints
+
+
+def claim_output_folder(folder, run_folder):
+    """Mark `folder` as the outputs of the run in `run_folder`.
+
+    Raises UsageError when it holds another run's outputs, so two runs (say, the same name
+    under two --checkpoint_dir) never mix their pictures or TensorBoard curves. A folder whose
+    run is gone (no run.json) is taken over. The path is stored relative to `folder`, so a
+    working folder copied as a whole keeps its runs apart.
+    """
+    marker = os.path.join(folder, OWNER_FILE)
+    try:
+        with open(marker) as handle:
+            owner = os.path.join(folder, handle.read().strip())
+    except FileNotFoundError:
+        owner = None
+    if owner and os.path.realpath(owner) != os.path.realpath(run_folder) \
+            and os.path.exists(os.path.join(owner, RUN_FILE)):
+        raise UsageError(f"{folder} holds the outputs of the run in {os.path.normpath(owner)}: "
+                         "pass --name NAME to give this run folders of its own")
+    with open(marker, "w") as handle:
+        handle.write(os.path.relpath(run_folder, folder) + "\n")
 
 
 def save(settings):
@@ -336,7 +371,8 @@ class DamagedRun(UsageError):
 
 
 def load(run_folder):
-    """RunSettings from a run folder's run.json, or None if it has none.
+    """RunSettings from a run folder's run.json, or None if it has none. The run's name is the
+    folder's, so a run folder that was moved or renamed still finds its own outputs.
 
     Raises DamagedRun when the file cannot be read or parsed, or lacks a setting.
     """
@@ -358,9 +394,10 @@ def load(run_folder):
         raise DamagedRun(path, f"it is not valid JSON, cut short or garbled: {error.msg} at "
                                f"line {error.lineno}") from None
     try:
-        return _checked(RunSettings.from_dict(values))
+        settings = _checked(RunSettings.from_dict(values))
     except (ValueError, TypeError) as error:
         raise DamagedRun(path, str(error)) from None
+    return settings.replace(name=os.path.basename(os.path.normpath(run_folder)))
 
 
 def _checked(run):
@@ -375,28 +412,41 @@ def _checked(run):
     return run
 
 
+NEW_RUN_HINT = "or --name NAME for a new run beside it"
+
+
 def check_compatible(saved, wanted):
-    """Raise UsageError if `wanted` would build a different network than the saved run."""
+    """Raise UsageError if `wanted` would build a different network than the saved run.
+
+    The dataset is compared first: it decides the channels and labels, which have no flags.
+    """
+    folder = saved.run_checkpoint_dir
+    if saved.dataset != wanted.dataset:
+        raise UsageError(f"{folder} was trained on --dataset {saved.dataset}, not "
+                         f"{wanted.dataset}: pass --dataset {saved.dataset} to resume it, "
+                         f"{NEW_RUN_HINT}")
     if (saved.ema > 0) != (wanted.ema > 0):
         raise UsageError(
-            f"{saved.run_checkpoint_dir} was trained with --ema {saved.ema}, not {wanted.ema} "
+            f"{folder} was trained with --ema {saved.ema}, not {wanted.ema} "
             f"(EMA cannot be switched on or off mid-run): pass --ema {saved.ema} to resume it, "
-            "or --checkpoint_dir for a new run")
+            f"{NEW_RUN_HINT}")
     for field in dataclasses.fields(ModelConfig):
         old = getattr(saved.model, field.name)
         new = getattr(wanted.model, field.name)
         if old != new:
             raise UsageError(
-                f"{saved.run_checkpoint_dir} was trained with {field.name}={old}, not {new}: "
-                f"pass --{field.name} {old} to resume it, or --checkpoint_dir for a new run")
+                f"{folder} was trained with {field.name}={old}, not {new}: "
+                f"pass --{field.name} {old} to resume it, {NEW_RUN_HINT}")
 
 
-def newest_run(checkpoint_dir, dataset=None):
-    """Settings of the most recently saved run under `checkpoint_dir` (of `dataset` if given).
+def newest_run(checkpoint_dir, dataset=None, picks=None, missing_ok=False):
+    """Settings of the most recently saved run under `checkpoint_dir` (of `dataset` if given,
+    with the sizes of `run_picks` if given).
 
-    Raises UsageError naming the folder searched and the command that makes a run.
     A run whose run.json is damaged is skipped with a warning, so one broken old run never
-    hides the healthy ones; when only damaged runs are left, the error names them.
+    hides the healthy ones. Without a run, raises UsageError naming the folder searched and the
+    command that makes a run (the damaged run when only damaged ones are left), or returns None
+    when `missing_ok`.
     """
     candidates, damaged = [], []
     for folder in sorted(glob.glob(os.path.join(glob.escape(checkpoint_dir), "*", ""))):
@@ -413,10 +463,13 @@ def newest_run(checkpoint_dir, dataset=None):
                 log.warning("skipping %s: %s is damaged (%s)", folder, error.path, error.reason)
                 damaged.append(error)
             continue
-        if dataset is None or settings.dataset == dataset:
+        if (dataset is None or settings.dataset == dataset) and _matches(settings, picks):
             candidates.append((saved_at, settings))
     if not candidates:
-        raise _no_run_error(checkpoint_dir, dataset, damaged)
+        if missing_ok:
+            return None
+        raise damaged[-1] if damaged else UsageError(
+            _no_run_message(checkpoint_dir, dataset, picks or {}))
     candidates.sort(key=lambda item: item[0])
     return candidates[-1][1].replace(checkpoint_dir=checkpoint_dir)
 
@@ -427,11 +480,120 @@ def _may_be_of(folder, dataset):
     return dataset is None or re.fullmatch(rf"{re.escape(dataset)}_\d+_\d+_\d+", name)
 
 
-def _no_run_error(checkpoint_dir, dataset, damaged):
-    """The error for a search that found no usable run: the damaged one, or how to train."""
-    if damaged:
-        return damaged[-1]
-    which = f"--dataset {dataset} " if dataset else "--dataset mnist "
-    return UsageError(f"no trained checkpoint {'of ' + dataset + ' ' if dataset else ''}"
-                      f"in {checkpoint_dir}/: train one first with "
-                      f"`python main.py {which}--train`")
+# Flags that pick an existing run by its saved sizes (beside --dataset and --name).
+PICK_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
+# Settings a resume takes from the command line rather than from run.json: where the run was
+# found, and how this machine computes (the saved precision is what the last machine resolved).
+NOT_RESUMED = ("checkpoint_dir", "precision", "intra_op_threads", "inter_op_threads")
+CROP_FLAGS = ("crop", "image_size", "input_height", "input_width")
+
+
+def run_picks(flags, present):
+    """What the size flags given ask of a run, e.g. {'batch_size': 8, 'output_height': 16}."""
+    picks = {name: flags[name] for name in ("batch_size", "output_height", "output_width")
+             if name in present}
+    if "output_size" in present:
+        picks.update(output_height=flags["output_size"], output_width=flags["output_size"])
+    return picks
+
+
+def _matches(settings, picks):
+    sizes = {"batch_size": settings.batch_size, "output_height": settings.model.output_height,
+             "output_width": settings.model.output_width}
+    return all(sizes[name] == value for name, value in (picks or {}).items())
+
+
+def picks_as_flags(picks):
+    """`run_picks` written back as flags, e.g. '--batch_size 8 --output_size 16'."""
+    flags = [f"--batch_size {picks['batch_size']}"] if "batch_size" in picks else []
+    height, width = picks.get("output_height"), picks.get("output_width")
+    if height is not None and height == width:
+        flags.append(f"--output_size {height}")
+    else:
+        flags += [f"--output_{side} {value}" for side, value in
+                  (("height", height), ("width", width)) if value is not None]
+    return " ".join(flags)
+
+
+def _no_run_message(checkpoint_dir, dataset, picks):
+    sizes = picks_as_flags(picks)
+    which = " ".join(filter(None, (dataset and f"of {dataset}", sizes and f"with {sizes}")))
+    # MNIST is 28x28 only: with an output size, name a picture folder rather than suggest a
+    # command that fails.
+    sized = "output_height" in picks or "output_width" in picks
+    folder = dataset or ("FOLDER" if sized else MNIST)
+    command = " ".join(filter(None, ("python main.py --dataset", folder, sizes, "--train")))
+    note = " (FOLDER: your pictures' folder under data/)" if folder == "FOLDER" else ""
+    return (f"no trained checkpoint {which + ' ' if which else ''}in {checkpoint_dir}/: train "
+            f"one first with `{command}`{note}")
+
+
+def resume_flags(saved, flags, present):
+    """The flags of a resumed run: those given now, and the saved run's for the rest.
+
+    Returns (flags, present) for `from_flags`. The crop is the saved one unless a crop flag is
+    given now.
+    """
+    skip = {"model", "crop_height", "crop_width", *NOT_RESUMED}
+    kept = {f.name: getattr(saved, f.name) for f in dataclasses.fields(RunSettings)
+            if f.name not in skip}
+    kept.update((f.name, getattr(saved.model, f.name)) for f in dataclasses.fields(ModelConfig)
+                if f.name in flags)
+    # 0 means "all" or "the default" in run.json; the flags spell that as absent.
+    kept.update(train_size=saved.train_size or None, eval_num=saved.eval_num or None)
+    merged = {**flags, **{name: value for name, value in kept.items() if name not in present}}
+    present = set(present)
+    if not present & set(CROP_FLAGS):
+        merged.update(crop=bool(saved.crop_height), input_height=saved.crop_height or None,
+                      input_width=saved.crop_width or None)
+        present.add("crop")
+    return merged, present
+
+
+def training_run(flags, present):
+    """The run `--train` trains: (settings, the saved run it resumes or None).
+
+    --name picks that folder. Otherwise the newest trained run of --dataset whose sizes match
+    the size flags given is resumed, and without one a new run starts. A resumed run keeps its
+    saved settings except those given on the command line.
+    """
+    check_folder_name(flags.get("name"), "name", "--checkpoint_dir")
+    checkpoint_dir = flags["checkpoint_dir"]
+    if flags.get("name"):
+        saved = load(os.path.join(checkpoint_dir, flags["name"]))
+    else:
+        saved = newest_run(checkpoint_dir, flags["dataset"], run_picks(flags, present),
+                           missing_ok=True)
+    if saved is None:
+        return from_flags(flags, present), None
+    merged, present = resume_flags(saved, flags, present)
+    return from_flags(merged, present), saved
+
+
+def sampling_run(flags, present):
+    """The saved run --visualize, --evaluate and --export read: the folder of a --checkpoint
+    path, --name, or the newest trained run matching --dataset and the size flags given."""
+    checkpoint_dir, checkpoint = flags["checkpoint_dir"], flags.get("checkpoint")
+    if checkpoint and not checkpoint.isdigit():
+        given = sorted(set(present) & {"name", "dataset", *PICK_FLAGS})
+        require(not given, f"--checkpoint {checkpoint} is a path, which picks its run: drop "
+                           + " ".join(f"--{name}" for name in given))
+        folder = os.path.dirname(os.path.abspath(checkpoint))
+    elif flags.get("name"):
+        check_folder_name(flags["name"], "name", "--checkpoint_dir")
+        folder = os.path.join(checkpoint_dir, flags["name"])
+    else:
+        dataset = flags["dataset"] if "dataset" in present else None
+        return newest_run(checkpoint_dir, dataset, run_picks(flags, present))
+    saved = load(folder)
+    require(saved is not None, f"{folder}/ holds no run (no {RUN_FILE}): list the runs with "
+                               f"`ls {checkpoint_dir}`")
+    return saved.replace(checkpoint_dir=os.path.dirname(os.path.normpath(folder)))
+
+
+def describe(settings):
+    """The run's data and sizes in words, e.g. 'anime, 96x96 crop -> 32x32, batch 64'."""
+    size = f"{settings.model.output_height}x{settings.model.output_width}"
+    if settings.crop_height:
+        size = f"{settings.crop_height}x{settings.crop_width} crop -> {size}"
+    return f"{settings.dataset}, {size}, batch {settings.batch_size}"

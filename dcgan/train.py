@@ -240,20 +240,49 @@ class Trainer:
         return step
 
     def run(self):
-        """Train until `epoch` epochs are done or a stop is requested; returns the last step."""
+        """Train until `epoch` epochs are done or a stop is requested; returns the last step.
+
+        Ends with one line: the steps, the time, and where the checkpoint, samples and logs are.
+        """
         settings = self.settings
+        started = time.time()
         with checkpoints.RunLock(settings.run_checkpoint_dir), StopRequest() as stop:
+            newest = checkpoints.latest(settings.run_checkpoint_dir)
             session, step = self.open_session()
+            first_step = step
             with session:
-                if step:
+                if newest is not None and step != checkpoints.step_of(newest):
+                    # the newest could not be read (logged): say where training really resumes
                     log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
                 # After the restore: it has checked the checkpoints hold these flags' network.
                 run_settings.save(settings)
                 step = self._train_and_save(session, step, stop)
-        if stop.requested:
-            log.info("stopped at step %d; checkpoint saved in %s", step,
-                     settings.run_checkpoint_dir)
+        log.info(self._summary(step, first_step, time.time() - started, stop.requested))
         return step
+
+    def _summary(self, step, first_step, seconds, stopped):
+        """The last line of a training: what was done, and where each output is."""
+        settings = self.settings
+        where = (f"checkpoint {settings.run_checkpoint_dir}/ (step {step}), samples "
+                 f"{settings.run_sample_dir}/, logs {settings.run_log_dir}/")
+        if stopped:
+            return f"stopped at step {step} of {self.total_steps} after {_duration(seconds)}; " \
+                   f"{where}: the same command resumes"
+        if step == first_step:
+            return f"nothing to train: step {step} already completes --epoch {settings.epoch}; " \
+                   f"pass a larger --epoch to train on; {where}"
+        return f"trained steps {first_step + 1}-{step} of {self.total_steps} in " \
+               f"{_duration(seconds)}; {where}"
+
+
+def _duration(seconds):
+    """'42 s', '3 min 05 s' or '2 h 07 min'."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def train(settings, progress=True):

@@ -217,8 +217,10 @@ MODES = {"grid": grid, "sweep": sweep, "sweep_gifs": sweep_gifs, "zero_gifs": ze
          "digits": digits}
 
 
-def visualize(settings, options=None):
-    """Run one visualize mode on the run's newest checkpoint; returns the paths written."""
+def visualize(settings, options=None, checkpoint=None):
+    """Run one visualize mode on the run's newest checkpoint (or the `checkpoint` path given);
+    returns the paths written."""
     options = options or VisualizeOptions(num_samples=settings.num_samples)
-    with TrainedGenerator(settings, with_discriminator=options.mode == "best") as generator:
+    with TrainedGenerator(settings, with_discriminator=options.mode == "best",
+                          checkpoint=checkpoint) as generator:
         return MODES[options.mode](Canvas(generator, options, settings.run_sample_dir))

@@ -129,9 +129,10 @@ def permissions_apply():
     return without_capabilities("dac_override", "dac_read_search")
 
 
-def run_main(args, cwd, timeout=300, **kwargs):
-    """Run `python main.py ARGS` in `cwd`; returns the CompletedProcess (text output)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def run_main(args, cwd, timeout=300, env=None, **kwargs):
+    """Run `python main.py ARGS` in `cwd` (with `env` added to the environment); returns the
+    CompletedProcess (text output)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run([sys.executable, str(MAIN), *args], cwd=cwd, env=env, text=True,
                           capture_output=True, timeout=timeout, **kwargs)
 

@@ -55,9 +55,10 @@ def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
     assert "SWD x1e3" in result.stdout and "real vs real" in result.stdout
     assert "EMA weights" in result.stdout
     path = work / result.stdout.strip().splitlines()[-1]
-    assert path.name == "eval_00016.json"
+    assert path.name == "eval_00016_n32_k8_seed0.json"
     saved = json.loads(path.read_text())
     assert saved["step"] == 16 and saved["ema"] is True and saved["n"] == 32
+    assert saved["ndb_meaningful"] is True  # 32 images in 8 bins: 4 a bin
     # Sixteen steps of a tiny GAN are far from the faces; two halves of the faces are not.
     assert saved["swd_avg"] > 1.5 * saved["swd_floor_avg"]
     assert saved["ndb_over_k"] >= saved["ndb_over_k_floor"]
@@ -86,6 +87,23 @@ def test_evaluate_reads_names_that_are_not_utf8_and_caches_in_cache_dir(trained_
     saved = json.loads((work / result.stdout.strip().splitlines()[-1]).read_text())
     assert saved["n"] == 20
     assert len(list((cache / "other").glob("*.npy"))) == 1
+
+
+def test_other_settings_or_checkpoints_get_their_own_file_and_too_few_a_bin_warns(trained_run):
+    work, _ = trained_run
+    few = run_main(["--evaluate", "--ndb_k", "20"], work)  # 32 images in 20 bins
+    assert few.returncode == 0, few.stderr
+    assert "32 images in 20 NDB bins is 1.6 a bin" in few.stderr
+    assert "use --ndb_k 8 or less" in few.stderr  # 64 faces: --eval_num cannot help here
+    assert "meaningless below 4 images a bin" in few.stdout
+    older = run_main(["--evaluate", "--ndb_k", "8", "--checkpoint", "16"], work)
+    assert older.returncode == 0, older.stderr
+    assert "NDB bins" not in older.stderr and "meaningless" not in older.stdout
+    first, second = (work / r.stdout.strip().splitlines()[-1] for r in (few, older))
+    assert (first.name, second.name) == ("eval_00032_n32_k20_seed0.json",
+                                         "eval_00016_n32_k8_seed0.json")
+    assert json.loads(first.read_text())["ndb_meaningful"] is False
+    assert json.loads(second.read_text())["step"] == 16
 
 
 @pytest.mark.parametrize("args, words", [

@@ -95,3 +95,27 @@ def test_package_data_ships_the_page():
 
     for name in webpage.PAGE_FILES:
         assert (Path(webpage.TEMPLATE) / name).is_file()
+
+
+def test_export_of_an_older_checkpoint_holds_its_weights(trained_run, tmp_path):
+    import tensorflow as tf
+
+    from dcgan.export import export
+    from dcgan.session import TrainedGenerator
+
+    _, settings = trained_run
+    older = f"{settings.run_checkpoint_dir}/DCGAN.model-16"  # --checkpoint 16
+    paths = export(settings, str(tmp_path), checkpoint=older)
+    folder = tmp_path / settings.run_name
+    assert json.loads((folder / "model.json").read_text())["step"] == 16
+    with TrainedGenerator(settings, checkpoint=older) as generator:
+        z = generator.sample_z(4, rng_seed=5)
+        expected = generator.generate(z)
+    with TrainedGenerator(settings) as newest:
+        assert newest.step == 32 and np.abs(newest.generate(z) - expected).max() > 1e-3
+    graph_def = tf.compat.v1.GraphDef.FromString(Path(paths[0]).read_bytes())
+    with tf.Graph().as_default() as graph:
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=graph) as session:
+            frozen = session.run("sampler:0", {"z:0": z})
+    assert np.abs(frozen - expected).max() < 1e-5

@@ -1,6 +1,7 @@
 """Training on real faces: steps, samples, checkpoints, resume, SIGINT/SIGTERM, visualize, seeds."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,21 +27,63 @@ def test_training_writes_samples_checkpoints_settings_and_logs(trained_run):
     assert list((workdir / "logs" / "anime_8_16_16").glob("events.out.tfevents.*"))
 
 
+def _first_line(stderr):
+    return next(line for line in stderr.splitlines() if line.strip())
+
+
 def test_resume_continues_the_step_count(tmp_path):
     copy_faces(tmp_path / "data" / "anime", 64)
     args = ["--dataset", "anime", "--train", "--ckpt_freq", "4", *TINY_FLAGS]
-    assert run_main([*args, "--epoch", "1"], tmp_path).returncode == 0
+    first = run_main([*args, "--epoch", "1"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert _first_line(first.stderr) == ("INFO: starting run anime_8_16_16 (anime, 96x96 crop "
+                                         "-> 16x16, batch 8) in checkpoints/anime_8_16_16/")
+    assert first.stderr.strip().splitlines()[-1].startswith(
+        "INFO: trained steps 1-8 of 8 in ")
     folder = str(tmp_path / "checkpoints" / "anime_8_16_16")
     assert checkpoints.step_of(checkpoints.latest(folder)) == 8
-    resumed = run_main([*args, "--epoch", "2"], tmp_path)
+    # No size flags: the newest anime run resumes with its own settings, and says so first.
+    resumed = run_main(["--dataset", "anime", "--train", "--epoch", "2"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming" in resumed.stderr and "from step 8" in resumed.stderr
+    assert _first_line(resumed.stderr).startswith(
+        "INFO: resuming run anime_8_16_16 (anime, 96x96 crop -> 16x16, batch 8) from step 8 "
+        "in checkpoints/anime_8_16_16/; the newest anime run"), resumed.stderr
+    last = resumed.stderr.strip().splitlines()[-1]
+    assert last.startswith("INFO: trained steps 9-16 of 16 in ") and \
+        "checkpoint checkpoints/anime_8_16_16/ (step 16), samples samples/anime_8_16_16/, " \
+        "logs logs/anime_8_16_16/" in last, last
+    # Nothing of TensorFlow's own: its load-time lines or the Saver's deprecation notice.
+    assert "deprecated" not in resumed.stderr and "absl::" not in resumed.stderr
     assert checkpoints.step_of(checkpoints.latest(folder)) == 16
     # A different architecture in the same folder is refused in one line.
     clash = run_main([*args, "--epoch", "3", "--z_dim", "32"], tmp_path)
     assert clash.returncode == 2
-    assert clash.stderr.strip().splitlines()[-1].startswith("error: ")
-    assert "z_dim=16" in clash.stderr and "Traceback" not in clash.stderr
+    last = clash.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "z_dim=16" in last and "--name NAME" in last
+    assert "Traceback" not in clash.stderr
+
+
+def test_a_new_run_beside_another_gets_folders_of_its_own(trained_run, tmp_path):
+    workdir = tmp_path / "work"  # a copy: the shared run's folder stays as it is
+    shutil.copytree(trained_run[0], workdir)
+    samples = workdir / "samples" / "anime_8_16_16"
+    before = {path.name: path.stat().st_mtime_ns for path in samples.iterdir()}
+    args = ["--dataset", "anime", "--train", "--epoch", "1", *TINY_FLAGS, "--z_dim", "32"]
+    # The same name under another --checkpoint_dir would share samples/ and logs/: refused.
+    shared = run_main([*args, "--checkpoint_dir", "ck_z32"], workdir)
+    assert shared.returncode == 2, shared.stderr
+    assert "samples/anime_8_16_16 holds the outputs of the run in checkpoints/anime_8_16_16: " \
+           "pass --name NAME" in shared.stderr
+    # What the architecture-mismatch error suggests works.
+    named = run_main([*args, "--name", "z32"], workdir)
+    assert named.returncode == 0, named.stderr
+    assert _first_line(named.stderr).startswith("INFO: starting run z32 (anime, 96x96 crop")
+    assert (workdir / "samples" / "z32" / "train_01_00008.png").is_file()
+    assert list((workdir / "logs" / "z32").glob("events.out.tfevents.*"))
+    assert {path.name: path.stat().st_mtime_ns for path in samples.iterdir()} == before
+    # The newest run now is z32, so --visualize draws from it.
+    newest = run_main(["--visualize", "--num_samples", "2"], workdir)
+    assert newest.returncode == 0 and "samples/z32/grid_00008_seed" in newest.stdout
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -294,3 +294,21 @@ def test_every_visualize_mode_has_its_flags_and_a_picture_maker():
     from dcgan import visualize_options
 
     assert set(pictures.MODES) == set(visualize_options.MODES) == set(visualize_options.MODE_FLAGS)
+
+
+def test_size_flags_and_checkpoint_pick_what_is_drawn(trained_run):
+    workdir, run = trained_run
+    # --output_size alone (the default dataset is mnist) finds the anime run that has it.
+    older = run_main(["--visualize", "--output_size", "16", "--checkpoint", "16", "--seed", "3"],
+                     workdir)
+    assert older.returncode == 0, older.stderr
+    assert older.stdout.split()[-1] == "samples/anime_8_16_16/grid_00016_seed3.png"
+    path = f"checkpoints/{run.run_name}/DCGAN.model-16.index"
+    by_path = run_main(["--visualize", "--checkpoint", path, "--seed", "4"], workdir)
+    assert by_path.returncode == 0, by_path.stderr
+    assert by_path.stdout.split()[-1] == "samples/anime_8_16_16/grid_00016_seed4.png"
+    missing = run_main(["--visualize", "--checkpoint", "20"], workdir)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1] == (
+        "error: no checkpoint 20 in checkpoints/anime_8_16_16/: pass --checkpoint with one of "
+        "its steps (16, 32)")

@@ -1,7 +1,7 @@
 """Locate, download and verify nagadomi's lbpcascade_animeface.xml (MIT licence).
 
 The file is never committed to the project: users fetch it once with
-``python -m dcgan.prep.cascade`` (or implicitly through ``python -m dcgan.prep.faces``) and it is
+``dcgan-cascade`` (or implicitly through ``dcgan-faces``) and it is
 kept under ``data/cascade/``.
 """
 
@@ -90,8 +90,8 @@ def load_cascade(path: str | Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: ``python -m dcgan.prep.cascade [--data_dir data] [--url URL]`` fetches the cascade."""
-    parser = fetch.CliParser(prog="python -m dcgan.prep.cascade", description=__doc__)
+    """CLI: ``dcgan-cascade [--data_dir data] [--url URL]`` fetches the cascade."""
+    parser = fetch.CliParser(prog="dcgan-cascade", description=__doc__)
     parser.add_argument("--data_dir", default="data", help="folder for datasets (default: data)")
     parser.add_argument("--url", default=CASCADE_URL, help="where to download the cascade")
     args = parser.parse_args(argv)

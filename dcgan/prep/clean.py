@@ -1,7 +1,7 @@
 """Clean a folder of pictures: drop undecodable files, small pictures and (near-)duplicates.
 
-    python -m dcgan.prep.clean --input data/anime            # writes data/anime_clean/
-    python -m dcgan.prep.clean --input data/anime --list kept.txt   # only lists what to keep
+    dcgan-clean --input data/anime            # writes data/anime_clean/
+    dcgan-clean --input data/anime --list kept.txt   # only lists what to keep
 
 The input folder is never modified: the kept pictures are copied to ``--output`` (or only
 listed with ``--list``), and every dropped file is written with its reason to a report.
@@ -152,7 +152,7 @@ def _is_ours(folder: Path) -> bool:
 
 
 def _parse_args(argv):
-    parser = fetch.CliParser(prog="python -m dcgan.prep.clean", description=__doc__.split("\n")[0])
+    parser = fetch.CliParser(prog="dcgan-clean", description=__doc__.split("\n")[0])
     parser.add_argument("--input", required=True, type=Path, help="folder of pictures")
     parser.add_argument("--output", type=Path, default=None,
                         help="folder for the kept pictures (default: <input>_clean); an earlier "

@@ -1,10 +1,10 @@
 """Download pictures and datasets, politely.
 
-    python -m dcgan.prep.download urls list.txt --out raw/
-    python -m dcgan.prep.download booru https://danbooru.donmai.us/posts.json --tags "1girl solo" \\
+    dcgan-download urls list.txt --out raw/
+    dcgan-download booru https://danbooru.donmai.us/posts.json --tags "1girl solo" \\
         --pages 1-3 --out raw/
-    python -m dcgan.prep.download mnist            # data/mnist/, md5-checked
-    python -m dcgan.prep.download celebA           # data/celebA/ (1.4 GB; needs Google Drive)
+    dcgan-download mnist            # data/mnist/, md5-checked
+    dcgan-download celebA           # data/celebA/ (1.4 GB; needs Google Drive)
 
 One request at a time with ``--delay`` seconds between requests, retries with exponential
 backoff, timeouts, a size cap per file, and files already present are skipped, so a rerun
@@ -257,7 +257,7 @@ def _pages(text: str) -> range:
 
 
 def _parse_args(argv):
-    parser = fetch.CliParser(prog="python -m dcgan.prep.download",
+    parser = fetch.CliParser(prog="dcgan-download",
                              description=__doc__.split("\n")[0])
     common = fetch.CliParser(add_help=False)
     common.add_argument("--delay", type=float, default=1.0,

@@ -1,6 +1,6 @@
 """Cut anime faces out of illustrations with nagadomi's LBP cascade.
 
-    python -m dcgan.prep.faces --input raw/ --dataset anime
+    dcgan-faces --input raw/ --dataset anime
 
 finds faces in every picture under ``raw/``, widens each detector box by ``--margin`` of its
 side on every side, makes it square, keeps it inside the picture, resizes it to ``--size`` and
@@ -205,7 +205,7 @@ def _process(task: tuple[str, str]) -> tuple[str, int, str]:
 
 def _parse_args(argv):
     parser = fetch.CliParser(
-        prog="python -m dcgan.prep.faces",
+        prog="dcgan-faces",
         description="Detect anime faces in pictures and write square crops to data/<dataset>/.",
     )
     parser.add_argument("--input", required=True, type=Path,

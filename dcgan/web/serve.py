@@ -85,6 +85,14 @@ class PageHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")  # a re-export shows on reload
         super().end_headers()
 
+    def handle(self):
+        """Serve one connection. A browser that drops it mid-reply (a reload, a closed tab) is
+        routine: a debug line (--verbose), not a traceback."""
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError) as error:
+            log.debug("%s dropped the connection (%s)", self.address_string(), error)
+
     def do_GET(self):
         """Send one of the page's files."""
         self._reply(body=True)
