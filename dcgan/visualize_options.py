@@ -20,6 +20,8 @@ MERGED_TILES = 100  # carpedm20's merged GIF is a 10x10 grid of sweeps
 RANDOM_SEEDS = 1_000_000  # a seed drawn for the user stays short enough to type back
 # Seeds are 32-bit (the web page's generator); half the range leaves room for seed + i.
 MAX_SEED = 2 ** 31
+# --scale's limit: 16x already makes a 64-image grid of 64 px faces 8,000 px wide.
+MAX_SCALE = 16
 
 # The visualize-only flags each mode reads (--num_samples and --seed are shared with --train).
 MODE_FLAGS = {
@@ -34,7 +36,7 @@ MODE_FLAGS = {
     "digits": set(),
 }
 MODE_SPECIFIC_FLAGS = tuple(sorted(set().union(*MODE_FLAGS.values())))
-VISUALIZE_FLAGS = ("mode", "option", *MODE_SPECIFIC_FLAGS)
+VISUALIZE_FLAGS = ("mode", "option", "scale", *MODE_SPECIFIC_FLAGS)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -55,6 +57,7 @@ class VisualizeOptions:
     fps: int = 8
     num_gifs: int = 10
     interp: tuple = INTERPOLATIONS
+    scale: int = 1  # every picture enlarged this many times on each side (nearest neighbour)
 
 
 def parse_ints(text, flag):
@@ -107,6 +110,8 @@ def from_flags(values, present, run):
     require(num_samples > 0, f"--num_samples must be a positive number, not {num_samples}")
     require_positive(values, "search_num", "fps", "num_gifs")
     require(values["frames"] >= 2, f"--frames must be at least 2, not {values['frames']}")
+    require(1 <= values["scale"] <= MAX_SCALE,
+            f"--scale must be 1-{MAX_SCALE} (times each side), not {values['scale']}")
     cfg = run.model
     conditional = bool(cfg.y_dim)
     require(mode != "digits" or conditional,
@@ -143,4 +148,5 @@ def from_flags(values, present, run):
     return VisualizeOptions(mode=mode, seed=seed, num_samples=num_samples,
                             dims=None if dims is None else tuple(dims), label=label, seeds=seeds,
                             search_num=values["search_num"], frames=values["frames"],
-                            fps=values["fps"], num_gifs=values["num_gifs"], interp=interp)
+                            fps=values["fps"], num_gifs=values["num_gifs"], interp=interp,
+                            scale=values["scale"])
