@@ -81,7 +81,7 @@ def test_visualize_writes_a_grid_of_the_newest_run(trained_run):
     import imageio.v2 as imageio
 
     grid = imageio.imread(path)
-    assert grid.shape == (16 * 3, 16 * 4, 3)  # 12 samples: 3 rows of 4
+    assert grid.shape == (16 * 3 + 2 * GAP, 16 * 4 + 3 * GAP, 3)  # 12 samples: 3 rows of 4
     assert grid.std() > 5  # not a blank picture
 
 
