@@ -7,27 +7,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, copy_photos, photo
 from PIL import Image, ImageEnhance
 
 from dcgan.prep import clean
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FACES = SHARED / "data" / "anime_faces"
-REPO = Path(__file__).resolve().parents[1]
-
-if not FACES.is_dir():
-    pytest.skip(f"shared test data not found at {SHARED} (../shared beside the checkout)",
-                allow_module_level=True)
-
 
 @pytest.fixture
 def planted(tmp_path):
-    """60 real faces plus planted copies, near copies, a tiny picture and a broken file."""
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    sources = sorted(FACES.glob("*.jpg"))[:60]
-    for path in sources:
-        (folder / path.name).write_bytes(path.read_bytes())
+    """60 real pictures plus planted copies, near copies, a tiny picture and a broken file."""
+    folder = copy_photos(tmp_path / "pictures", 60)
+    sources = sorted(folder.glob("*.jpg"))
     first, second, third = (Image.open(p).convert("RGB") for p in sources[:3])
     (folder / "z_copy.jpg").write_bytes(sources[0].read_bytes())
     first.save(folder / "z_reencoded.jpg", quality=60)
@@ -53,8 +43,8 @@ def test_planted_duplicates_found(planted):
                                "does not decode": 1}
 
 
-def test_phash_tells_different_faces_apart():
-    hashes = [clean.phash(Image.open(p)) for p in sorted(FACES.glob("*.jpg"))[:40]]
+def test_phash_tells_different_pictures_apart():
+    hashes = [clean.phash(photo(index)) for index in range(40)]
     assert len(set(hashes)) == 40
 
 

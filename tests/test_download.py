@@ -11,28 +11,28 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from conftest import REPO, SHARED, need_shared, photo_bytes
 
 from dcgan.prep import cascade, download, fetch
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FACES = SHARED / "data" / "anime_faces"
+# The pictures served are package photos (conftest); MNIST and the cascade come from ../shared.
 MNIST = SHARED / "data" / "mnist"
 CASCADE = SHARED / "data" / "cascade" / "lbpcascade_animeface.xml"
-REPO = Path(__file__).resolve().parents[1]
 
-if not FACES.is_dir():
-    pytest.skip(f"shared test data not found at {SHARED} (../shared beside the checkout)",
-                allow_module_level=True)
+
+def _picture(name):
+    """The bytes of /img/N.jpg: package photo N."""
+    return photo_bytes(int(name.removesuffix(".jpg")))
+
 
 FAST = fetch.Options(timeout=0.5, deadline=3, retries=1, backoff=0.05, max_bytes=200_000)
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Routes: /img/N.jpg real faces, /posts.json listing, /mnist/*, /cascade.xml and
+    """Routes: /img/N.jpg real pictures, /posts.json listing, /mnist/*, /cascade.xml and
     misbehaving ones: /missing (404), /slow, /page.html, /huge, /drip, /flaky (503 once)."""
 
     flaky_seen: ClassVar[set] = set()
@@ -55,13 +55,13 @@ class Handler(BaseHTTPRequestHandler):
         path, query = urllib.parse.unquote(parts.path), urllib.parse.parse_qs(parts.query)
         if path.startswith("/img/"):
             name = path.rsplit("/", 1)[-1]
-            self._send((FACES / name).read_bytes(), "image/jpeg")
+            self._send(_picture(name), "image/jpeg")
         elif path == "/posts.json":
             page = int(query["page"][0])
             assert query["tags"] == ["1girl solo"]
             posts = [] if page > 2 else [
                 {"id": 100 * page + i, "file_ext": "jpg", "file_url": f"/img/{100 * page + i}.jpg",
-                 "md5": hashlib.md5((FACES / f"{100 * page + i}.jpg").read_bytes()).hexdigest()}
+                 "md5": hashlib.md5(_picture(f"{100 * page + i}.jpg")).hexdigest()}
                 for i in range(3)
             ] + [{"id": 99, "file_ext": "mp4", "file_url": "/img/x.mp4"}, {"id": 98}]
             self._send(json.dumps(posts).encode(), "application/json")
@@ -71,7 +71,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(CASCADE.read_bytes(), "text/xml")
         elif path == "/slow.jpg":
             self.stop.wait(2.0)
-            self._send((FACES / "0.jpg").read_bytes(), "image/jpeg")
+            self._send(_picture("0.jpg"), "image/jpeg")
         elif path == "/page.html":
             self._send(b"<html>not a picture</html>", "text/html")
         elif path == "/fake.jpg":
@@ -91,7 +91,7 @@ class Handler(BaseHTTPRequestHandler):
             self.flaky_seen.add(path)
             self._send(b"busy", "text/plain", status=503)
         elif path == "/flaky.jpg":
-            self._send((FACES / "1.jpg").read_bytes(), "image/jpeg")
+            self._send(_picture("1.jpg"), "image/jpeg")
         else:
             self._send(b"not found", "text/plain", status=404)
 
@@ -153,7 +153,7 @@ def test_url_list_every_case(server, box, tmp_path):
     assert "4.jpg" in got and "escaped.jpg" in got and "flaky.jpg" in got
     elevens = sorted(box.glob("*-11.jpg"))
     assert len(elevens) == 2 and elevens[0].read_bytes() != elevens[1].read_bytes()
-    assert (box / "4.jpg").read_bytes() == (FACES / "4.jpg").read_bytes()
+    assert (box / "4.jpg").read_bytes() == _picture("4.jpg")
 
     again = download.fetch_pictures(download.read_url_list(url_list), box, FAST)
     assert again["already present"] == 6 and again["downloaded"] == 0
@@ -179,6 +179,7 @@ def test_rate_limit_spaces_requests():
 
 
 def test_mnist_checksums(server, tmp_path):
+    need_shared(MNIST)
     opts = fetch.Options(timeout=2, retries=0, max_bytes=20 << 20)
     counts = download.fetch_mnist(tmp_path / "mnist", f"{server}/mnist/", opts)
     # ../shared holds three of the four files; the fourth is a 404 here.
@@ -189,6 +190,7 @@ def test_mnist_checksums(server, tmp_path):
 
 
 def test_cascade_download_verifies_sha256(server, tmp_path):
+    need_shared(CASCADE)
     opts = fetch.Options(timeout=2, retries=0)
     path = cascade.ensure_cascade(None, tmp_path, f"{server}/cascade.xml", opts)
     assert path == cascade.default_path(tmp_path)
