@@ -84,8 +84,8 @@ def install_runtime():
     """
     npm = shutil.which("npm")
     package = f"onnxruntime-web@{ORT_WEB_VERSION}"
-    manual = (f"run `npm install {package}` in this folder on a machine with network (or set "
-              "DCGAN_ORT_WEB to a folder holding its dist/ files), then export again")
+    manual = (f"once npm can reach its registry, run `npm install {package}` in this folder (or "
+              "set DCGAN_ORT_WEB to a folder holding its dist/ files), then export again")
     if npm is None:
         raise UsageError(f"the web page needs the onnxruntime-web runtime and npm is not "
                          f"installed: {manual}")
