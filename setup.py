@@ -1,10 +1,8 @@
-"""Installs the dcgan package; `pip install -e .` (add `[test]` for the test tools)."""
+"""Installs the dcgan package; `pip install -e .` runs every mode (add `[test]` for the tests)."""
 
 from pathlib import Path
 
 from setuptools import find_packages, setup
-
-EXPORT = ["tf2onnx>=1.17,<1.18", "onnx>=1.16,<1.24", "onnxruntime>=1.20,<1.32"]
 
 setup(
     name="dcgan",
@@ -32,6 +30,12 @@ setup(
         "scikit-learn>=1.3,<2",
         # Anime-face detection (dcgan.prep.faces); 5.x dropped CascadeClassifier.
         "opencv-python-headless>=4.8,<5",
+        # --export: frozen graph -> ONNX, and onnxruntime to check it.
+        "tf2onnx>=1.17,<1.18",
+        "onnx>=1.16,<1.24",
+        "onnxruntime>=1.20,<1.32",
+        # The training curves and pictures in logs/ (TensorFlow 2.20+ no longer brings it).
+        "tensorboard>=2.18,<2.22",
     ],
     entry_points={
         "console_scripts": [
@@ -43,9 +47,10 @@ setup(
         ],
     },
     extras_require={
-        # --export: frozen graph -> ONNX, and onnxruntime to check it.
-        "export": EXPORT,
-        "test": ["pytest>=8,<10", "ruff>=0.6", *EXPORT],
+        # Kept so that older instructions (`pip install -e ".[export]"`) still work: the
+        # export tools are in the base install now.
+        "export": [],
+        "test": ["pytest>=8,<10", "ruff>=0.6"],
         # bench/train_speed.py's PyTorch reference only (the CPU wheel; never a CUDA build).
         "bench": ["torch==2.13.0"],
     },

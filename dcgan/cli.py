@@ -152,6 +152,9 @@ flags.DEFINE_integer(
     "num_gifs", PICTURES.num_gifs, "sweep_gifs: how many GIFs (random dimensions)."
 )
 flags.DEFINE_integer(
+    "scale", PICTURES.scale, "Enlarge every picture N times on each side (nearest neighbour)."
+)
+flags.DEFINE_integer(
     "intra_op_threads", RUN.intra_op_threads, "Threads inside one op (0: every core)."
 )
 flags.DEFINE_integer(
@@ -377,10 +380,10 @@ def _visualize(values, present):
 
     run_settings, checkpoint = _settings_for_sampling(values, present)
     options = visualize_options.from_flags(values, present, run_settings)
-    from dcgan.visualize import visualize
+    from dcgan.visualize import listing, visualize
 
-    for path in visualize(run_settings, options, checkpoint):
-        print(path)
+    for line in listing(visualize(run_settings, options, checkpoint)):
+        print(line)
 
 
 def _evaluate(values, present):

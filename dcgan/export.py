@@ -93,8 +93,8 @@ def write_onnx(graph_def, names, folder):
     try:
         from tf2onnx import convert
     except ImportError as error:
-        raise UsageError("--export needs tf2onnx, onnx and onnxruntime: "
-                         "pip install -e \".[export]\"") from error
+        raise UsageError("--export needs tf2onnx, onnx and onnxruntime, which the base install "
+                         "brings: run `pip install -e .` again in the repository") from error
     path = os.path.join(folder, ONNX_MODEL)
     inputs = [names["z"]] + ([names["y"]] if "y" in names else [])
     # tf2onnx logs every conversion step at INFO; only its problems matter here.

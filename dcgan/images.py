@@ -8,6 +8,11 @@ import numpy as np
 
 from dcgan import durable
 
+# Pixels between the tiles of a grid, and their value: a thin white line tells neighbouring
+# faces (and MNIST's white-on-black digits) apart without hiding any of them.
+GAP = 2
+GAP_VALUE = 255
+
 
 def to_uint8(images):
     """Float images in [-1, 1] -> uint8 in [0, 255] (rounded, clipped)."""
@@ -27,21 +32,36 @@ def grid_shape(count, rows=None):
     return rows, cols
 
 
-def make_grid(images, rows=None, padding=0):
-    """Tile uint8 images [n, h, w, c] into one picture; empty cells stay black.
+def enlarge(pictures, scale):
+    """uint8 pictures [..., h, w, c] made `scale` times larger on each side, nearest neighbour
+    (each pixel becomes a scale x scale block, so nothing is smoothed away)."""
+    pictures = np.asarray(pictures)
+    if scale == 1:
+        return pictures
+    return pictures.repeat(scale, axis=-3).repeat(scale, axis=-2)
+
+
+def make_grid(images, rows=None, gap=GAP):
+    """Tile uint8 images [n, h, w, c] into one picture, `gap` white pixels between tiles; empty
+    cells stay black.
 
     Single-channel images become 2-D so they save as greyscale PNGs.
     """
     images = np.asarray(images)
     count, height, width, channels = images.shape
     rows, cols = grid_shape(count, rows)
-    grid = np.zeros((rows * (height + padding) - padding, cols * (width + padding) - padding,
-                     channels), dtype=images.dtype)
-    for index, image in enumerate(images):
-        row, col = divmod(index, cols)
-        top, left = row * (height + padding), col * (width + padding)
-        grid[top:top + height, left:left + width] = image
+    grid = np.full((rows * (height + gap) - gap, cols * (width + gap) - gap, channels), GAP_VALUE,
+                   dtype=images.dtype)
+    for index in range(rows * cols):
+        top, left = tile_origin(index, (height, width), cols, gap)
+        grid[top:top + height, left:left + width] = images[index] if index < count else 0
     return grid[:, :, 0] if channels == 1 else grid
+
+
+def tile_origin(index, tile_shape, cols, gap=GAP):
+    """(top, left) pixel of tile `index` in a grid of `cols` columns made by make_grid."""
+    row, col = divmod(index, cols)
+    return row * (tile_shape[0] + gap), col * (tile_shape[1] + gap)
 
 
 def _writable(image):

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY_EVERY = 10  # steps between TensorBoard writes
 FIXED_Z_SEED = 20161  # the sample grids' latent vectors stay the same across resumes
+SUMMARY_TILES = 16  # generated images in TensorBoard's one grid picture (4 x 4)
 
 
 def load_training_data(settings, progress=True):
@@ -56,6 +57,23 @@ class StopRequest:
             signal.signal(signum, handler)
 
 
+def summary_grid(pictures, count):
+    """The first `count` of a batch of [-1, 1] pictures as one [1, H, W, C] grid in [0, 1],
+    laid out and spaced as images.make_grid does, for TensorBoard's image summary."""
+    rows, cols = images.grid_shape(count)
+    gap = images.GAP
+    tiles = (tf.cast(pictures[:count], tf.float32) + 1.0) / 2.0
+    # Fill the last row with black tiles, then pad every tile right and below with the gap.
+    tiles = tf.pad(tiles, [[0, rows * cols - count], [0, 0], [0, 0], [0, 0]])
+    tiles = tf.pad(tiles, [[0, 0], [0, gap], [0, gap], [0, 0]],
+                   constant_values=images.GAP_VALUE / 255.0)
+    _, height, width, channels = tiles.shape
+    grid = tf.reshape(tiles, [rows, cols, height, width, channels])
+    grid = tf.reshape(tf.transpose(grid, [0, 2, 1, 3, 4]), [1, rows * height, cols * width,
+                                                             channels])
+    return grid[:, :rows * height - gap, :cols * width - gap]
+
+
 class TrainingGraph:
     """The training graph of a run: input feed, DCGAN, summaries, checkpointer."""
 
@@ -86,7 +104,9 @@ class TrainingGraph:
                 tf1.summary.histogram("d_", self.gan.d_fake)])
             self.g_summary = tf1.summary.merge([
                 tf1.summary.scalar("g_loss", self.gan.g_loss),
-                tf1.summary.image("G", (self.gan.fake_images + 1.0) / 2.0, max_outputs=8)])
+                tf1.summary.image("G", summary_grid(
+                    self.gan.fake_images, min(settings.batch_size, SUMMARY_TILES)),
+                    max_outputs=1)])
             self.checkpointer = checkpoints.Checkpointer(settings.run_checkpoint_dir,
                                                          settings.max_to_keep)
             self.graph.finalize()

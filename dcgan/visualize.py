@@ -6,6 +6,7 @@ output for `latent.seed_z(s)` (and, on MNIST, digit s % 10 unless --label is giv
 image named with its seed can be made again with `--seed s`.
 """
 
+import collections
 import os
 
 import numpy as np
@@ -13,6 +14,9 @@ import numpy as np
 from dcgan import images, latent, walks
 from dcgan.session import TrainedGenerator
 from dcgan.visualize_options import MERGED_TILES, VisualizeOptions
+
+# A folder holding more files than this is printed as its name and a count, not file by file.
+LISTED_FILES = 10
 
 
 class Canvas:
@@ -44,9 +48,17 @@ class Canvas:
             return np.full(len(seeds), self.options.label)
         return self.cfg.labels_for(seeds)
 
+    def pictures(self, floats):
+        """The generator's [-1, 1] output as uint8 pictures, enlarged by --scale."""
+        return images.enlarge(images.to_uint8(floats), self.options.scale)
+
     def render(self, z, labels=None):
-        """uint8 images for latent vectors `z` (and digits)."""
-        return images.to_uint8(self.generator.generate(z, labels))
+        """uint8 pictures (enlarged by --scale) for latent vectors `z` (and digits)."""
+        return self.pictures(self.generator.generate(z, labels))
+
+    def grid(self, path, z, labels=None, rows=None):
+        """Draw `z` and write the pictures as one grid; returns the path."""
+        return images.save_image(path, images.make_grid(self.render(z, labels), rows))
 
     def panels(self, z):
         """uint8 images [len(z), k, h, w, c] for animations and strips.
@@ -76,8 +88,7 @@ def grid(canvas):
     """`--num_samples` images of seeds seed, seed+1, ... as one grid (carpedm20 option 0)."""
     o = canvas.options
     seeds = np.arange(o.seed, o.seed + o.num_samples)
-    pictures = canvas.generator.generate(canvas.z_of(seeds), canvas.labels_of(seeds))
-    return [images.save_grid(canvas.path(f"_seed{o.seed}"), pictures)]
+    return [canvas.grid(canvas.path(f"_seed{o.seed}"), canvas.z_of(seeds), canvas.labels_of(seeds))]
 
 
 def sweep(canvas):
@@ -93,8 +104,8 @@ def sweep(canvas):
     paths = []
     for dim in canvas.sweep_dims():
         z = np.concatenate([walks.sweep(base, dim, canvas.values) for base in bases])
-        paths.append(images.save_grid(canvas.path(f"_seed{o.seed}", f"dim{dim:03d}.png"),
-                                      canvas.generator.generate(z, labels), rows=rows))
+        paths.append(canvas.grid(canvas.path(f"_seed{o.seed}", f"dim{dim:03d}.png"), z, labels,
+                                 rows))
     return paths
 
 
@@ -175,8 +186,8 @@ def best(canvas):
     order = np.argsort(-scores, kind="stable")
     kept = order[:o.num_samples]
     name = f"_seed{o.seed}_top{o.num_samples}of{o.search_num}"
-    paths = [images.save_grid(canvas.path(name), pictures[kept])]
-    uint8 = images.to_uint8(pictures[kept])
+    uint8 = canvas.pictures(pictures[kept])
+    paths = [images.save_image(canvas.path(name), images.make_grid(uint8))]
     for rank, (index, picture) in enumerate(zip(kept, uint8, strict=True), start=1):
         file = f"rank{rank:03d}_seed{seeds[index]}_score{scores[index]:.4f}.png"
         paths.append(images.save_image(canvas.path(name, file), picture))
@@ -207,9 +218,8 @@ def digits(canvas):
     count = canvas.cfg.y_dim
     columns = max(1, o.num_samples // count)
     z = canvas.z_of(np.arange(o.seed, o.seed + columns))
-    pictures = canvas.generator.generate(np.tile(z, (count, 1)),
-                                         np.repeat(np.arange(count), columns))
-    return [images.save_grid(canvas.path(f"_seed{o.seed}"), pictures, rows=count)]
+    return [canvas.grid(canvas.path(f"_seed{o.seed}"), np.tile(z, (count, 1)),
+                        np.repeat(np.arange(count), columns), rows=count)]
 
 
 MODES = {"grid": grid, "sweep": sweep, "sweep_gifs": sweep_gifs, "zero_gifs": zero_gifs,
@@ -224,3 +234,17 @@ def visualize(settings, options=None, checkpoint=None):
     with TrainedGenerator(settings, with_discriminator=options.mode == "best",
                           checkpoint=checkpoint) as generator:
         return MODES[options.mode](Canvas(generator, options, settings.run_sample_dir))
+
+
+def listing(paths):
+    """Lines saying what a mode wrote: each path, or `FOLDER/ (N files)` for a folder of many."""
+    by_folder = collections.Counter(os.path.dirname(path) for path in paths)
+    lines, shown = [], set()
+    for path in paths:
+        folder = os.path.dirname(path)
+        if by_folder[folder] <= LISTED_FILES:
+            lines.append(path)
+        elif folder not in shown:
+            shown.add(folder)
+            lines.append(f"{folder}{os.sep} ({by_folder[folder]} files)")
+    return lines

@@ -21,6 +21,8 @@ MERGED_TILES = 100  # carpedm20's merged GIF is a 10x10 grid of sweeps
 RANDOM_SEEDS = 1_000_000  # a seed drawn for the user stays short enough to type back
 MAX_WAYPOINTS = 1000  # --seeds: each one adds --frames images to the strip and the GIF
 MAX_FRAMES = 1000  # a sweep's steps, an interpolation leg's, and GIFs in one request
+# --scale's limit: 16x already makes a 64-image grid of 64 px faces 8,000 px wide.
+MAX_SCALE = 16
 
 # The visualize-only flags each mode reads (--num_samples and --seed are shared with --train).
 MODE_FLAGS = {
@@ -35,7 +37,7 @@ MODE_FLAGS = {
     "digits": set(),
 }
 MODE_SPECIFIC_FLAGS = tuple(sorted(set().union(*MODE_FLAGS.values())))
-VISUALIZE_FLAGS = ("mode", "option", *MODE_SPECIFIC_FLAGS)
+VISUALIZE_FLAGS = ("mode", "option", "scale", *MODE_SPECIFIC_FLAGS)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -56,6 +58,7 @@ class VisualizeOptions:
     fps: int = 8
     num_gifs: int = 10
     interp: tuple = INTERPOLATIONS
+    scale: int = 1  # every picture enlarged this many times on each side (nearest neighbour)
 
 
 def parse_ints(text, flag, limit, too_large, max_count):
@@ -118,6 +121,8 @@ def from_flags(values, present, run):
     require_positive(values, "fps")
     require(values["frames"] >= 2, f"--frames must be at least 2, not {values['frames']}")
     check_count(values["frames"], "frames", MAX_FRAMES)
+    require(1 <= values["scale"] <= MAX_SCALE,
+            f"--scale must be 1-{MAX_SCALE} (times each side), not {values['scale']}")
     cfg = run.model
     conditional = bool(cfg.y_dim)
     require(mode != "digits" or conditional,
@@ -143,7 +148,8 @@ def from_flags(values, present, run):
     options = VisualizeOptions(mode=mode, seed=seed, num_samples=num_samples, dims=dims,
                                label=label, seeds=seeds, search_num=values["search_num"],
                                frames=values["frames"], fps=values["fps"],
-                               num_gifs=values["num_gifs"], interp=interp)
+                               num_gifs=values["num_gifs"], interp=interp,
+                               scale=values["scale"])
     _check_images_at_once(options, cfg.z_dim)
     return options
 

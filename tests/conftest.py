@@ -1,5 +1,13 @@
-"""Shared fixtures: real pictures from ../shared, a tiny trained run, running main.py."""
+"""Shared fixtures: real pictures, a tiny trained run, running main.py.
 
+Two sources of real pictures. Tests about pictures in general use photos that ship inside the
+installed scikit-image wheel (`photo`, `copy_photos`), so every clone runs them. Tests about
+anime faces in particular (face detection, the faces' statistics) read ../shared beside the
+checkout (`face_files`, `copy_faces`) and skip, saying why, where it is absent.
+"""
+
+import functools
+import io
 import os
 import shutil
 import struct
@@ -24,6 +32,64 @@ MAIN = REPO / "main.py"
 # Small enough for a 2-core CI machine, big enough to be the real architecture.
 TINY_FLAGS = ["--output_size", "16", "--image_size", "96", "--batch_size", "8", "--gf_dim", "8",
               "--df_dim", "8", "--z_dim", "16", "--num_samples", "12"]
+
+
+# scikit-image's colour sample photos (files inside its wheel: no download). Picture i of the
+# test set is a square cut from one of them, so the set is as large as a test needs.
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry",
+          "hubble_deep_field")
+PHOTO_SIZE = 96  # as the shared anime faces
+
+
+@functools.cache
+def _sample_photo(name):
+    import skimage.data
+
+    return getattr(skimage.data, name)()
+
+
+def photo(index):
+    """Real picture `index` of the package photo set: a 96x96 RGB PIL image, always the same.
+
+    A square of a random side (96 px to 60% of the shorter side) at a random place in photo
+    index % 6, resized; the randomness is seeded by `index`. Keeping the squares local keeps
+    them distinct: no two of the first 200 are near duplicates by dcgan.prep.clean's hash.
+    """
+    import numpy as np
+    from PIL import Image
+
+    source = _sample_photo(PHOTOS[index % len(PHOTOS)])
+    rng = np.random.default_rng(index)
+    height, width = source.shape[:2]
+    side = int(rng.integers(PHOTO_SIZE, int(0.6 * min(height, width)) + 1))
+    top, left = int(rng.integers(height - side + 1)), int(rng.integers(width - side + 1))
+    square = Image.fromarray(source[top:top + side, left:left + side])
+    return square.resize((PHOTO_SIZE, PHOTO_SIZE), Image.BILINEAR)
+
+
+def photo_bytes(index):
+    """Picture `index` of the package photo set as the bytes of a JPEG file."""
+    buffer = io.BytesIO()
+    photo(index).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def photo_arrays(count, size=PHOTO_SIZE, start=0):
+    """uint8 [count, size, size, 3] of package photos `start`... (resized when size differs)."""
+    import numpy as np
+    from PIL import Image
+
+    return np.stack([np.asarray(photo(i).resize((size, size), Image.BILINEAR))
+                     for i in range(start, start + count)])
+
+
+def copy_photos(folder, count, start=0):
+    """Write package photos `start`..`start + count - 1` into `folder` as N.jpg; returns it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(start, start + count):
+        (folder / f"{index}.jpg").write_bytes(photo_bytes(index))
+    return folder
 
 
 def need_shared(path):
@@ -59,7 +125,7 @@ def png_header_claiming(width, height):
 
 
 def make_bad_files(folder, crop=96, locked=True):
-    """The bad and odd files a scraped folder holds, made from real faces of ../shared.
+    """The bad and odd files a scraped folder holds, made from real package photos.
 
     `crop` is the run's crop size (the 1x1 and 20x20 pictures are smaller). `locked` adds a file
     nobody may read; only meaningful when the reader is not root (root reads it anyway).
@@ -69,9 +135,8 @@ def make_bad_files(folder, crop=96, locked=True):
     from PIL import Image
 
     folder = Path(folder)
-    source = face_files(1, start=500)[0]
-    face = Image.open(source).convert("RGB")
-    raw = source.read_bytes()
+    face = photo(500)
+    raw = photo_bytes(500)
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "text.jpg").write_text("not a picture")
     (folder / "truncated.jpg").write_bytes(raw[:len(raw) // 2])
@@ -99,7 +164,7 @@ def make_bad_files(folder, crop=96, locked=True):
     face.convert("L").save(folder / "grey.jpg")
     face.convert("CMYK").save(folder / "cmyk.jpg")
     face.resize((8000, 8000)).save(folder / "huge.jpg", quality=50)
-    frames = [Image.open(path).convert("RGB") for path in face_files(3, start=600)]
+    frames = [photo(index) for index in range(600, 603)]
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:],
                    duration=100, loop=0)
     exif = Image.Exif()
@@ -139,9 +204,9 @@ def run_main(args, cwd, timeout=300, env=None, **kwargs):
 
 @pytest.fixture(scope="session")
 def anime_workdir(tmp_path_factory):
-    """A working folder with data/anime holding 64 real faces."""
+    """A working folder with data/anime holding 64 real pictures (package photos)."""
     work = tmp_path_factory.mktemp("work")
-    copy_faces(work / "data" / "anime", 64)
+    copy_photos(work / "data" / "anime", 64)
     return work
 
 

@@ -1,4 +1,5 @@
-"""The exported web page in real headless Chromium, served by dcgan.web.serve on 127.0.0.1.
+"""The exported web page in real headless Chromium, served by dcgan.web.serve on 127.0.0.1,
+at a desktop width and at a phone's 400 px.
 
 Needs Debian's `chromium`, Node.js and `npm install` run in the repository (playwright-core and
 onnxruntime-web in node_modules/, as .ci/run does); skips saying which is missing otherwise.
@@ -82,3 +83,11 @@ def test_page_draws_the_python_face_for_a_seed(served_page, tmp_path):
     shot = imageio.imread(screenshot)
     colours = np.unique(shot[:, :, :3].reshape(-1, 3), axis=0)
     assert shot.shape[0] > 300 and shot.std() > 10 and len(colours) > 100
+
+    # A phone-sized window: nothing sticks out sideways, and the faces stay big enough to see.
+    narrow = report["narrow"]
+    assert narrow["scrollWidth"] <= narrow["viewport"] == 400
+    assert narrow["right"] <= narrow["viewport"]
+    assert narrow["tile"] >= 64 and narrow["face"] >= 200
+    phone = imageio.imread(screenshot.with_name("page-narrow.png"))
+    assert phone.shape[1] == 400 and phone.std() > 10

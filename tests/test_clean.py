@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, SHARED, copy_photos, photo, photo_bytes
 from PIL import Image, ImageEnhance
 
 from dcgan.prep import clean
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FACES = SHARED / "data" / "anime_faces"
-REPO = Path(__file__).resolve().parents[1]
-
-if not FACES.is_dir():
-    pytest.skip(f"shared test data not found at {SHARED} (../shared beside the checkout)",
-                allow_module_level=True)
-
 
 @pytest.fixture
 def planted(tmp_path):
-    """60 real faces plus planted copies, near copies, a tiny picture and a broken file."""
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    sources = sorted(FACES.glob("*.jpg"))[:60]
-    for path in sources:
-        (folder / path.name).write_bytes(path.read_bytes())
+    """60 real pictures plus planted copies, near copies, a tiny picture and a broken file."""
+    folder = copy_photos(tmp_path / "pictures", 60)
+    sources = sorted(folder.glob("*.jpg"))
     first, second, third = (Image.open(p).convert("RGB") for p in sources[:3])
     (folder / "z_copy.jpg").write_bytes(sources[0].read_bytes())
     first.save(folder / "z_reencoded.jpg", quality=60)
@@ -55,8 +44,8 @@ def test_planted_duplicates_found(planted):
                                "does not decode": 1}
 
 
-def test_phash_tells_different_faces_apart():
-    hashes = [clean.phash(Image.open(p)) for p in sorted(FACES.glob("*.jpg"))[:40]]
+def test_phash_tells_different_pictures_apart():
+    hashes = [clean.phash(photo(index)) for index in range(40)]
     assert len(set(hashes)) == 40
 
 
@@ -95,10 +84,9 @@ def test_output_always_equals_the_report(planted, tmp_path):
                        "--jobs", "1")
     assert loose.returncode == 0 and "63 kept" in loose.stdout, loose.stdout + loose.stderr
     assert len(_tree(out)) == 63 + 1  # the near duplicates too, and the report
-    # Replace a kept input by another face (same name), then clean strictly.
+    # Replace a kept input by another picture (same name), then clean strictly.
     victim = sorted(planted.glob("*.jpg"))[5]
-    replacement = next(p for p in sorted(FACES.glob("*.jpg"))[60:]
-                       if not (planted / p.name).exists()).read_bytes()
+    replacement = photo_bytes(160)
     victim.write_bytes(replacement)
     strict = _clean_cli("--input", str(planted), "--output", str(out), "--jobs", "1")
     assert strict.returncode == 0 and "60 kept" in strict.stdout, strict.stdout + strict.stderr
@@ -124,9 +112,8 @@ def test_odd_names_and_unreadable_files_are_reported_not_fatal(planted, tmp_path
     from conftest import permissions_apply
 
     shift_jis = os.fsdecode("猫.jpg".encode("shift_jis"))
-    shutil.copy(sorted(FACES.glob("*.jpg"))[200], planted / shift_jis)
-    shutil.copy(sorted(FACES.glob("*.jpg"))[201], planted / ".hidden.jpg")
-    shutil.copy(sorted(FACES.glob("*.jpg"))[202], planted / "locked.jpg")
+    for index, name in enumerate((shift_jis, ".hidden.jpg", "locked.jpg"), start=170):
+        (planted / name).write_bytes(photo_bytes(index))
     os.chmod(planted / "locked.jpg", 0)
     listed = tmp_path / "kept.txt"
     proc = subprocess.run([*permissions_apply(), sys.executable, "-m", "dcgan.prep.clean",

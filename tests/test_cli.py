@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from conftest import copy_faces, run_main
+from conftest import copy_photos, run_main
 
 BAD_FLAGS = [
     ["--train", "--batch_size", "0"],
@@ -89,7 +89,7 @@ def test_empty_dataset_folder_and_too_few_images(tmp_path):
     (tmp_path / "data" / "anime").mkdir(parents=True)
     empty = run_main(["--train", "--dataset", "anime"], tmp_path)
     assert_one_line_exit_2(empty, "no pictures", after_start=True)
-    copy_faces(tmp_path / "data" / "anime", 5)
+    copy_photos(tmp_path / "data" / "anime", 5)
     few = run_main(["--train", "--dataset", "anime", "--batch_size", "8"], tmp_path)
     assert_one_line_exit_2(few, "5 usable images, fewer than --batch_size 8", after_start=True)
     small = run_main(["--train", "--dataset", "anime", "--batch_size", "4", "--train_size", "2"],

@@ -14,10 +14,13 @@ from conftest import (
     MNIST_DIR,
     TINY_FLAGS,
     copy_faces,
+    copy_photos,
     face_files,
     make_bad_files,
     need_shared,
     permissions_apply,
+    photo,
+    photo_bytes,
     png_header_claiming,
 )
 from PIL import Image
@@ -28,8 +31,8 @@ from dcgan.errors import UsageError
 SPEC = data.ImageSpec(48, 48, 3, 96, 96)
 
 
-def test_center_crop_and_resize_of_a_real_face():
-    path = face_files(1)[0]
+def test_center_crop_and_resize_of_a_real_picture(tmp_path):
+    path = copy_photos(tmp_path, 1) / "0.jpg"
     image = data.load_image(str(path), data.ImageSpec(24, 24, 3, 64, 64))
     original = np.asarray(Image.open(path).convert("RGB"))
     expected = np.asarray(Image.fromarray(original[16:80, 16:80]).resize((24, 24),
@@ -39,7 +42,7 @@ def test_center_crop_and_resize_of_a_real_face():
 
 
 def test_bad_files_are_skipped_and_counted_and_odd_ones_converted(tmp_path):
-    folder = copy_faces(tmp_path / "anime", 20)
+    folder = copy_photos(tmp_path / "anime", 20)
     # Root reads a chmod-000 file anyway; test_reliability covers that case with root's
     # permission-bypass capabilities dropped.
     expected, converted = make_bad_files(folder, locked=os.geteuid() != 0)
@@ -56,8 +59,8 @@ def test_oversized_headers_are_refused_by_every_decoding_thread(tmp_path):
     # Pillow only warns between 1x and 2x its pixel limit. The refusal once relied on a warning
     # filter set per call: filters are process-wide, so a thread leaving its filter block could
     # lift another's and a bomb came out as "files that do not decode" (a rare flake of the
-    # bad-files test). Hundreds of bombs decoded beside real faces must all be refused by size.
-    folder = copy_faces(tmp_path / "anime", 40)
+    # bad-files test). Hundreds of bombs decoded beside real pictures must all be refused by size.
+    folder = copy_photos(tmp_path / "anime", 40)
     bomb = png_header_claiming(20000, 20000)  # 400 Mpx: over the limit, under twice it
     for index in range(200):
         (folder / f"bomb{index}.png").write_bytes(bomb)
@@ -69,7 +72,7 @@ def test_oversized_headers_are_refused_by_every_decoding_thread(tmp_path):
 def test_odd_files_are_converted_the_right_way_up(tmp_path):
     make_bad_files(tmp_path, locked=False)
     spec = data.ImageSpec(96, 96, 3)
-    upright = np.asarray(Image.open(face_files(1, start=500)[0]).convert("RGB"), np.float32)
+    upright = np.asarray(photo(500), np.float32)
     for name in ("exif_rotated.jpg", "alpha.png", "palette.png", "cmyk.jpg", "really_a_png.jpg"):
         image = data.load_image(str(tmp_path / name), spec).astype(np.float32)
         # Lossy saves (JPEG, a 216-colour palette) differ a little; a wrong turn differs a lot.
@@ -82,7 +85,7 @@ def test_odd_files_are_converted_the_right_way_up(tmp_path):
 
 
 def test_cache_is_reused_and_rebuilt_when_files_change(tmp_path):
-    folder = copy_faces(tmp_path / "anime", 12)
+    folder = copy_photos(tmp_path / "anime", 12)
     first = data.load_folder(str(folder), SPEC, progress=False)
     caches = list(Path(data.cache_folder(str(folder))).glob("*.npy"))
     assert caches and not (folder / data.CACHE_FOLDER).exists()  # the dataset stays untouched
@@ -90,7 +93,7 @@ def test_cache_is_reused_and_rebuilt_when_files_change(tmp_path):
     again = data.load_folder(str(folder), SPEC, progress=False)
     np.testing.assert_array_equal(np.asarray(first.images), np.asarray(again.images))
     assert isinstance(again.images, np.memmap)
-    shutil.copy(face_files(1, start=100)[0], folder / "new.jpg")
+    (folder / "new.jpg").write_bytes(photo_bytes(100))
     assert len(data.load_folder(str(folder), SPEC, progress=False).images) == 13
 
 

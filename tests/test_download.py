@@ -12,22 +12,22 @@ import time
 import urllib.parse
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from conftest import REPO, SHARED, need_shared, photo_bytes
 
 from dcgan.prep import cascade, download, fetch
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FACES = SHARED / "data" / "anime_faces"
+# The pictures served are package photos (conftest); MNIST and the cascade come from ../shared.
 MNIST = SHARED / "data" / "mnist"
 CASCADE = SHARED / "data" / "cascade" / "lbpcascade_animeface.xml"
-REPO = Path(__file__).resolve().parents[1]
 
-if not FACES.is_dir():
-    pytest.skip(f"shared test data not found at {SHARED} (../shared beside the checkout)",
-                allow_module_level=True)
+
+def _picture(name):
+    """The bytes of /img/N.jpg: package photo N."""
+    return photo_bytes(int(name.removesuffix(".jpg")))
+
 
 JUNK_LISTINGS = {
     "html": b"<html>log in first</html>",
@@ -45,7 +45,7 @@ FAST = fetch.Options(timeout=0.5, deadline=3, retries=1, backoff=0.05, max_bytes
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Routes: /img/N.jpg real faces, /posts.json listing, /mnist/*, /cascade.xml and
+    """Routes: /img/N.jpg real pictures, /posts.json listing, /mnist/*, /cascade.xml and
     misbehaving ones: /missing (404), /slow, /page.html, /huge, /drip, /flaky (503 once)."""
 
     flaky_seen: ClassVar[set] = set()
@@ -78,13 +78,13 @@ class Handler(BaseHTTPRequestHandler):
         path, query = urllib.parse.unquote(parts.path), urllib.parse.parse_qs(parts.query)
         if path.startswith("/img/"):
             name = path.rsplit("/", 1)[-1]
-            self._send((FACES / name).read_bytes(), "image/jpeg")
+            self._send(_picture(name), "image/jpeg")
         elif path == "/posts.json":
             page = int(query["page"][0])
             assert query["tags"] == ["1girl solo"]
             posts = [] if page > 2 else [
                 {"id": 100 * page + i, "file_ext": "jpg", "file_url": f"/img/{100 * page + i}.jpg",
-                 "md5": hashlib.md5((FACES / f"{100 * page + i}.jpg").read_bytes()).hexdigest()}
+                 "md5": hashlib.md5(_picture(f"{100 * page + i}.jpg")).hexdigest()}
                 for i in range(3)
             ] + [{"id": 99, "file_ext": "mp4", "file_url": "/img/x.mp4"}, {"id": 98}]
             self._send(json.dumps(posts).encode(), "application/json")
@@ -94,7 +94,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(CASCADE.read_bytes(), "text/xml")
         elif path == "/slow.jpg":
             self.stop.wait(2.0)
-            self._send((FACES / "0.jpg").read_bytes(), "image/jpeg")
+            self._send(_picture("0.jpg"), "image/jpeg")
         elif path == "/page.html":
             self._send(b"<html>not a picture</html>", "text/html")
         elif path == "/fake.jpg":
@@ -116,9 +116,9 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/trickle_headers.jpg":  # never gets past the headers
             self._trickle(b"HTTP/1.0 200 OK\r\nX-Padding: " + b"x" * 1000, 0.1)
         elif path == "/picture":  # a URL without an extension, as many image services give
-            self._send((FACES / "7.jpg").read_bytes(), "image/jpeg")
+            self._send(photo_bytes(7), "image/jpeg")
         elif path == "/名前/11.jpg":  # reached only when the non-ASCII path is percent-encoded
-            self._send((FACES / "11.jpg").read_bytes(), "image/jpeg")
+            self._send(photo_bytes(11), "image/jpeg")
         elif path.startswith("/junk/"):  # listings that are not what they should be
             self._send(JUNK_LISTINGS[path[6:]] if query["page"] == ["1"] else b"[]",
                        "application/json")
@@ -126,7 +126,7 @@ class Handler(BaseHTTPRequestHandler):
             self.flaky_seen.add(path)
             self._send(b"busy", "text/plain", status=503)
         elif path == "/flaky.jpg":
-            self._send((FACES / "1.jpg").read_bytes(), "image/jpeg")
+            self._send(_picture("1.jpg"), "image/jpeg")
         else:
             self._send(b"not found", "text/plain", status=404)
 
@@ -188,7 +188,7 @@ def test_url_list_every_case(server, box, tmp_path):
     assert "4.jpg" in got and "escaped.jpg" in got and "flaky.jpg" in got
     elevens = sorted(box.glob("*-11.jpg"))
     assert len(elevens) == 2 and elevens[0].read_bytes() != elevens[1].read_bytes()
-    assert (box / "4.jpg").read_bytes() == (FACES / "4.jpg").read_bytes()
+    assert (box / "4.jpg").read_bytes() == _picture("4.jpg")
 
     again = download.fetch_pictures(download.read_url_list(url_list), box, FAST)
     assert again["already present"] == 6 and again["downloaded"] == 0
@@ -216,6 +216,7 @@ def test_rate_limit_spaces_requests():
 
 
 def test_mnist_checksums(server, tmp_path):
+    need_shared(MNIST)
     opts = fetch.Options(timeout=2, retries=0, max_bytes=20 << 20)
     counts = download.fetch_mnist(tmp_path / "mnist", f"{server}/mnist/", opts)
     # ../shared holds three of the four files; the fourth is a 404 here.
@@ -226,6 +227,7 @@ def test_mnist_checksums(server, tmp_path):
 
 
 def test_cascade_download_verifies_sha256(server, tmp_path):
+    need_shared(CASCADE)
     opts = fetch.Options(timeout=2, retries=0)
     path = cascade.ensure_cascade(None, tmp_path, f"{server}/cascade.xml", opts)
     assert path == cascade.default_path(tmp_path)
@@ -286,7 +288,7 @@ def test_malformed_lines_slow_servers_and_bare_names_are_skipped_or_fixed(server
     assert elapsed < 20, elapsed  # two deadlines of 1.5 s, not a trickle's 100 s
     got = sorted(p.name for p in box.iterdir())
     assert got == ["11.jpg", "12.jpg", "9.jpg", "picture.jpg"], got
-    assert (box / "picture.jpg").read_bytes() == (FACES / "7.jpg").read_bytes()
+    assert (box / "picture.jpg").read_bytes() == photo_bytes(7)
     again = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True,
                            timeout=60)
     assert "4 already present" in again.stdout, again.stdout

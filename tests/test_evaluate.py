@@ -1,4 +1,4 @@
-"""--evaluate, --eval_freq and --ema on real faces: numbers saved, scalars logged, EMA used."""
+"""--evaluate, --eval_freq and --ema on real pictures: numbers saved, scalars logged, EMA used."""
 
 import json
 import os
@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_FLAGS, copy_faces, face_files, run_main
+from conftest import TINY_FLAGS, copy_photos, photo_arrays, run_main
 
 from dcgan import checkpoints, model
 from dcgan import settings as run_settings
@@ -15,7 +15,7 @@ from dcgan.errors import UsageError
 from dcgan.session import TrainedGenerator
 
 tf1 = tf.compat.v1
-# 64 faces give sets of 32 images: small, so NDB gets 8 bins.
+# 64 pictures give sets of 32 images: small, so NDB gets 8 bins.
 EVAL_FLAGS = ["--eval_num", "32", "--ndb_k", "8"]
 
 
@@ -23,7 +23,7 @@ EVAL_FLAGS = ["--eval_num", "32", "--ndb_k", "8"]
 def ema_run(tmp_path_factory):
     """A tiny anime run trained 16 steps with --ema 0.9 and an evaluation every 8 steps."""
     work = tmp_path_factory.mktemp("ema")
-    copy_faces(work / "data" / "anime", 64)
+    copy_photos(work / "data" / "anime", 64)
     result = run_main(["--dataset", "anime", "--train", "--epoch", "2", "--seed", "1",
                        "--ema", "0.9", "--eval_freq", "8", *EVAL_FLAGS, *TINY_FLAGS], work)
     assert result.returncode == 0, result.stderr
@@ -59,7 +59,7 @@ def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
     saved = json.loads(path.read_text())
     assert saved["step"] == 16 and saved["ema"] is True and saved["n"] == 32
     assert saved["ndb_meaningful"] is True  # 32 images in 8 bins: 4 a bin
-    # Sixteen steps of a tiny GAN are far from the faces; two halves of the faces are not.
+    # Sixteen steps of a tiny GAN are far from the pictures; two halves of them are not.
     assert saved["swd_avg"] > 1.5 * saved["swd_floor_avg"]
     assert saved["ndb_over_k"] >= saved["ndb_over_k_floor"]
     # The in-training evaluation uses the same latent vectors and real images at that step.
@@ -69,7 +69,7 @@ def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
 
 def test_evaluate_against_another_folder(trained_run, tmp_path):
     work, _ = trained_run
-    other = copy_faces(tmp_path / "other", 40, start=500)
+    other = copy_photos(tmp_path / "other", 40, start=500)
     result = run_main(["--evaluate", "--eval_data", str(other), "--ndb_k", "4"], work)
     assert result.returncode == 0, result.stderr
     saved = json.loads((work / result.stdout.strip().splitlines()[-1]).read_text())
@@ -78,7 +78,7 @@ def test_evaluate_against_another_folder(trained_run, tmp_path):
 
 def test_evaluate_reads_names_that_are_not_utf8_and_caches_in_cache_dir(trained_run, tmp_path):
     work, _ = trained_run
-    other = copy_faces(tmp_path / "other", 40, start=500)
+    other = copy_photos(tmp_path / "other", 40, start=500)
     os.rename(next(other.iterdir()), other / os.fsdecode("猫.jpg".encode("shift_jis")))
     cache = tmp_path / "cache"
     result = run_main(["--evaluate", "--eval_data", str(other), "--ndb_k", "4", "--cache_dir",
@@ -107,7 +107,7 @@ def test_other_settings_or_checkpoints_get_their_own_file_and_too_few_a_bin_warn
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--evaluate"], "2 x --ndb_k = 200"),  # 64 faces, K = 100
+    (["--evaluate"], "2 x --ndb_k = 200"),  # 64 pictures, K = 100
     (["--evaluate", "--eval_data", "/no/such/folder"], "--eval_data"),
     (["--evaluate", "--ndb_k", "0"], "--ndb_k"),
     (["--train", "--ema", "1.0"], "--ema"),
@@ -132,9 +132,7 @@ def test_ema_cannot_be_switched_on_when_resuming(trained_run):
 def test_ema_shadows_follow_the_weights_by_the_decay():
     cfg = ModelConfig(output_height=16, output_width=16, c_dim=3, z_dim=16, gf_dim=8,
                             df_dim=8)
-    import imageio.v2 as imageio
-
-    faces = np.stack([imageio.imread(p)[::6, ::6] for p in face_files(8)])
+    faces = photo_arrays(8)[:, ::6, ::6]
     with tf.Graph().as_default():
         tf1.set_random_seed(3)
         real = tf.constant(faces, tf.float32) / 127.5 - 1.0

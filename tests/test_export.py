@@ -119,3 +119,24 @@ def test_export_of_an_older_checkpoint_holds_its_weights(trained_run, tmp_path):
         with tf.compat.v1.Session(graph=graph) as session:
             frozen = session.run("sampler:0", {"z:0": z})
     assert np.abs(frozen - expected).max() < 1e-5
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_runtime_install_without_a_registry_fails_fast_in_one_line(tmp_path, monkeypatch):
+    import time
+
+    from dcgan.errors import UsageError
+    from dcgan.web import page as webpage
+
+    # An empty npm cache and a registry nobody answers on: an offline machine.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm"))
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:1/")
+    start = time.monotonic()
+    with pytest.raises(UsageError) as raised:
+        webpage.install_runtime()
+    assert time.monotonic() - start < webpage.REGISTRY_TIMEOUT_S + 10
+    message = str(raised.value)
+    assert "\n" not in message and ".log" not in message
+    assert "cannot reach its registry" in message and "127.0.0.1:1" in message
+    assert "npm install onnxruntime-web@" in message and "DCGAN_ORT_WEB" in message

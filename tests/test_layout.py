@@ -1,4 +1,5 @@
-"""The README's Layout table names every module of the package, and only files that exist."""
+"""The Layout table (docs/layout.md, linked from the README) names every module of the package,
+and only files that exist."""
 
 import re
 
@@ -6,8 +7,8 @@ from conftest import REPO
 
 
 def _layout_rows():
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    table = text.split("## Layout\n", 1)[1].strip().split("\n\n", 1)[0]
+    text = (REPO / "docs" / "layout.md").read_text(encoding="utf-8")
+    table = text.split("# Layout\n", 1)[1].strip().split("\n\n", 1)[0]
     return [line.split("|")[1] for line in table.splitlines()[2:]]
 
 
@@ -20,8 +21,8 @@ def test_the_layout_table_matches_the_tree():
                 assert matches, path
                 named |= {str(p.relative_to(REPO)) for p in matches}
             else:
-                assert (REPO / path).exists(), f"the README names {path}, which is not there"
+                assert (REPO / path).exists(), f"docs/layout.md names {path}, which is not there"
                 named.add(path.rstrip("/"))
     modules = {str(p.relative_to(REPO)) for p in (REPO / "dcgan").rglob("*.py")
                if p.name != "__init__.py"}
-    assert modules <= named, f"modules missing from the README's Layout: {modules - named}"
+    assert modules <= named, f"modules missing from docs/layout.md: {modules - named}"

@@ -1,10 +1,9 @@
-"""The DCGAN graph on real faces: variables by scope, sampler, batch norm, learning."""
+"""The DCGAN graph on real pictures: variables by scope, sampler, batch norm, learning."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import face_files
-from PIL import Image
+from conftest import photo_arrays
 
 from dcgan import latent, model
 from dcgan.config import ModelConfig
@@ -14,10 +13,8 @@ CFG = ModelConfig(output_height=24, output_width=24, c_dim=3, z_dim=16, gf_dim=8
 
 
 def real_batch(count=16, size=24):
-    """Real anime faces resized to `size`, as floats in [-1, 1]."""
-    pictures = [np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR))
-                for p in face_files(count)]
-    return np.stack(pictures).astype(np.float32) / 127.5 - 1.0
+    """Real pictures (package photos) resized to `size`, as floats in [-1, 1]."""
+    return photo_arrays(count, size).astype(np.float32) / 127.5 - 1.0
 
 
 @pytest.fixture()

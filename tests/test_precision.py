@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import TINY_FLAGS, copy_faces, run_main
+from conftest import TINY_FLAGS, copy_photos, run_main
 
 from dcgan import checkpoints, precision
 
@@ -61,7 +61,7 @@ def test_auto_is_bf16_exactly_where_the_cpu_has_bfloat16_units(tmp_path, caplog,
 def test_the_first_line_of_a_run_says_its_precision_and_fp32_stays_fp32(tmp_path):
     from dcgan import settings
 
-    copy_faces(tmp_path / "data" / "anime", 16)
+    copy_photos(tmp_path / "data" / "anime", 16)
     auto = run_main(["--dataset", "anime", "--train", "--epoch", "1", *TINY_FLAGS], tmp_path)
     assert auto.returncode == 0, auto.stderr
     logged = [line for line in auto.stderr.splitlines() if line.startswith(("INFO", "WARNING"))]
@@ -108,7 +108,7 @@ def test_a_bad_precision_is_one_line_and_status_2(tmp_path, mode):
 def test_bf16_training_keeps_fp32_weights_and_finite_losses(tmp_path):
     import tensorflow as tf
 
-    copy_faces(tmp_path / "data" / "anime", 16)
+    copy_photos(tmp_path / "data" / "anime", 16)
     result = run_main(["--dataset", "anime", "--train", "--epoch", "1", "--precision", "bf16",
                        *TINY_FLAGS], tmp_path)
     assert result.returncode == 0, result.stderr

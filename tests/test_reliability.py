@@ -1,6 +1,6 @@
-"""Reliability on real faces: bad files, killed runs, divergence, full disks, locked folders.
+"""Reliability on real pictures: bad files, killed runs, divergence, full disks, locked folders.
 
-Each test runs the real main.py (or the real checkpoint code) on pictures from ../shared; the
+Each test runs the real main.py (or the real checkpoint code) on real photos (conftest); the
 failures are produced for real: SIGKILL, an RLIMIT_FSIZE cap, a learning rate that overflows.
 """
 
@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MAIN, TINY_FLAGS, copy_faces, make_bad_files, permissions_apply, run_main
+from conftest import (
+    MAIN,
+    TINY_FLAGS,
+    copy_photos,
+    make_bad_files,
+    permissions_apply,
+    run_main,
+)
 
 from dcgan import checkpoint_files, checkpoints
 from dcgan.errors import TrainingError, UsageError
@@ -53,9 +60,9 @@ def leftovers(folder):
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
-    """A workdir with 16 faces and a run checkpointed at steps 1 and 2 (copied per test)."""
+    """A workdir with 16 pictures and a run checkpointed at steps 1 and 2 (copied per test)."""
     work = tmp_path_factory.mktemp("short")
-    copy_faces(work / "data" / "anime", 16)
+    copy_photos(work / "data" / "anime", 16)
     result = run_main([*TRAIN, "--epoch", "1", "--ckpt_freq", "1"], work)
     assert result.returncode == 0, result.stderr
     return work
@@ -77,7 +84,7 @@ def error_lines(stderr):
 
 def test_training_on_a_folder_full_of_bad_files_skips_each_once_and_uses_every_good_one(
         tmp_path):
-    folder = copy_faces(tmp_path / "data" / "anime", 23)
+    folder = copy_photos(tmp_path / "data" / "anime", 23)
     skipped, converted = make_bad_files(folder, crop=96, locked=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     result = subprocess.run([*permissions_apply(), sys.executable, str(MAIN), *TRAIN,
@@ -113,7 +120,7 @@ def _wait_for_a_save_in_progress(folder, process, timeout=10):
 
 
 def test_sigkill_at_random_moments_never_loses_or_corrupts_a_checkpoint(tmp_path):
-    copy_faces(tmp_path / "data" / "anime", 16)
+    copy_photos(tmp_path / "data" / "anime", 16)
     folder = tmp_path / "checkpoints" / RUN
     args = [sys.executable, str(MAIN), *TRAIN, "--epoch", "100000", "--ckpt_freq", "1",
             "--max_to_keep", "3"]
@@ -146,7 +153,7 @@ def test_sigkill_at_random_moments_never_loses_or_corrupts_a_checkpoint(tmp_path
     print(f"10 kills, {killed_mid_save} in the middle of a save, newest step {newest}")
     assert newest > 0
     # The model trains on to the end from where the last kill left it.
-    epochs = newest // 2 + 2  # 16 faces / batch 8 = 2 steps an epoch
+    epochs = newest // 2 + 2  # 16 pictures / batch 8 = 2 steps an epoch
     final = run_main([*TRAIN, "--epoch", str(epochs), "--ckpt_freq", "1", "--max_to_keep", "3"],
                      tmp_path)
     assert final.returncode == 0, final.stderr

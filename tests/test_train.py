@@ -1,4 +1,4 @@
-"""Training on real faces: steps, samples, checkpoints, resume, SIGINT/SIGTERM, visualize, seeds."""
+"""Training on real pictures: steps, samples, checkpoints, resume, stop signals, seeds."""
 
 import json
 import shutil
@@ -7,24 +7,34 @@ import subprocess
 import sys
 import time
 
+import imageio.v2 as imageio
 import numpy as np
 import pytest
-from conftest import MAIN, TINY_FLAGS, copy_faces, run_main
+import tensorflow as tf
+from conftest import MAIN, TINY_FLAGS, copy_photos, run_main
 
 from dcgan import checkpoints
+from dcgan.images import GAP, GAP_VALUE
 from dcgan.session import TrainedGenerator
 
 
 def test_training_writes_samples_checkpoints_settings_and_logs(trained_run):
     workdir, _ = trained_run
     folder = workdir / "checkpoints" / "anime_8_16_16"
-    assert checkpoints.step_of(checkpoints.latest(str(folder))) == 32  # 64 faces / 8 x 4 epochs
+    assert checkpoints.step_of(checkpoints.latest(str(folder))) == 32  # 64 pictures / 8 x 4 epochs
     saved = json.loads((folder / "run.json").read_text())
     assert saved["model"]["gf_dim"] == 8 and saved["crop_height"] == 96 and "spec" not in saved
     samples = sorted(p.name for p in (workdir / "samples" / "anime_8_16_16").iterdir()
                      if p.name.startswith("train_"))
     assert samples == ["train_02_00016.png", "train_04_00032.png"]
-    assert list((workdir / "logs" / "anime_8_16_16").glob("events.out.tfevents.*"))
+    (events,) = (workdir / "logs" / "anime_8_16_16").glob("events.out.tfevents.*")
+    # TensorBoard shows G's images as one grid picture: batch 8 -> 2 rows of 4, 2 px apart.
+    pictures = [value for event in tf.compat.v1.train.summary_iterator(str(events))
+                for value in event.summary.value if value.HasField("image")]
+    assert pictures and {value.tag for value in pictures} == {"G/image"}
+    grid = imageio.imread(pictures[-1].image.encoded_image_string)
+    assert grid.shape == (2 * 16 + GAP, 4 * 16 + 3 * GAP, 3)
+    assert (grid[16:16 + GAP] == GAP_VALUE).all() and grid[:16, :16].std() > 0
 
 
 def _first_line(stderr):
@@ -32,7 +42,7 @@ def _first_line(stderr):
 
 
 def test_resume_continues_the_step_count(tmp_path):
-    copy_faces(tmp_path / "data" / "anime", 64)
+    copy_photos(tmp_path / "data" / "anime", 64)
     args = ["--dataset", "anime", "--train", "--ckpt_freq", "4", *TINY_FLAGS]
     first = run_main([*args, "--epoch", "1"], tmp_path)
     assert first.returncode == 0, first.stderr
@@ -88,7 +98,7 @@ def test_a_new_run_beside_another_gets_folders_of_its_own(trained_run, tmp_path)
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_stop_signal_finishes_the_step_saves_and_exits_zero(signum, tmp_path):
-    copy_faces(tmp_path / "data" / "anime", 64)
+    copy_photos(tmp_path / "data" / "anime", 64)
     process = subprocess.Popen(
         [sys.executable, str(MAIN), "--dataset", "anime", "--train", "--epoch", "1000",
          "--ckpt_freq", "100000", *TINY_FLAGS], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
@@ -114,7 +124,7 @@ def test_visualize_writes_a_grid_of_the_newest_run(trained_run):
     import imageio.v2 as imageio
 
     grid = imageio.imread(path)
-    assert grid.shape == (16 * 3, 16 * 4, 3)  # 12 samples: 3 rows of 4
+    assert grid.shape == (16 * 3 + 2 * GAP, 16 * 4 + 3 * GAP, 3)  # 12 samples: 3 rows of 4
     assert grid.std() > 5  # not a blank picture
 
 

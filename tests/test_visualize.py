@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import run_main
 
-from dcgan import latent, walks
-from dcgan.images import to_uint8
+from dcgan import images, latent, walks
+from dcgan.images import GAP, to_uint8
 from dcgan.session import TrainedGenerator
 from dcgan.visualize import visualize
 from dcgan.visualize_options import VisualizeOptions
@@ -29,6 +29,20 @@ def _run(trained_run, tmp_path, mode, **changes):
 
 def _frames(path):
     return imageio.mimread(path)
+
+
+def _grid_shape(rows, cols, size=SIZE):
+    """Height and width of a grid of rows x cols tiles, GAP pixels apart."""
+    return rows * size + (rows - 1) * GAP, cols * size + (cols - 1) * GAP
+
+
+def _tiles(grid, rows, cols, size=SIZE):
+    """The tiles of a grid picture, [rows, cols, size, size, ...]."""
+    def tile(index):
+        top, left = images.tile_origin(index, (size, size), cols)
+        return grid[top:top + size, left:left + size]
+    return np.stack([tile(i) for i in range(rows * cols)]).reshape(rows, cols, size, size,
+                                                                  *grid.shape[2:])
 
 
 def _seed_images(run, seeds, labels=None):
@@ -73,16 +87,16 @@ def test_sweep_and_there_and_back():
 def test_grid(trained_run, tmp_path):
     (path,) = _run(trained_run, tmp_path, "grid")
     assert path.name == "grid_00032_seed11.png"
-    assert imageio.imread(path).shape == (2 * SIZE, 3 * SIZE, 3)  # 6 images: 2 rows of 3
+    assert imageio.imread(path).shape == (*_grid_shape(2, 3), 3)  # 6 images: 2 rows of 3
 
 
 def test_sweep_writes_one_grid_per_dimension(trained_run, tmp_path):
     paths = _run(trained_run, tmp_path, "sweep", num_samples=8)
     assert [p.name for p in paths] == ["dim000.png", "dim003.png"]
     grid = imageio.imread(paths[0])
-    assert grid.shape == (2 * SIZE, FRAMES * SIZE, 3)  # 8 images: 2 bases x 4 steps
+    assert grid.shape == (*_grid_shape(2, FRAMES), 3)  # 8 images: 2 bases x 4 steps
     # Along a row only dimension 0 moves, so neighbouring columns differ.
-    assert np.abs(np.diff(grid[:SIZE].reshape(SIZE, FRAMES, SIZE, 3).astype(int), axis=1)).max()
+    assert np.abs(np.diff(_tiles(grid, 2, FRAMES)[0].astype(int), axis=0)).max()
 
 
 @pytest.mark.parametrize("mode", ["sweep_gifs", "zero_gifs"])
@@ -109,12 +123,12 @@ def test_merged_gif_tiles_one_sweep_per_dimension(trained_run, tmp_path):
     (path,) = _run(trained_run, tmp_path, "merged_gif", dims=(0, 1, 2, 3, 4, 5))
     assert path.name == "merged_gif_00032.gif"
     frames = _frames(path)
-    assert len(frames) == 2 * FRAMES - 2 and frames[0].shape == (2 * SIZE, 3 * SIZE, 3)
+    assert len(frames) == 2 * FRAMES - 2 and frames[0].shape == (*_grid_shape(2, 3), 3)
 
 
 def test_merged_gif_defaults_to_a_tile_per_dimension(trained_run, tmp_path):
     (path,) = _run(trained_run, tmp_path, "merged_gif", dims=None)
-    assert _frames(path)[0].shape == (4 * SIZE, 4 * SIZE, 3)  # z_dim 16: 4x4 tiles
+    assert _frames(path)[0].shape == (*_grid_shape(4, 4), 3)  # z_dim 16: 4x4 tiles
 
 
 def test_interpolation_strip_ends_are_the_seeds_images(trained_run, tmp_path):
@@ -126,7 +140,7 @@ def test_interpolation_strip_ends_are_the_seeds_images(trained_run, tmp_path):
     steps = 2 * (FRAMES - 1) + 1
     for strip_path, gif_path in (paths[:2], paths[2:]):
         strip = imageio.imread(strip_path)
-        assert strip.shape == (SIZE, steps * SIZE, 3)
+        assert strip.shape == (*_grid_shape(1, steps), 3)
         assert np.array_equal(strip[:, :SIZE], ends[0])
         assert np.array_equal(strip[:, -SIZE:], ends[1])
         # The GIF closes the loop: 3 legs of 3 steps, the start not repeated at the end.
@@ -138,7 +152,7 @@ def test_best_of_n_keeps_the_images_d_scores_highest(trained_run, tmp_path):
     paths = _run(trained_run, tmp_path, "best")
     grid, table = paths[0], paths[-1]
     assert grid.name == "best_00032_seed11_top6of24.png"
-    assert imageio.imread(grid).shape == (2 * SIZE, 3 * SIZE, 3)
+    assert imageio.imread(grid).shape == (*_grid_shape(2, 3), 3)
     kept_files = paths[1:-1]
     kept_seeds = [int(re.search(r"_seed(\d+)_", p.name)[1]) for p in kept_files]
     # Score every searched seed again, independently of the mode's own bookkeeping.
@@ -172,6 +186,27 @@ def test_same_seed_gives_the_same_file_from_the_command_line(trained_run, tmp_pa
     assert np.array_equal(imageio.imread(one.stdout.strip()), first)
     other = _seed_images(trained_run[1], [23])[0]
     assert not np.array_equal(other, first)
+
+
+def test_scale_enlarges_every_picture_pixel_for_pixel(trained_run, tmp_path):
+    (plain,) = _run(trained_run, tmp_path / "plain", "grid")
+    (scaled,) = _run(trained_run, tmp_path / "scaled", "grid", scale=3)
+    big = imageio.imread(scaled)
+    assert big.shape == (*_grid_shape(2, 3, 3 * SIZE), 3)  # the tiles grow, the gap does not
+    expected = images.enlarge(_tiles(imageio.imread(plain), 2, 3), 3)
+    assert np.array_equal(_tiles(big, 2, 3, 3 * SIZE), expected)
+    gifs = _run(trained_run, tmp_path / "gifs", "zero_gifs", dims=(1,), scale=2)
+    assert _frames(gifs[0])[0].shape == (2 * SIZE, 2 * SIZE, 3)
+
+
+def test_a_folder_of_many_files_is_printed_as_its_name_and_count(trained_run, tmp_path):
+    workdir, _ = trained_run
+    result = run_main(["--visualize", "--mode", "files", "--seed", "5", "--num_samples", "12",
+                       "--sample_dir", str(tmp_path)], workdir)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "anime_8_16_16" / "files_00032"
+    assert result.stdout.splitlines() == [f"{folder}/ (12 files)"]
+    assert len(list(folder.iterdir())) == 12
 
 
 def test_option_aliases_carpedm20(trained_run, tmp_path):
@@ -208,7 +243,7 @@ def test_mnist_zero_gifs_show_every_digit(mnist_run):
     paths = _mnist(mnist_run, "--option", "3", "--dims", "0,7", "--frames", "3")
     assert [Path(p).name for p in paths] == ["dim000.gif", "dim007.gif"]
     frames = _frames(mnist_run / paths[0])
-    assert len(frames) == 4 and frames[0].shape[:2] == (28, 28 * 10)
+    assert len(frames) == 4 and frames[0].shape[:2] == _grid_shape(1, 10, 28)
 
 
 def test_mnist_label_and_digit_rows(mnist_run, tmp_path):
@@ -226,8 +261,8 @@ def test_mnist_label_and_digit_rows(mnist_run, tmp_path):
     assert one.parent.name == "zero_gifs_00016_digit7" and _frames(one)[0].shape[:2] == (28, 28)
     (grid,) = draw("digits", num_samples=30, seed=2)
     picture = imageio.imread(grid)
-    assert picture.shape == (10 * 28, 3 * 28)
-    tiles = picture.reshape(10, 28, 3, 28).swapaxes(1, 2)
+    assert picture.shape == _grid_shape(10, 3, 28)
+    tiles = _tiles(picture, 10, 3, 28)
     assert not np.array_equal(tiles[0, 0], tiles[1, 0])  # rows are different digits
     assert not np.array_equal(tiles[0, 0], tiles[0, 1])  # columns are different seeds
     files = draw("files", num_samples=2, seed=13)
@@ -264,6 +299,8 @@ BAD = [
     (["--mode", "interpolate", "--seeds", "0-999", "--frames", "1000"],
      "1000 --seeds x --frames 1000 is more than 65536 images at once"),
     (["--seed", "-1"], "--seed must be in 0.."),
+    (["--scale", "0"], "--scale must be 1-16"),
+    (["--scale", "17"], "--scale must be 1-16"),
 ]
 
 

@@ -1,5 +1,6 @@
 // Drives the exported page in headless Chromium (playwright-core) and prints one JSON line:
-// console errors, the pixels of the face for a seed, timings; saves a screenshot.
+// console errors, the pixels of the face for a seed, timings, the layout in a phone-sized
+// window; saves a screenshot of each width (SCREENSHOT and SCREENSHOT-NARROW.png).
 //   node web_page_check.cjs URL SEED SCREENSHOT.png [CHROMIUM]
 // Used by tests/test_browser.py and bench/export_speed.py. Only loopback is reachable.
 const fs = require('fs');
@@ -8,8 +9,26 @@ const path = require('path');
 const { chromium } = require('playwright-core');
 
 const [url, seedText, screenshot, executable = '/usr/bin/chromium'] = process.argv.slice(2);
+const NARROW = 400; // a phone's width in CSS pixels
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+// The page's layout in a window `width` px wide: how wide the document scrolls, the right edge
+// of its furthest element, and the size of a grid tile and of the face.
+async function layoutAt(page, width, screenshot) {
+  await page.setViewportSize({ width, height: 800 });
+  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve())));
+  await page.screenshot({ path: screenshot, fullPage: true });
+  return page.evaluate((viewport) => {
+    const rights = [...document.querySelectorAll('body *')]
+      .map((element) => element.getBoundingClientRect().right);
+    const box = (selector) => document.querySelector(selector).getBoundingClientRect();
+    return {
+      viewport, scrollWidth: document.documentElement.scrollWidth, right: Math.max(...rights),
+      tile: box('#grid canvas').width, face: box('#face').width,
+    };
+  }, width);
+}
 
 async function main() {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'dcgan-chromium-'));
@@ -56,7 +75,8 @@ async function main() {
     await page.screenshot({ path: screenshot });
     const isolated = await page.evaluate(() => self.crossOriginIsolated);
     const status = await page.textContent('#status');
-    console.log(JSON.stringify({ errors, offsite, face, times, isolated, status }));
+    const narrow = await layoutAt(page, NARROW, screenshot.replace(/\.png$/, '-narrow.png'));
+    console.log(JSON.stringify({ errors, offsite, face, times, isolated, status, narrow }));
   } finally {
     await context.close();
     fs.rmSync(profile, { recursive: true, force: true });

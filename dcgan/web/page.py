@@ -10,6 +10,7 @@ a cache folder once.
 
 import glob
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -25,6 +26,12 @@ ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-th
 MODEL_FILES = ("generator.onnx", "model.json")  # copied from the export beside the page
 SERVED_FILES = (*PAGE_FILES, *ORT_FILES, *MODEL_FILES)  # all the page folder holds
 WEB_FOLDER = "web"
+# How long the registry may take to answer one small request before the machine counts as offline.
+REGISTRY_TIMEOUT_S = 15
+# npm's error lines that name no cause: the error code's fields and where its log file is.
+NPM_NOISE = ("code ", "syscall ", "errno ", "A complete log", "Log files were not written")
+
+log = logging.getLogger(__name__)
 
 
 def _has_runtime(folder):
@@ -52,23 +59,53 @@ def find_runtime():
     return next((folder for folder in candidates if _has_runtime(folder)), None)
 
 
+def _npm_reason(stderr):
+    """The line of npm's error output that says what went wrong (not its log file's name)."""
+    for line in stderr.splitlines():
+        text = line.removeprefix("npm error").removeprefix("npm ERR!").strip()
+        if text and not text.startswith(NPM_NOISE):
+            return text
+    return "no output"
+
+
+def _npm(npm, *args, timeout=None):
+    """Run npm quietly; returns (ok, the reason it failed)."""
+    try:
+        result = subprocess.run([npm, *args, "--no-audit", "--no-fund"], capture_output=True,
+                                text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, f"no answer in {timeout} s"
+    return result.returncode == 0, _npm_reason(result.stderr)
+
+
 def install_runtime():
-    """`npm install onnxruntime-web` into the cache folder; returns its dist folder."""
+    """`npm install onnxruntime-web` into the cache folder; returns its dist folder.
+
+    npm's own cache is tried first (no network). Then one quick request checks that the registry
+    answers, so an offline machine fails in seconds rather than after npm's minute of retries.
+    """
     npm = shutil.which("npm")
-    manual = (f"run `npm install onnxruntime-web@{ORT_WEB_VERSION}` in this folder "
-              "(needs Node.js), then export again")
+    package = f"onnxruntime-web@{ORT_WEB_VERSION}"
+    manual = (f"once npm can reach its registry, run `npm install {package}` in this folder (or "
+              "set DCGAN_ORT_WEB to a folder holding its dist/ files), then export again")
     if npm is None:
         raise UsageError(f"the web page needs the onnxruntime-web runtime and npm is not "
                          f"installed: {manual}")
     target = cache_folder()
     target.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund", "--no-save",
-         "--no-package-lock", f"onnxruntime-web@{ORT_WEB_VERSION}"],
-        capture_output=True, text=True, check=False)
+    install = ("install", "--prefix", str(target), "--no-save", "--no-package-lock", package)
     dist = target / "node_modules" / "onnxruntime-web" / "dist"
-    if result.returncode != 0 or not _has_runtime(dist):
-        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+    if _npm(npm, *install, "--offline")[0] and _has_runtime(dist):
+        return dist
+    reachable, reason = _npm(npm, "view", package, "version", "--fetch-retries=0",
+                             f"--fetch-timeout={REGISTRY_TIMEOUT_S * 1000}",
+                             timeout=REGISTRY_TIMEOUT_S + 30)
+    if not reachable:
+        raise UsageError(f"the web page needs the onnxruntime-web runtime, and npm cannot reach "
+                         f"its registry ({reason}): {manual}")
+    log.info("installing %s with npm into %s (once)", package, target)
+    installed, reason = _npm(npm, *install)
+    if not installed or not _has_runtime(dist):
         raise UsageError(f"could not install onnxruntime-web with npm ({reason}): {manual}")
     return dist
 
