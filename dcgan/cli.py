@@ -242,12 +242,14 @@ def fail(message, status=2):
 # out). absl's own flags (--flagfile, --verbosity, ...) are in `--helpfull`.
 HELP_GROUPS = (
     ("Modes (choose one)", ("train", "visualize", "evaluate", "export", "serve")),
-    ("Which run (every mode)", ("dataset", "name", "checkpoint", "data_dir", "checkpoint_dir",
-                                "sample_dir", "tensorboard_dir", "export_dir")),
+    ("Which run (every mode)", ("dataset", "name", "checkpoint", "data_dir", "cache_dir",
+                                "checkpoint_dir", "sample_dir", "tensorboard_dir", "export_dir")),
     ("--train: pictures and sizes", ("image_size", "output_size", "input_height", "input_width",
                                      "output_height", "output_width", "crop",
                                      "input_fname_pattern", "train_size", "batch_size")),
-    ("--train: optimisation", ("epoch", "learning_rate", "beta1", "g_steps", "ema", "seed")),
+    ("--train: optimisation (--recipe sets the rest unless given)",
+     ("epoch", "recipe", "learning_rate", "d_learning_rate", "g_learning_rate", "beta1",
+      "g_steps", "ema", "ema_start", "label_smoothing", "augment", "seed")),
     ("--train: network (a resumed run keeps its own)", ("z_dim", "z_dist", "gf_dim", "df_dim",
                                                         "gfc_dim", "dfc_dim")),
     ("--train: outputs", ("sample_freq", "num_samples", "ckpt_freq", "max_to_keep",
