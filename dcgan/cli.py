@@ -256,7 +256,7 @@ HELP_GROUPS = (
                           "eval_freq")),
     ("--visualize (also --seed, --num_samples, --checkpoint)",
      ("mode", "option", "dims", "label", "seeds", "interp", "search_num", "frames", "fps",
-      "num_gifs")),
+      "num_gifs", "scale")),
     ("--evaluate (also --seed, --checkpoint; the first two serve --eval_freq too)",
      ("eval_num", "ndb_k", "eval_data")),
     ("--export and --serve", ("export_web", "port")),
