@@ -87,8 +87,11 @@ def _not_a_deprecation(record):
 
 
 def hide_deprecation_notices():
-    """Keep TensorFlow's API deprecation notices (for developers) off the console."""
-    logging.getLogger("tensorflow").addFilter(_not_a_deprecation)
+    """Keep TensorFlow's API deprecation notices (for developers) and its Python INFO lines
+    ("Restoring parameters from ...": this package says what it restores) off the console."""
+    tf_logger = logging.getLogger("tensorflow")
+    tf_logger.addFilter(_not_a_deprecation)
+    tf_logger.setLevel(logging.WARNING)
 
 
 def start():

@@ -242,7 +242,7 @@ def with_recipe(flags, present):
             f"(1: none), not {values['label_smoothing']}")
     require(values["ema_start"] >= 0,
             f"--ema_start must be 0 or more steps, not {values['ema_start']}")
-    require(values["ema"] or "ema_start" not in given,
+    require(values["ema"] or not values["ema_start"] or "ema_start" not in given,
             "--ema_start needs an EMA: add --ema 0.999 (or a recipe with one)")
     return values
 
@@ -542,7 +542,8 @@ def resume_flags(saved, flags, present):
     # 0 means "all" or "the default" in run.json; the flags spell that as absent.
     kept.update(train_size=saved.train_size or None, eval_num=saved.eval_num or None)
     merged = {**flags, **{name: value for name, value in kept.items() if name not in present}}
-    present = set(present)
+    # The saved training choices count as given, so the recipe does not reset them.
+    present = set(present) | (set(recipes.KNOBS) & set(kept))
     if not present & set(CROP_FLAGS):
         merged.update(crop=bool(saved.crop_height), input_height=saved.crop_height or None,
                       input_width=saved.crop_width or None)

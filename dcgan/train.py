@@ -142,6 +142,7 @@ class Trainer:
         self.progress = progress
         run_settings.make_output_folders(settings)
         saved = _saved_settings(settings)
+        self.announced_resume = saved is not None  # the command line said "resuming run ..."
         if saved is not None:
             run_settings.check_compatible(saved, settings)
         self.data = load_training_data(settings, progress)
@@ -271,8 +272,8 @@ class Trainer:
             session, step = self.open_session()
             first_step = step
             with session:
-                if newest is not None and step != checkpoints.step_of(newest):
-                    # the newest could not be read (logged): say where training really resumes
+                if step and (not self.announced_resume or step != checkpoints.step_of(newest)):
+                    # the newest could not be read, or run.json was: say where training resumes
                     log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
                 # After the restore: it has checked the checkpoints hold these flags' network.
                 run_settings.save(settings)

@@ -58,7 +58,7 @@ def test_auto_is_bf16_exactly_where_the_cpu_has_bfloat16_units(tmp_path, caplog,
     assert precision.effective("auto", gpu=True, cpuinfo=_cpuinfo(tmp_path, flags)) == "fp32"
 
 
-def test_the_first_line_of_a_run_says_its_precision_and_fp32_stays_fp32(tmp_path):
+def test_the_first_lines_of_a_run_say_which_run_and_its_precision_and_fp32_stays_fp32(tmp_path):
     from dcgan import settings
 
     copy_photos(tmp_path / "data" / "anime", 16)
@@ -66,7 +66,8 @@ def test_the_first_line_of_a_run_says_its_precision_and_fp32_stays_fp32(tmp_path
     assert auto.returncode == 0, auto.stderr
     logged = [line for line in auto.stderr.splitlines() if line.startswith(("INFO", "WARNING"))]
     expected = "bf16" if precision.cpu_has_bf16() else "fp32"
-    assert logged[0].startswith(f"INFO: precision auto: {expected} ("), logged
+    assert logged[0].startswith("INFO: starting run anime_8_16_16 "), logged
+    assert logged[1].startswith(f"INFO: precision auto: {expected} ("), logged
     folder = tmp_path / "checkpoints" / "anime_8_16_16"
     assert settings.load(folder).precision == expected  # run.json: what it computed in
     fp32 = run_main(["--dataset", "anime", "--train", "--epoch", "2", "--precision", "fp32",

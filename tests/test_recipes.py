@@ -75,7 +75,7 @@ def test_run_json_records_the_recipe_and_its_values(tmp_path):
     assert saved["recipe"] == "fast"
     assert {knob: saved[knob] for knob in recipes.KNOBS} == \
         {**recipes.RECIPES["fast"], "ema_start": 50}
-    assert settings.load(tmp_path / run.run_name) == run
+    assert settings.load(tmp_path / run.run_name) == run.replace(name=run.run_name)
     # A run.json written before recipes existed was trained the carpedm20 way.
     for knob in ("recipe", "d_learning_rate", "g_learning_rate", "ema_start", "label_smoothing",
                  "augment"):

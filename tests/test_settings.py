@@ -44,11 +44,12 @@ def test_settings_are_built_by_keyword():
 # --- which run a command picks, and whose folders are whose ---------------------------------
 
 def _saved_run(checkpoint_dir, **changes):
-    """A run saved under `checkpoint_dir` as training leaves it: run.json and a checkpoint
-    index (what `newest_run` looks for)."""
+    """A run saved under `checkpoint_dir` as training leaves it: run.json and the files of a
+    complete checkpoint (what `newest_run` looks for; their contents are not read here)."""
     run = _run(checkpoint_dir=str(checkpoint_dir), **changes)
     settings.save(run)
-    (Path(run.run_checkpoint_dir) / "checkpoint").write_text("")
+    for name in ("DCGAN.model-1.index", "DCGAN.model-1.data-00000-of-00001"):
+        (Path(run.run_checkpoint_dir) / name).write_bytes(b"")
     return run
 
 
