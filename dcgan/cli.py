@@ -218,6 +218,8 @@ flags.DEFINE_string("distribute", RUN.distribute, "Train on several devices: non
                     "local GPUs, or --devices) or multi_worker (the cluster in TF_CONFIG).")
 flags.DEFINE_string("devices", RUN.devices, "--distribute mirrored: devices to use, e.g. "
                     "/gpu:0,/gpu:1 (default: every local GPU, else the CPU).")
+flags.DEFINE_integer("worker_timeout", RUN.worker_timeout, "--distribute multi_worker: seconds "
+                     "to wait for a task of the cluster to start before stopping with an error.")
 
 FLAGS = flags.FLAGS
 log = logging.getLogger("dcgan")

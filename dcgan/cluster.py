@@ -28,7 +28,7 @@ import time
 from dcgan.errors import UsageError
 
 STRATEGIES = ("none", "mirrored", "multi_worker")
-ARRIVAL_TIMEOUT_S = 60.0  # a task that has not started its server by then is missing
+ARRIVAL_TIMEOUT_S = 60  # default --worker_timeout: a task not up by then is missing
 LOST_AFTER_S = 10.0  # a task whose port refuses connections this long has died
 PROBE_EVERY_S = 2.0
 SUPPORTED_JOBS = ("chief", "worker")
@@ -141,6 +141,9 @@ def check_flags(flags):
         raise UsageError(f"--devices {flags.get('devices')} names a device twice")
     if devices:
         check_batch(flags["batch_size"], len(devices))
+    timeout = flags.get("worker_timeout", ARRIVAL_TIMEOUT_S)
+    if timeout is None or timeout <= 0:
+        raise UsageError(f"--worker_timeout must be a positive number of seconds, not {timeout}")
 
 
 def check_batch(batch_size, replicas):
@@ -178,14 +181,15 @@ def stop_process(message):
 
 class Watchdog:
     """Watches the other tasks' ports from a daemon thread; `on_fault(message)` when one is
-    missing: not up within ARRIVAL_TIMEOUT_S of start, or refusing for LOST_AFTER_S.
+    missing: not up within `arrival_s` of start, or refusing connections for LOST_AFTER_S.
 
     `advice()` returns what to do, appended to the message (it names the last checkpoint).
     """
 
-    def __init__(self, cluster, advice, on_fault=stop_process):
+    def __init__(self, cluster, advice, arrival_s=ARRIVAL_TIMEOUT_S, on_fault=stop_process):
         self.cluster = cluster
         self.advice = advice
+        self.arrival_s = arrival_s
         self.on_fault = on_fault
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="peer-watchdog", daemon=True)
@@ -209,17 +213,17 @@ class Watchdog:
             for task in last_seen:
                 if reachable(task.address):
                     last_seen[task] = now
-            problem = self._problem(last_seen, now - started, now)
+            problem = self._problem(last_seen, now - started > self.arrival_s, now)
             if problem and not self._stop.is_set():
                 self.on_fault(f"{problem}: {self.advice()}")
                 return
 
-    @staticmethod
-    def _problem(last_seen, waited, now):
+    def _problem(self, last_seen, late, now):
         """The first missing task in words, or None."""
         for task, seen in last_seen.items():
-            if seen is None and waited > ARRIVAL_TIMEOUT_S:
-                return f"{task.name} did not start within {ARRIVAL_TIMEOUT_S:.0f} s"
+            if seen is None and late:
+                return (f"{task.name} did not start within {self.arrival_s} s (see "
+                        "--worker_timeout)")
             if seen is not None and now - seen > LOST_AFTER_S:
                 return f"{task.name} stopped answering (dead or unreachable)"
         return None

@@ -38,9 +38,10 @@ log = logging.getLogger(__name__)
 # longer than this ends the run: a peer is alive but stuck. A dead peer is caught sooner by
 # cluster.Watchdog, which sees its port close.
 STEP_TIMEOUT_S = 300
-# Tells TensorFlow that every worker's runs belong to one collective graph, so their step ids
-# are kept in step (as tensorflow/benchmarks' tf_cnn_benchmarks sets it).
-COLLECTIVE_GRAPH_KEY = 1
+# No RunOptions.experimental.collective_graph_key (tf_cnn_benchmarks sets one): with it, every
+# run draws from a step-id sequence shared by the workers, so the chief's runs without
+# collectives (checkpoint, sample grid) shift its sequence and the next all-reduce is cancelled
+# ("Delete called on non-empty BufRendezvous", measured on TF 2.21). Without it all works.
 CACHE_LOCK = ".build.lock"
 
 
@@ -141,6 +142,7 @@ class ReplicatedGAN:
         replication.strategy.extended.call_for_each_replica(build_replica)
         self.replicas = [built[i] for i in range(replication.local_replicas)]
         first = self.replicas[0]
+        self.real = real  # this worker's batch (what a test compares gradients on)
         self.sampler, self.raw_sampler = first.sampler, first.raw_sampler
         self.global_step = first.global_step
         self.d_optim = tf.group(*[gan.d_optim for gan in self.replicas], name="d_optim")
@@ -210,13 +212,12 @@ class ReplicatedTrainingGraph:
 
 
 class CollectiveSession(tf1.Session):
-    """A session on this task's server whose every run carries the collective graph key and a
-    timeout (STEP_TIMEOUT_S), so no run waits forever for a stuck peer."""
+    """A session on this task's server whose every run has a timeout (STEP_TIMEOUT_S), so no
+    run waits forever for a stuck peer."""
 
     def __init__(self, target, graph, config):
         super().__init__(target, graph=graph, config=config)
         self._options = tf1.RunOptions(timeout_in_ms=STEP_TIMEOUT_S * 1000)
-        self._options.experimental.collective_graph_key = COLLECTIVE_GRAPH_KEY
 
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
         """Session.run with this session's RunOptions unless others are given."""
@@ -255,7 +256,8 @@ class DistributedTrainer(train.Trainer):
         runtime.start()
         self.replication = Replication(self.settings)
         if self.replication.cluster is not None:
-            self.watchdog = cluster.Watchdog(self.replication.cluster, self._advice)
+            self.watchdog = cluster.Watchdog(self.replication.cluster, self._advice,
+                                             self.settings.worker_timeout)
             self.watchdog.__enter__()
         with cache_turn(self.settings):
             return super().load_data()

@@ -82,6 +82,7 @@ class RunSettings:
     precision: str = "auto"  # resolved per machine by dcgan.runtime.resolve_precision
     distribute: str = "none"  # "none", "mirrored" or "multi_worker" (dcgan.cluster)
     devices: str = ""  # --distribute mirrored: comma-separated devices ("": every local GPU)
+    worker_timeout: int = cluster.ARRIVAL_TIMEOUT_S  # multi_worker: s to wait for a task
 
     def __post_init__(self):
         # Knobs left unset take the recipe's values, so every RunSettings (and run.json) holds
