@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from dcgan.errors import UsageError
+from dcgan.errors import UsageError, require
 
 STRATEGIES = ("none", "mirrored", "multi_worker")
 ARRIVAL_TIMEOUT_S = 60  # default --worker_timeout: a task not up by then is missing
@@ -131,26 +131,24 @@ def device_list(devices):
 def check_flags(flags):
     """Check --distribute, --devices and, where the replica count is known, --batch_size."""
     kind = flags.get("distribute") or "none"
-    if kind not in STRATEGIES:
-        raise UsageError(f"--distribute must be one of {', '.join(STRATEGIES)}, not {kind!r}")
+    require(kind in STRATEGIES,
+            f"--distribute must be one of {', '.join(STRATEGIES)}, not {kind!r}")
     devices = device_list(flags.get("devices"))
-    if devices and kind != "mirrored":
-        raise UsageError("--devices names the devices of --distribute mirrored: add "
-                         "--distribute mirrored or drop --devices")
-    if len(set(devices)) != len(devices):
-        raise UsageError(f"--devices {flags.get('devices')} names a device twice")
+    require(not devices or kind == "mirrored", "--devices names the devices of --distribute "
+            "mirrored: add --distribute mirrored or drop --devices")
+    require(len(set(devices)) == len(devices), f"--devices {flags.get('devices')} names a "
+            "device twice")
     if devices:
         check_batch(flags["batch_size"], len(devices))
     timeout = flags.get("worker_timeout", ARRIVAL_TIMEOUT_S)
-    if timeout is None or timeout <= 0:
-        raise UsageError(f"--worker_timeout must be a positive number of seconds, not {timeout}")
+    require(timeout is not None and timeout > 0,
+            f"--worker_timeout must be a positive number of seconds, not {timeout}")
 
 
 def check_batch(batch_size, replicas):
     """Refuse a global batch that cannot be split evenly over the replicas."""
-    if batch_size % replicas:
-        raise UsageError(f"--batch_size {batch_size} does not split evenly over {replicas} "
-                         f"replicas: make it a multiple of {replicas}")
+    require(batch_size % replicas == 0, f"--batch_size {batch_size} does not split evenly over "
+            f"{replicas} replicas: make it a multiple of {replicas}")
 
 
 def writes_outputs(distribute):

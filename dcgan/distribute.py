@@ -28,7 +28,6 @@ import os
 import tensorflow as tf
 
 from dcgan import checkpoints, cluster, data, runtime, train
-from dcgan import settings as run_settings
 from dcgan.errors import TrainingError
 
 tf1 = tf.compat.v1
@@ -228,7 +227,7 @@ class CollectiveSession(tf1.Session):
 def cache_turn(settings):
     """Hold the dataset cache's build lock: workers that share a file system build the uint8
     cache once, one after the other (the later ones find it done), never two at a time."""
-    if settings.dataset == run_settings.MNIST:  # read straight from the IDX files: no cache
+    if settings.is_mnist:  # read straight from the IDX files: no cache
         yield
         return
     folder = data.cache_folder(settings.dataset_folder)

@@ -17,7 +17,6 @@ from conftest import MAIN, TINY_FLAGS, copy_faces
 
 from dcgan import checkpoints, cluster, model
 from dcgan.config import ModelConfig
-from dcgan.data import ImageSpec
 from dcgan.settings import RunSettings
 
 tf1 = tf.compat.v1
@@ -26,8 +25,9 @@ RUN = "anime_8_16_16"
 
 def tiny_settings(workdir, **changes):
     """The TINY_FLAGS run (96 -> 16 px, batch 8) on `workdir`/data/anime."""
-    values = dict(dataset="anime", spec=ImageSpec(16, 16, 3, 96, 96),
-                  model=ModelConfig(16, 16, 3, z_dim=16, gf_dim=8, df_dim=8),
+    values = dict(dataset="anime", crop_height=96, crop_width=96,
+                  model=ModelConfig(output_height=16, output_width=16, z_dim=16, gf_dim=8,
+                                    df_dim=8),
                   data_dir=str(workdir / "data"), checkpoint_dir=str(workdir / "checkpoints"),
                   sample_dir=str(workdir / "samples"), tensorboard_dir=str(workdir / "logs"),
                   batch_size=8, num_samples=12, seed=3)
@@ -207,7 +207,7 @@ def test_two_workers_train_resume_and_stop_when_one_is_killed(tmp_path, reaper):
     run = tiny_settings(tmp_path, ema=0.9)
     with TrainedGenerator(run) as generator:  # a single-process sampler reads the chief's run
         assert generator.step == 8
-        pictures = generator.generate(generator.sample_z(4, seed=1))
+        pictures = generator.generate(generator.sample_z(4, rng_seed=1))
         assert pictures.shape == (4, 16, 16, 3) and np.isfinite(pictures).all()
         assert not np.allclose(pictures[0], pictures[1])
 
