@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,10 @@ def _time_training(settings, steps):
             started = time.perf_counter()
         trainer.stop_now(session, stop)
         trainer.step(session, step)
-    return (time.perf_counter() - started) / steps
+    seconds = (time.perf_counter() - started) / steps
+    if getattr(trainer, "watchdog", None) is not None:  # the other worker may now leave first
+        trainer.watchdog.stop()
+    return seconds
 
 
 def _gradient_shapes(size):
@@ -114,25 +116,15 @@ def worker_main(args):
     print(json.dumps({"step_s": seconds, "images_s": settings.batch_size / seconds}), flush=True)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _launch(mode, workers, args, scratch):
     """Run one contender (`workers` processes); returns the chief's JSON result."""
-    ports = _free_ports(workers)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    from dcgan import cluster
+
+    ports = cluster.free_local_ports(workers)
     processes = []
     for index in range(workers):
         env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2",
-                   TF_CONFIG=json.dumps({"cluster": cluster,
-                                         "task": {"type": "worker", "index": index}}))
+                   TF_CONFIG=cluster.local_tf_config(ports, index))
         processes.append(subprocess.Popen(
             [sys.executable, __file__, "--worker", mode, "--workers", str(workers),
              "--scratch", scratch, "--steps", str(args.steps), "--batch", str(args.batch),
@@ -178,6 +170,7 @@ def main():
     print(f"all-reduce of D+G gradients ({reduced['parameters'] / 1e6:.2f} M parameters, "
           f"{megabytes:.1f} MB fp32) between 2 workers on 127.0.0.1: "
           f"{reduced['allreduce_s'] * 1e3:.1f} ms (median)")
+    print(machine_line())
 
 
 if __name__ == "__main__":

@@ -156,6 +156,25 @@ def writes_outputs(distribute):
     return distribute != "multi_worker" or from_environment().is_chief
 
 
+def free_local_ports(count):
+    """`count` TCP ports that are free on 127.0.0.1 now (for a cluster on one machine)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def local_tf_config(ports, index):
+    """TF_CONFIG of worker `index` in a cluster of workers on 127.0.0.1 at `ports`."""
+    workers = [f"127.0.0.1:{port}" for port in ports]
+    return json.dumps({"cluster": {"worker": workers},
+                       "task": {"type": "worker", "index": index}})
+
+
 def reachable(address, timeout=1.0):
     """Whether a TCP connection to host:port succeeds (a TensorFlow server listens there)."""
     host, _, port = address.rpartition(":")

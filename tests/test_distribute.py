@@ -1,11 +1,9 @@
 """tf.distribute training on this CPU machine: two logical CPUs in one process (mirrored), and two
 worker processes on 127.0.0.1 with TF_CONFIG (multi_worker), all on real faces."""
 
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +11,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MAIN, TINY_FLAGS, copy_faces
+from conftest import MAIN, TINY_FLAGS, copy_faces, run_main
 
 from dcgan import checkpoints, cluster, model
 from dcgan.config import ModelConfig
@@ -122,26 +120,14 @@ def test_mirrored_replicas_hold_identical_variables_after_steps(mirrored):
         assert np.array_equal(first, second), name
 
 
-def free_ports(count):
-    """`count` TCP ports free on 127.0.0.1 now."""
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def start_workers(workdir, ports, args, count=None):
     """Start `count` (default all) of the TF_CONFIG cluster's workers; returns the Popens.
 
     Worker 1 gets its own --sample_dir and --tensorboard_dir, to show it writes nothing."""
-    workers = [f"127.0.0.1:{port}" for port in ports]
     processes = []
     for index in range(count or len(ports)):
-        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = dict(os.environ, TF_CONFIG=json.dumps(config), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, TF_CONFIG=cluster.local_tf_config(ports, index),
+                   PYTHONUNBUFFERED="1")
         own = [] if index == 0 else ["--sample_dir", "w1_samples", "--tensorboard_dir",
                                      "w1_logs"]
         processes.append(subprocess.Popen(
@@ -191,7 +177,7 @@ def test_two_workers_train_resume_and_stop_when_one_is_killed(tmp_path, reaper):
     from dcgan.session import TrainedGenerator
 
     copy_faces(tmp_path / "data" / "anime", 64)
-    ports = free_ports(2)
+    ports = cluster.free_local_ports(2)
     processes = start_workers(tmp_path, ports, ["--epoch", "1", "--ema", "0.9"])
     reaper.extend(processes)
     errors = finish(processes)
@@ -210,9 +196,12 @@ def test_two_workers_train_resume_and_stop_when_one_is_killed(tmp_path, reaper):
         pictures = generator.generate(generator.sample_z(4, rng_seed=1))
         assert pictures.shape == (4, 16, 16, 3) and np.isfinite(pictures).all()
         assert not np.allclose(pictures[0], pictures[1])
+    shown = run_main(["--visualize", "--seed", "1"], tmp_path)  # the other modes read it alike
+    assert shown.returncode == 0, shown.stderr
+    assert (tmp_path / shown.stdout.strip().splitlines()[-1]).name.startswith("grid_00008_")
 
     # A rerun resumes on both workers; killing one stops the other within the bound.
-    processes = start_workers(tmp_path, free_ports(2),
+    processes = start_workers(tmp_path, cluster.free_local_ports(2),
                               ["--epoch", "1000", "--ema", "0.9", "--ckpt_freq", "4"])
     reaper.extend(processes)
     seen = [read_until(p, "from step 8", 120) for p in processes]
@@ -234,7 +223,8 @@ def test_two_workers_train_resume_and_stop_when_one_is_killed(tmp_path, reaper):
 def test_a_worker_that_never_starts_stops_the_others_in_one_line(tmp_path, reaper):
     copy_faces(tmp_path / "data" / "anime", 16)
     started = time.time()
-    (process,) = start_workers(tmp_path, free_ports(2), ["--worker_timeout", "4"], count=1)
+    ports = cluster.free_local_ports(2)
+    (process,) = start_workers(tmp_path, ports, ["--worker_timeout", "4"], count=1)
     reaper.append(process)
     stderr = finish([process], timeout=120)[0]
     assert process.returncode == 1
