@@ -211,12 +211,9 @@ class Watchdog:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="peer-watchdog", daemon=True)
 
-    def __enter__(self):
+    def start(self):
+        """Start watching (as soon as this task's own server is up)."""
         self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def stop(self):
         """Stop watching (before a normal exit, when peers may leave first)."""

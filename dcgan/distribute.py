@@ -257,7 +257,7 @@ class DistributedTrainer(train.Trainer):
         if self.replication.cluster is not None:
             self.watchdog = cluster.Watchdog(self.replication.cluster, self._advice,
                                              self.settings.worker_timeout)
-            self.watchdog.__enter__()
+            self.watchdog.start()
         with cache_turn(self.settings):
             return super().load_data()
 

@@ -1,6 +1,7 @@
 """tf.distribute training on this CPU machine: two logical CPUs in one process (mirrored), and two
 worker processes on 127.0.0.1 with TF_CONFIG (multi_worker), all on real faces."""
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from conftest import MAIN, TINY_FLAGS, copy_faces, run_main
 
 from dcgan import checkpoints, cluster, model
 from dcgan.config import ModelConfig
+from dcgan.errors import UsageError
 from dcgan.settings import RunSettings
 
 tf1 = tf.compat.v1
@@ -47,6 +49,22 @@ def test_distribute_flags_are_refused_in_one_line(flags, expected, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("error: ") and expected in result.stderr
+
+
+def test_tf_config_ranks_the_chief_first_and_refuses_what_it_cannot_train():
+    text = json.dumps({"cluster": {"worker": ["h1:22", "h2:22"], "chief": ["h0:22"]},
+                       "task": {"type": "worker", "index": 1}})
+    me = cluster.from_tf_config(text)
+    assert (me.rank, me.size, me.is_chief) == (2, 3, False)
+    assert [task.name for task in me.peers] == ["chief (h0:22)", "worker 0 (h1:22)"]
+    assert me.spec() == {"chief": ["h0:22"], "worker": ["h1:22", "h2:22"]}
+    for bad, expected in [({"worker": ["h1:22"]}, "is not in its cluster"),
+                          ({"worker": ["h1:22", "h2:22"], "ps": ["h3:22"]}, "job 'ps'")]:
+        with pytest.raises(UsageError, match=expected):
+            cluster.from_tf_config(json.dumps({"cluster": bad,
+                                               "task": {"type": "worker", "index": 1}}))
+    with pytest.raises(UsageError, match="TF_CONFIG is not valid"):
+        cluster.from_tf_config("{cluster")
 
 
 @pytest.fixture(scope="module")
