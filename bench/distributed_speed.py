@@ -38,7 +38,8 @@ def _settings(scratch, distribute, batch, size):
         data_dir=os.path.join(scratch, "data"),
         checkpoint_dir=os.path.join(scratch, f"checkpoints_{distribute}"),
         sample_dir=os.path.join(scratch, "samples"), tensorboard_dir=os.path.join(scratch, "logs"),
-        batch_size=batch, seed=1, intra_op_threads=1, inter_op_threads=1, distribute=distribute)
+        batch_size=batch, seed=1, intra_op_threads=1, inter_op_threads=1, distribute=distribute,
+        precision="fp32")
 
 
 def _time_training(settings, steps):

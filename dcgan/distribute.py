@@ -230,7 +230,7 @@ def cache_turn(settings):
     if settings.is_mnist:  # read straight from the IDX files: no cache
         yield
         return
-    folder = data.cache_folder(settings.dataset_folder)
+    folder = data.cache_folder(settings.dataset_folder, settings.cache_dir)
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, CACHE_LOCK), "a+") as handle:
         try:

@@ -30,7 +30,7 @@ def tiny_settings(workdir, **changes):
                                     df_dim=8),
                   data_dir=str(workdir / "data"), checkpoint_dir=str(workdir / "checkpoints"),
                   sample_dir=str(workdir / "samples"), tensorboard_dir=str(workdir / "logs"),
-                  batch_size=8, num_samples=12, seed=3)
+                  batch_size=8, num_samples=12, seed=3, precision="fp32")
     values.update(changes)
     return RunSettings(**values)
 
