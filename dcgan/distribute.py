@@ -171,12 +171,11 @@ class FollowerCheckpointer(checkpoints.Checkpointer):
     nothing (the chief cleans the folder up)."""
 
     def restore_or_initialize(self, session):
-        """Restore the newest readable checkpoint if any, else initialise; returns the step."""
-        paths = checkpoints.listed(self.folder)
-        if not paths:
+        """Restore the newest usable checkpoint if any, else initialise; returns the step."""
+        if not checkpoints.listed(self.folder):
             session.run(self.initializer)  # receives the chief's initial values
             return 0
-        self.saved_step = self._restore_newest_readable(session, paths)
+        self.saved_step = self.restore(session)
         return self.saved_step
 
     def save(self, session, step):
