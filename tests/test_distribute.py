@@ -43,6 +43,7 @@ def tiny_settings(workdir, **changes):
     (["--distribute", "multi_worker"], "needs the cluster in TF_CONFIG"),
 ])
 def test_distribute_flags_are_refused_in_one_line(flags, expected, tmp_path):
+    copy_faces(tmp_path / "data" / "anime", 8)
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     result = subprocess.run([sys.executable, str(MAIN), "--dataset", "anime", "--train", *flags],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
