@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags
 from absl import logging as absl_logging
 
-from dcgan import latent, recipes, runtime
+from dcgan import cluster, latent, recipes, runtime
 from dcgan.config import ModelConfig
 from dcgan.errors import TrainingError, UsageError, describe_os_error
 from dcgan.settings import RunSettings
@@ -217,6 +217,12 @@ flags.DEFINE_string("augment", RUN.augment,
                     "DiffAugment of D's real and fake inputs: comma-separated "
                     + ", ".join(recipes.AUGMENT_POLICIES) + ", or none "
                     + _from_recipe("augment"))
+flags.DEFINE_string("distribute", RUN.distribute, "Train on several devices: none, mirrored (the "
+                    "local GPUs, or --devices) or multi_worker (the cluster in TF_CONFIG).")
+flags.DEFINE_string("devices", RUN.devices, "--distribute mirrored: devices to use, e.g. "
+                    "/gpu:0,/gpu:1 (default: every local GPU, else the CPU).")
+flags.DEFINE_integer("worker_timeout", RUN.worker_timeout, "--distribute multi_worker: seconds "
+                     "to wait for a task of the cluster to start before stopping with an error.")
 
 FLAGS = flags.FLAGS
 log = logging.getLogger("dcgan")
@@ -369,7 +375,8 @@ def _train(values, present):
     run_settings, saved = settings.training_run(values, present)
     if not run_settings.is_mnist:  # before a run's folders are made for a misspelt dataset
         data.require_folder(run_settings.dataset_folder)
-    settings.make_output_folders(run_settings)
+    if cluster.writes_outputs(run_settings.distribute):  # other workers write nothing there
+        settings.make_output_folders(run_settings)
     runtime.start()
     _announce(run_settings, saved, values, present)
     from dcgan.train import train

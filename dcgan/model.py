@@ -52,13 +52,17 @@ def _ema_getter(getter, name, *args, **kwargs):
     take the one initial-value tensor in the same initialiser run.
     """
     variable = getter(name, *args, **kwargs)
+    # MEAN lets every replica of a tf.distribute run update the shadow (all hold one value).
     return getter(f"{name}/{EMA_SUFFIX}", initializer=variable.initial_value,
-                  trainable=False, collections=[tf1.GraphKeys.GLOBAL_VARIABLES])
+                  trainable=False, collections=[tf1.GraphKeys.GLOBAL_VARIABLES],
+                  aggregation=tf.VariableAggregation.MEAN)
 
 
 def ema_pairs():
     """(variable, shadow) pairs of the generator variables that have an EMA shadow."""
-    variables = {v.op.name: v for v in scoped_variables(GENERATOR_SCOPE)}
+    # By `name`, not `op.name`: a tf.distribute variable's op is its replica's copy
+    # (`.../replica_1`), its name the variable's own.
+    variables = {v.name.split(":")[0]: v for v in scoped_variables(GENERATOR_SCOPE)}
     suffix = "/" + EMA_SUFFIX
     return [(variables[name[:-len(suffix)]], shadow) for name, shadow in variables.items()
             if name.endswith(suffix)]
@@ -198,6 +202,11 @@ def one_hot(labels, depth):
     return np.eye(depth, dtype=np.float32)[labels]
 
 
+def _per_replica(loss, replicas):
+    """The share of one replica's mean loss in the global-batch mean (no op on one device)."""
+    return loss if replicas == 1 else loss / replicas
+
+
 class DCGAN:
     """The training graph: G and D on a batch of real images, their losses and Adam updates.
 
@@ -211,11 +220,17 @@ class DCGAN:
     `label_smoothing` is D's target for real images, and `augment_policies` names the
     DiffAugment policies applied to every image D sees in training (`dcgan.augment`; the
     samplers never).
+
+    `replicas` > 1 builds one replica of a tf.distribute run (inside `call_for_each_replica`):
+    the optimisers then minimise loss / replicas, because tf.compat.v1 optimisers outside an
+    Estimator all-reduce gradients with SUM (TF 2.21's distribute_utils.get_loss_reduction), so
+    the sum of the scaled gradients is the mean over the global batch.
     """
 
     def __init__(self, cfg, real_images, real_labels=None, learning_rate=2e-4, beta1=0.5,
                  ema_decay=0.0, *, d_learning_rate=None, g_learning_rate=None,
-                 label_smoothing=1.0, augment_policies=(), ema_start=0):
+                 label_smoothing=1.0, augment_policies=(), ema_start=0,
+                 replicas=1):
         self.cfg = cfg
         batch = tf.shape(real_images)[0]
         self.z = _random_z(batch, cfg)
@@ -240,9 +255,9 @@ class DCGAN:
         self.g_loss = _sigmoid_xent(fake_logits, 1.0)
 
         self.global_step = tf1.train.get_or_create_global_step()
-        self.d_optim = self._adam_step(self.d_loss, DISCRIMINATOR_SCOPE,
+        self.d_optim = self._adam_step(_per_replica(self.d_loss, replicas), DISCRIMINATOR_SCOPE,
                                        d_learning_rate or learning_rate, beta1, self.global_step)
-        self.g_optim = self._adam_step(self.g_loss, GENERATOR_SCOPE,
+        self.g_optim = self._adam_step(_per_replica(self.g_loss, replicas), GENERATOR_SCOPE,
                                        g_learning_rate or learning_rate, beta1)
         self.sampler = Sampler(cfg, ema=ema_decay > 0)
         self.raw_sampler = self.sampler

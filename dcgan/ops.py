@@ -203,7 +203,8 @@ _MATMUL_GRADIENTS = {dtype: _register_matmul_gradients(dtype) for dtype in (tf.f
 def batch_norm(x, train, scope="batch_norm"):
     """Batch normalisation (decay 0.9, epsilon 1e-5, learned scale and offset).
 
-    With `train=True` it normalises by the batch's statistics and registers the updates of the
+    With `train=True` it normalises by the batch's statistics (each replica's own batch under
+    tf.distribute) and registers the updates of the
     moving mean and variance in UPDATE_OPS; with `train=False` it uses the moving statistics, as
     the sampler must. `train` is a Python bool, not a tensor: a `tf.cond` would put control flow
     into the exported graph. 2-D inputs (after a linear layer) are normalised per feature.
@@ -215,10 +216,14 @@ def batch_norm(x, train, scope="batch_norm"):
         channels = int(x.shape[-1])
         gamma = tf1.get_variable("gamma", [channels], initializer=tf1.ones_initializer())
         beta = tf1.get_variable("beta", [channels], initializer=tf1.zeros_initializer())
+        # MEAN: under tf.distribute each replica's update is averaged over the replicas (the
+        # moving statistics are the mean of the per-replica ones); one device is unaffected.
         moving_mean = tf1.get_variable(
-            "moving_mean", [channels], initializer=tf1.zeros_initializer(), trainable=False)
+            "moving_mean", [channels], initializer=tf1.zeros_initializer(), trainable=False,
+            aggregation=tf.VariableAggregation.MEAN)
         moving_variance = tf1.get_variable(
-            "moving_variance", [channels], initializer=tf1.ones_initializer(), trainable=False)
+            "moving_variance", [channels], initializer=tf1.ones_initializer(), trainable=False,
+            aggregation=tf.VariableAggregation.MEAN)
         if train:
             y, mean, variance = tf1.nn.fused_batch_norm(
                 x, gamma, beta, epsilon=BN_EPSILON, is_training=True)

@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 
-from dcgan import checkpoint_files, durable, latent, recipes
+from dcgan import checkpoint_files, cluster, durable, latent, recipes
 from dcgan.config import ModelConfig
 from dcgan.data import ImageSpec
 from dcgan.errors import UsageError, require, require_positive
@@ -80,6 +80,9 @@ class RunSettings:
     eval_num: int = 0  # images per evaluated set; 0: EVAL_NUM (--evaluate), TRAIN_EVAL_NUM
     ndb_k: int = 100  # NDB's number of bins
     precision: str = "auto"  # resolved per machine by dcgan.runtime.resolve_precision
+    distribute: str = "none"  # "none", "mirrored" or "multi_worker" (dcgan.cluster)
+    devices: str = ""  # --distribute mirrored: comma-separated devices ("": every local GPU)
+    worker_timeout: int = cluster.ARRIVAL_TIMEOUT_S  # multi_worker: s to wait for a task
 
     def __post_init__(self):
         # Knobs left unset take the recipe's values, so every RunSettings (and run.json) holds
@@ -268,6 +271,7 @@ def from_flags(flags, present):
     check_seed(flags.get("seed"))
     check_compute_flags(flags)
     check_evaluation_flags(flags)
+    cluster.check_flags(flags)
     dataset = flags["dataset"]
     check_folder_name(dataset, "dataset", "--data_dir")
     check_folder_name(flags.get("name"), "name", "--checkpoint_dir")

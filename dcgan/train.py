@@ -74,39 +74,54 @@ def summary_grid(pictures, count):
     return grid[:, :rows * height - gap, :cols * width - gap]
 
 
+def real_batches(training_data, batch_size, seed, cfg):
+    """The input feed's next batch as float images in [-1, 1] and one-hot labels (or None)."""
+    feed = data.make_dataset(training_data, batch_size, seed)
+    batch, labels = tf1.data.make_one_shot_iterator(feed).get_next()
+    real = tf.cast(batch, tf.float32) / 127.5 - 1.0
+    return real, tf.one_hot(labels, cfg.y_dim) if cfg.y_dim else None
+
+
+def build_gan(settings, real, real_labels, replicas=1):
+    """The run's DCGAN on a batch of real images (one replica of `replicas`)."""
+    bf16 = settings.precision == "bf16"
+    with ops.matmul_filter_gradients(tf.bfloat16 if bf16 else None):
+        return model.DCGAN(
+            settings.model, real, real_labels, settings.learning_rate, settings.beta1,
+            settings.ema, d_learning_rate=settings.d_learning_rate,
+            g_learning_rate=settings.g_learning_rate, label_smoothing=settings.label_smoothing,
+            augment_policies=recipes.parse_augment(settings.augment),
+            ema_start=settings.ema_start, replicas=replicas)
+
+
+def summaries(gan, tiles):
+    """The TensorBoard summaries of D's and of G's update: (d_summary, g_summary); G's images
+    as one grid of `tiles` of them."""
+    d_summary = tf1.summary.merge([
+        tf1.summary.scalar("d_loss", gan.d_loss),
+        tf1.summary.scalar("d_loss_real", gan.d_loss_real),
+        tf1.summary.scalar("d_loss_fake", gan.d_loss_fake),
+        tf1.summary.histogram("d", gan.d_real),
+        tf1.summary.histogram("d_", gan.d_fake)])
+    g_summary = tf1.summary.merge([
+        tf1.summary.scalar("g_loss", gan.g_loss),
+        tf1.summary.image("G", summary_grid(gan.fake_images, tiles), max_outputs=1)])
+    return d_summary, g_summary
+
+
 class TrainingGraph:
     """The training graph of a run: input feed, DCGAN, summaries, checkpointer."""
 
     def __init__(self, settings, training_data):
-        cfg = settings.model
         self.graph = tf.Graph()
         with self.graph.as_default():
             if settings.seed is not None:
                 tf1.set_random_seed(settings.seed)
-            feed = data.make_dataset(training_data, settings.batch_size, settings.seed)
-            batch, labels = tf1.data.make_one_shot_iterator(feed).get_next()
-            real = tf.cast(batch, tf.float32) / 127.5 - 1.0
-            real_labels = tf.one_hot(labels, cfg.y_dim) if cfg.y_dim else None
-            bf16 = settings.precision == "bf16"
-            with ops.matmul_filter_gradients(tf.bfloat16 if bf16 else None):
-                self.gan = model.DCGAN(
-                    cfg, real, real_labels, settings.learning_rate, settings.beta1, settings.ema,
-                    d_learning_rate=settings.d_learning_rate,
-                    g_learning_rate=settings.g_learning_rate,
-                    label_smoothing=settings.label_smoothing,
-                    augment_policies=recipes.parse_augment(settings.augment),
-                    ema_start=settings.ema_start)
-            self.d_summary = tf1.summary.merge([
-                tf1.summary.scalar("d_loss", self.gan.d_loss),
-                tf1.summary.scalar("d_loss_real", self.gan.d_loss_real),
-                tf1.summary.scalar("d_loss_fake", self.gan.d_loss_fake),
-                tf1.summary.histogram("d", self.gan.d_real),
-                tf1.summary.histogram("d_", self.gan.d_fake)])
-            self.g_summary = tf1.summary.merge([
-                tf1.summary.scalar("g_loss", self.gan.g_loss),
-                tf1.summary.image("G", summary_grid(
-                    self.gan.fake_images, min(settings.batch_size, SUMMARY_TILES)),
-                    max_outputs=1)])
+            real, real_labels = real_batches(training_data, settings.batch_size, settings.seed,
+                                             settings.model)
+            self.gan = build_gan(settings, real, real_labels)
+            self.d_summary, self.g_summary = summaries(
+                self.gan, min(settings.batch_size, SUMMARY_TILES))
             self.checkpointer = checkpoints.Checkpointer(settings.run_checkpoint_dir,
                                                          settings.max_to_keep)
             self.graph.finalize()
@@ -133,19 +148,26 @@ def _check_finite(step, checkpointer, **losses):
 
 
 class Trainer:
-    """Runs one training session for `settings`; `run()` returns the final step."""
+    """Runs one training session for `settings`; `run()` returns the final step.
+
+    `dcgan.distribute.DistributedTrainer` runs the same loop on several devices or machines
+    through the hooks `chief`, `load_data`, `build_graph`, `create_session` and `stop_now`.
+    """
+
+    chief = True  # this process writes checkpoints, run.json, sample grids and TensorBoard
 
     def __init__(self, settings, progress=True):
         runtime.start()
         settings = runtime.resolve_precision(settings)
         self.settings = settings
         self.progress = progress
-        run_settings.make_output_folders(settings)
+        if self.chief:
+            run_settings.make_output_folders(settings)
         saved = _saved_settings(settings)
         self.announced_resume = saved is not None  # the command line said "resuming run ..."
         if saved is not None:
             run_settings.check_compatible(saved, settings)
-        self.data = load_training_data(settings, progress)
+        self.data = self.load_data()
         usable = len(self.data.images)
         if settings.train_size:
             usable = min(usable, settings.train_size)
@@ -155,15 +177,31 @@ class Trainer:
                              f"{settings.batch_size}: raise --train_size or lower --batch_size")
         self.total_steps = settings.epoch * self.steps_per_epoch
         self.evaluator = None
-        if settings.eval_freq:
+        if settings.eval_freq and self.chief:
             from dcgan.evaluate import TrainingEvaluator  # metrics load only when asked for
 
             self.evaluator = TrainingEvaluator(settings, self.data.images)
         log.info("training on %d images (%d steps an epoch)", usable, self.steps_per_epoch)
-        self.graph = TrainingGraph(settings, self.data)
+        self.graph = self.build_graph()
         self.fixed_z = latent.sample_z(np.random.default_rng(FIXED_Z_SEED), settings.num_samples,
                                       settings.model.z_dim, settings.model.z_dist)
         self.fixed_labels = settings.model.labels_for(np.arange(settings.num_samples))
+
+    def load_data(self):
+        """The training images (hook: a distributed worker takes turns building the cache)."""
+        return load_training_data(self.settings, self.progress)
+
+    def build_graph(self):
+        """The training graph (hook: a distributed run builds one replica per device)."""
+        return TrainingGraph(self.settings, self.data)
+
+    def create_session(self):
+        """A session on the training graph (hook: a worker's session runs on its server)."""
+        return tf1.Session(graph=self.graph.graph, config=runtime.session_config(self.settings))
+
+    def stop_now(self, session, stop):
+        """Whether to stop before the next step (hook: the workers of a cluster agree)."""
+        return stop.requested
 
     def save_samples(self, session, step):
         """Write the grid of the fixed latent vectors at `step`; returns its path."""
@@ -182,8 +220,7 @@ class Trainer:
     def open_session(self):
         """A session on the training graph, restored from the newest checkpoint or initialised;
         returns (session, step)."""
-        session = tf1.Session(graph=self.graph.graph,
-                              config=runtime.session_config(self.settings))
+        session = self.create_session()
         return session, self.graph.checkpointer.restore_or_initialize(session)
 
     def step(self, session, step, writer=None):
@@ -223,7 +260,7 @@ class Trainer:
         settings, checkpointer = self.settings, self.graph.checkpointer
         last_saved, started, started_step = step, time.time(), step
         with self._progress_bar(step) as bar:
-            while step < self.total_steps and not stop.requested:
+            while step < self.total_steps and not self.stop_now(session, stop):
                 d_loss, g_loss = self.step(session, step, writer)
                 step += 1
                 rate = settings.batch_size * (step - started_step) / (time.time() - started)
@@ -246,11 +283,12 @@ class Trainer:
         that says which file and which checkpoint is intact."""
         checkpointer = self.graph.checkpointer
         try:
-            writer = tf1.summary.FileWriter(self.settings.run_log_dir)
+            writer = tf1.summary.FileWriter(self.settings.run_log_dir) if self.chief else None
             try:
                 step, last_saved = self._loop(session, step, stop, writer)
             finally:
-                writer.close()
+                if writer is not None:
+                    writer.close()
             if step != last_saved:
                 checkpointer.save(session, step)
             if step % self.settings.sample_freq:
@@ -265,19 +303,25 @@ class Trainer:
 
         Ends with one line: the steps, the time, and where the checkpoint, samples and logs are.
         """
+        with checkpoints.RunLock(self.settings.run_checkpoint_dir), StopRequest() as stop:
+            return self.train_session(stop)
+
+    def train_session(self, stop):
+        """Open (or resume) the session, train, save at the end and say so in one line;
+        returns the last step."""
         settings = self.settings
         started = time.time()
-        with checkpoints.RunLock(settings.run_checkpoint_dir), StopRequest() as stop:
-            newest = checkpoints.latest(settings.run_checkpoint_dir)
-            session, step = self.open_session()
-            first_step = step
-            with session:
-                if step and (not self.announced_resume or step != checkpoints.step_of(newest)):
-                    # the newest could not be read, or run.json was: say where training resumes
-                    log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
+        newest = checkpoints.latest(settings.run_checkpoint_dir)
+        session, step = self.open_session()
+        first_step = step
+        with session:
+            if step and (not self.announced_resume or step != checkpoints.step_of(newest)):
+                # the newest could not be read, or run.json was: say where training resumes
+                log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
+            if self.chief:
                 # After the restore: it has checked the checkpoints hold these flags' network.
                 run_settings.save(settings)
-                step = self._train_and_save(session, step, stop)
+            step = self._train_and_save(session, step, stop)
         log.info(self._summary(step, first_step, time.time() - started, stop.requested))
         return step
 
@@ -308,4 +352,8 @@ def _duration(seconds):
 
 def train(settings, progress=True):
     """Train (or resume) the run described by `settings`; returns the last step."""
+    if settings.distribute != "none":
+        from dcgan.distribute import DistributedTrainer  # tf.distribute only when asked for
+
+        return DistributedTrainer(settings, progress).run()
     return Trainer(settings, progress).run()

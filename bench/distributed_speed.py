@@ -1,0 +1,178 @@
+"""Multi-worker scaling: images/s of 1 worker x 1 thread vs 2 workers x 1 thread, and the time
+of one all-reduce of the model's gradients.
+
+    python bench/distributed_speed.py                          # 32 px, batch 16 per worker
+    python bench/distributed_speed.py --rounds 3 --steps 20 --size 48 --batch 32
+
+Every contender is a fresh set of processes on 127.0.0.1, one thread each (intra- and inter-op),
+and they take turns (A B A B ...). Each worker process builds the project's real trainer on a
+scratch folder of the shared faces, warms up, then times `--steps` iterations of the real loop
+body (the workers' stop vote, 1 D + `--g_steps` G updates). Weak scaling: each worker trains
+`--batch` images per step, so the 2-worker job's global batch is twice the 1-worker one.
+Scaling efficiency = 2-worker images/s / (2 x 1-worker images/s).
+
+`allreduce` times, between two workers, one all-reduce (SUM, RING) of tensors shaped like every
+trainable variable of D and G: what one D update plus one G update send.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import REPO, machine_line, median, print_table, scratch_faces
+
+WARMUP = 2
+
+
+def _settings(scratch, distribute, batch, size):
+    from dcgan.config import ModelConfig
+    from dcgan.settings import RunSettings
+
+    return RunSettings(
+        dataset="faces", model=ModelConfig(output_height=size, output_width=size),
+        data_dir=os.path.join(scratch, "data"),
+        checkpoint_dir=os.path.join(scratch, f"checkpoints_{distribute}"),
+        sample_dir=os.path.join(scratch, "samples"), tensorboard_dir=os.path.join(scratch, "logs"),
+        batch_size=batch, seed=1, intra_op_threads=1, inter_op_threads=1, distribute=distribute,
+        precision="fp32")
+
+
+def _time_training(settings, steps):
+    """Seconds per iteration of the real loop body, after WARMUP iterations."""
+    from dcgan import distribute, train
+
+    make = train.Trainer if settings.distribute == "none" else distribute.DistributedTrainer
+    trainer = make(settings, progress=False)
+    session, _ = trainer.open_session()
+    stop = train.StopRequest()
+    for step in range(WARMUP + steps):
+        if step == WARMUP:
+            started = time.perf_counter()
+        trainer.stop_now(session, stop)
+        trainer.step(session, step)
+    seconds = (time.perf_counter() - started) / steps
+    if getattr(trainer, "watchdog", None) is not None:  # the other worker may now leave first
+        trainer.watchdog.stop()
+    return seconds
+
+
+def _gradient_shapes(size):
+    """Shapes of D's and G's trainable variables for the default network at `size` px."""
+    import tensorflow as tf
+
+    from dcgan import model
+    from dcgan.config import ModelConfig
+
+    with tf.Graph().as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [None, size, size, 3])
+        model.DCGAN(ModelConfig(output_height=size, output_width=size), images)
+        return [v.shape.as_list() for v in tf.compat.v1.trainable_variables()]
+
+
+def _time_allreduce(settings, steps, size):
+    """Median seconds of one all-reduce of gradient-shaped tensors across the workers."""
+    import tensorflow as tf
+
+    from dcgan import distribute
+
+    replication = distribute.Replication(settings)
+    shapes = _gradient_shapes(size)
+    graph = tf.Graph()
+    with graph.as_default(), replication.strategy.scope():
+        def reduce_all():
+            tensors = [tf.fill(shape, 1.0) for shape in shapes]
+            summed = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tensors)
+            return tf.add_n([tf.reduce_sum(t[..., :1]) for t in summed])
+
+        total = replication.strategy.experimental_local_results(
+            replication.strategy.extended.call_for_each_replica(reduce_all))[0]
+    session = distribute.CollectiveSession(replication.server.target, graph, replication.config)
+    times = []
+    for _ in range(WARMUP + steps):
+        started = time.perf_counter()
+        session.run(total)
+        times.append(time.perf_counter() - started)
+    return median(times[WARMUP:]), sum(math.prod(shape) for shape in shapes)
+
+
+def worker_main(args):
+    """One worker process: print its measurement as a JSON line."""
+    from dcgan import runtime
+
+    runtime.start()
+    distribute = "none" if args.mode == "single" else "multi_worker"
+    workers = int(args.workers)
+    settings = _settings(args.scratch, distribute, args.batch * workers, args.size)
+    if args.mode == "allreduce":
+        seconds, count = _time_allreduce(settings, args.steps, args.size)
+        print(json.dumps({"allreduce_s": seconds, "parameters": count}), flush=True)
+        return
+    seconds = _time_training(settings, args.steps)
+    print(json.dumps({"step_s": seconds, "images_s": settings.batch_size / seconds}), flush=True)
+
+
+def _launch(mode, workers, args, scratch):
+    """Run one contender (`workers` processes); returns the chief's JSON result."""
+    from dcgan import cluster
+
+    ports = cluster.free_local_ports(workers)
+    processes = []
+    for index in range(workers):
+        env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2",
+                   TF_CONFIG=cluster.local_tf_config(ports, index))
+        processes.append(subprocess.Popen(
+            [sys.executable, __file__, "--worker", mode, "--workers", str(workers),
+             "--scratch", scratch, "--steps", str(args.steps), "--batch", str(args.batch),
+             "--size", str(args.size)], env=env, stdout=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=900)[0] for p in processes]
+    if any(p.returncode for p in processes):
+        sys.exit(f"{mode} x {workers} failed (exit {[p.returncode for p in processes]})")
+    return json.loads(outputs[0].strip().splitlines()[-1])
+
+
+def main():
+    """Interleave the contenders and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10, help="timed iterations per run")
+    parser.add_argument("--batch", type=int, default=16, help="images per worker per step")
+    parser.add_argument("--size", type=int, default=32, help="output size in pixels")
+    parser.add_argument("--faces", type=int, default=512)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", default="1", help=argparse.SUPPRESS)
+    parser.add_argument("--scratch", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(argparse.Namespace(**{**vars(args), "mode": args.worker}))
+        return
+    print(machine_line())
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_faces(scratch, args.faces, args.size)
+        results = {"single": [], "multi": []}
+        for _ in range(args.rounds):
+            results["single"].append(_launch("single", 1, args, scratch)["images_s"])
+            results["multi"].append(_launch("multi", 2, args, scratch)["images_s"])
+        reduced = _launch("allreduce", 2, args, scratch)
+    one, two = median(results["single"]), median(results["multi"])
+    print_table(["setup", "images/s (median)", "each run"], [
+        ["1 worker x 1 thread (--distribute none)", f"{one:.1f}",
+         " ".join(f"{r:.1f}" for r in results["single"])],
+        ["2 workers x 1 thread (multi_worker, RING)", f"{two:.1f}",
+         " ".join(f"{r:.1f}" for r in results["multi"])]])
+    print(f"scaling efficiency: {two / (2 * one):.2f} (target >= 0.85); "
+          f"{args.size} px, {args.batch} images per worker per step, {args.steps} steps per run")
+    megabytes = reduced["parameters"] * 4 / 1e6
+    print(f"all-reduce of D+G gradients ({reduced['parameters'] / 1e6:.2f} M parameters, "
+          f"{megabytes:.1f} MB fp32) between 2 workers on 127.0.0.1: "
+          f"{reduced['allreduce_s'] * 1e3:.1f} ms (median)")
+    print(machine_line())
+
+
+if __name__ == "__main__":
+    main()

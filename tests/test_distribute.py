@@ -1,0 +1,252 @@
+"""tf.distribute training on this CPU machine: two logical CPUs in one process (mirrored), and two
+worker processes on 127.0.0.1 with TF_CONFIG (multi_worker), all on real faces."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import MAIN, TINY_FLAGS, copy_faces, run_main
+
+from dcgan import checkpoints, cluster, model
+from dcgan.config import ModelConfig
+from dcgan.errors import UsageError
+from dcgan.settings import RunSettings
+
+tf1 = tf.compat.v1
+RUN = "anime_8_16_16"
+
+
+def tiny_settings(workdir, **changes):
+    """The TINY_FLAGS run (96 -> 16 px, batch 8) on `workdir`/data/anime."""
+    values = dict(dataset="anime", crop_height=96, crop_width=96,
+                  model=ModelConfig(output_height=16, output_width=16, z_dim=16, gf_dim=8,
+                                    df_dim=8),
+                  data_dir=str(workdir / "data"), checkpoint_dir=str(workdir / "checkpoints"),
+                  sample_dir=str(workdir / "samples"), tensorboard_dir=str(workdir / "logs"),
+                  batch_size=8, num_samples=12, seed=3, precision="fp32")
+    values.update(changes)
+    return RunSettings(**values)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--distribute", "ring"], "--distribute must be one of none, mirrored, multi_worker"),
+    (["--devices", "/cpu:0,/cpu:1"], "--devices names the devices of --distribute mirrored"),
+    (["--distribute", "mirrored", "--devices", "/cpu:0,/cpu:1", "--batch_size", "9"],
+     "--batch_size 9 does not split evenly over 2 replicas"),
+    (["--distribute", "multi_worker"], "needs the cluster in TF_CONFIG"),
+])
+def test_distribute_flags_are_refused_in_one_line(flags, expected, tmp_path):
+    copy_faces(tmp_path / "data" / "anime", 8)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    result = subprocess.run([sys.executable, str(MAIN), "--dataset", "anime", "--train", *flags],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("error: ") and expected in result.stderr
+
+
+def test_tf_config_ranks_the_chief_first_and_refuses_what_it_cannot_train():
+    text = json.dumps({"cluster": {"worker": ["h1:22", "h2:22"], "chief": ["h0:22"]},
+                       "task": {"type": "worker", "index": 1}})
+    me = cluster.from_tf_config(text)
+    assert (me.rank, me.size, me.is_chief) == (2, 3, False)
+    assert [task.name for task in me.peers] == ["chief (h0:22)", "worker 0 (h1:22)"]
+    assert me.spec() == {"chief": ["h0:22"], "worker": ["h1:22", "h2:22"]}
+    for bad, expected in [({"worker": ["h1:22"]}, "is not in its cluster"),
+                          ({"worker": ["h1:22", "h2:22"], "ps": ["h3:22"]}, "job 'ps'")]:
+        with pytest.raises(UsageError, match=expected):
+            cluster.from_tf_config(json.dumps({"cluster": bad,
+                                               "task": {"type": "worker", "index": 1}}))
+    with pytest.raises(UsageError, match="TF_CONFIG is not valid"):
+        cluster.from_tf_config("{cluster")
+
+
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    """A DistributedTrainer on /cpu:0 and /cpu:1 in this process, with an initialised session."""
+    from dcgan.distribute import DistributedTrainer
+
+    workdir = tmp_path_factory.mktemp("mirrored")
+    copy_faces(workdir / "data" / "anime", 32)
+    trainer = DistributedTrainer(tiny_settings(workdir, distribute="mirrored",
+                                               devices="/cpu:0,/cpu:1", ema=0.9), progress=False)
+    session, step = trainer.open_session()
+    assert step == 0
+    yield trainer, session
+    session.close()
+
+
+def d_gradients_on_one_device(cfg, values, halves):
+    """d(d_loss)/d(D's variables) on one device, with `values` loaded, for each (real, z)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        real = tf1.placeholder(tf.float32, [None, 16, 16, 3])
+        gan = model.DCGAN(cfg, real)
+        variables = model.scoped_variables(model.DISCRIMINATOR_SCOPE,
+                                           tf1.GraphKeys.TRAINABLE_VARIABLES)
+        gradients = tf.gradients(gan.d_loss, variables)
+        with tf1.Session(graph=graph) as session:
+            for variable in tf1.global_variables():
+                variable.load(values[variable.op.name], session)
+            names = [v.op.name for v in variables]
+            return [dict(zip(names, session.run(gradients, {real: r, gan.z: z}), strict=True))
+                    for r, z in halves]
+
+
+def test_mirrored_step_applies_the_mean_of_the_replicas_gradients(mirrored):
+    trainer, session = mirrored
+    gan, variables = trainer.graph.gan, trainer.graph.variables
+    before = session.run(variables)
+    fetched = session.run({"op": gan.d_optim, "real": gan.real,
+                           "z": [replica.z for replica in gan.replicas]})
+    after = session.run(variables)
+    # Replica r trained on the r-th half of the batch with its own z; the same loss on one
+    # device with the same weights gives each replica's gradient exactly.
+    halves = [(fetched["real"][:4], fetched["z"][0]), (fetched["real"][4:], fetched["z"][1])]
+    per_replica = d_gradients_on_one_device(trainer.settings.model, before, halves)
+    assert not np.allclose(per_replica[0]["discriminator/d_h0_conv/w"],
+                           per_replica[1]["discriminator/d_h0_conv/w"])  # the halves differ
+    beta1 = trainer.settings.beta1
+    for name in per_replica[0]:
+        # After Adam's first step its first moment is (1 - beta1) x the gradient it applied.
+        applied = after[f"{name}/Adam_discriminator"] / (1 - beta1)
+        mean = (per_replica[0][name] + per_replica[1][name]) / 2
+        np.testing.assert_allclose(applied, mean, rtol=1e-4, atol=1e-7, err_msg=name)
+
+
+def test_mirrored_replicas_hold_identical_variables_after_steps(mirrored):
+    trainer, session = mirrored
+    gan = trainer.graph.gan
+    first_step = session.run(gan.global_step)
+    for step in range(3):
+        trainer.step(session, step)
+    assert session.run(gan.global_step) == first_step + 3  # one increment per step
+    strategy = trainer.replication.strategy
+    variables = trainer.graph.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
+    copies = session.run([list(strategy.experimental_local_results(v)) for v in variables])
+    assert len(copies[0]) == 2
+    names = [v.name for v in variables]
+    assert any(name.endswith("moving_mean:0") for name in names)
+    assert any(name.endswith("/ema:0") for name in names)
+    for name, (first, second) in zip(names, copies, strict=True):
+        assert np.array_equal(first, second), name
+
+
+def start_workers(workdir, ports, args, count=None):
+    """Start `count` (default all) of the TF_CONFIG cluster's workers; returns the Popens.
+
+    Worker 1 gets its own --sample_dir and --tensorboard_dir, to show it writes nothing."""
+    processes = []
+    for index in range(count or len(ports)):
+        env = dict(os.environ, TF_CONFIG=cluster.local_tf_config(ports, index),
+                   PYTHONUNBUFFERED="1")
+        own = [] if index == 0 else ["--sample_dir", "w1_samples", "--tensorboard_dir",
+                                     "w1_logs"]
+        processes.append(subprocess.Popen(
+            [sys.executable, str(MAIN), "--dataset", "anime", "--train", "--distribute",
+             "multi_worker", "--intra_op_threads", "1", "--inter_op_threads", "1",
+             *TINY_FLAGS, *own, *args], cwd=workdir, env=env, stderr=subprocess.PIPE,
+            text=True))
+    return processes
+
+
+def finish(processes, timeout=180):
+    """Wait for every process; returns their stderr texts."""
+    return [p.communicate(timeout=timeout)[1] for p in processes]
+
+
+def fingerprint_line(stderr):
+    return re.search(r"weights fingerprint (\w+)", stderr).group(1)
+
+
+def checkpoint_fingerprint(prefix):
+    reader = tf1.train.load_checkpoint(prefix)
+    return cluster.fingerprint({name: reader.get_tensor(name)
+                                for name in reader.get_variable_to_shape_map()})
+
+
+def read_until(process, needle, timeout):
+    """Read `process`'s stderr until `needle` appears; returns what was read."""
+    seen, deadline = "", time.time() + timeout
+    while needle not in seen and time.time() < deadline and process.poll() is None:
+        seen += process.stderr.read(1)
+    assert needle in seen, seen
+    return seen
+
+
+@pytest.fixture
+def reaper():
+    """A list to put Popens in; whatever still runs at the end of the test is killed."""
+    processes = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_two_workers_train_resume_and_stop_when_one_is_killed(tmp_path, reaper):
+    from dcgan.session import TrainedGenerator
+
+    copy_faces(tmp_path / "data" / "anime", 64)
+    ports = cluster.free_local_ports(2)
+    processes = start_workers(tmp_path, ports, ["--epoch", "1", "--ema", "0.9"])
+    reaper.extend(processes)
+    errors = finish(processes)
+    assert [p.returncode for p in processes] == [0, 0], errors
+    folder = tmp_path / "checkpoints" / RUN
+    newest = checkpoints.latest(str(folder))
+    assert checkpoints.step_of(newest) == 8  # 64 faces / global batch 8: one epoch
+    # Both workers hold the same weights, and they are the chief's checkpoint.
+    assert fingerprint_line(errors[0]) == fingerprint_line(errors[1]) \
+        == checkpoint_fingerprint(newest)
+    assert (tmp_path / "samples" / RUN / "train_01_00008.png").exists()
+    assert not (tmp_path / "w1_samples").exists() and not (tmp_path / "w1_logs").exists()
+    run = tiny_settings(tmp_path, ema=0.9)
+    with TrainedGenerator(run) as generator:  # a single-process sampler reads the chief's run
+        assert generator.step == 8
+        pictures = generator.generate(generator.sample_z(4, rng_seed=1))
+        assert pictures.shape == (4, 16, 16, 3) and np.isfinite(pictures).all()
+        assert not np.allclose(pictures[0], pictures[1])
+    shown = run_main(["--visualize", "--seed", "1"], tmp_path)  # the other modes read it alike
+    assert shown.returncode == 0, shown.stderr
+    assert (tmp_path / shown.stdout.strip().splitlines()[-1]).name.startswith("grid_00008_")
+
+    # A rerun resumes on both workers; killing one stops the other within the bound.
+    processes = start_workers(tmp_path, cluster.free_local_ports(2),
+                              ["--epoch", "1000", "--ema", "0.9", "--ckpt_freq", "4"])
+    reaper.extend(processes)
+    seen = [read_until(p, "from step 8", 120) for p in processes]
+    seen[0] += read_until(processes[0], "step/s", 60)
+    while checkpoints.step_of(checkpoints.latest(str(folder))) < 12:
+        time.sleep(0.2)
+    processes[1].send_signal(signal.SIGKILL)
+    killed = time.time()
+    rest = finish(processes[:1], timeout=90)[0]
+    assert time.time() - killed < 60
+    assert processes[0].returncode == 1
+    last = rest.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "worker 1 (127.0.0.1:" in last, seen[0] + rest
+    assert "start every task of the job again" in last and "Traceback" not in rest
+    with TrainedGenerator(run) as generator:  # the last checkpoint is intact
+        assert generator.step >= 12
+
+
+def test_a_worker_that_never_starts_stops_the_others_in_one_line(tmp_path, reaper):
+    copy_faces(tmp_path / "data" / "anime", 16)
+    started = time.time()
+    ports = cluster.free_local_ports(2)
+    (process,) = start_workers(tmp_path, ports, ["--worker_timeout", "4"], count=1)
+    reaper.append(process)
+    stderr = finish([process], timeout=120)[0]
+    assert process.returncode == 1
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: worker 1 (127.0.0.1:") and "did not start within 4 s" in last
+    assert time.time() - started < 60
