@@ -268,6 +268,8 @@ HELP_GROUPS = (
     ("--export and --serve", ("export_web", "port")),
     ("Computing and the console (every mode)", ("precision", "intra_op_threads",
                                                 "inter_op_threads", "verbose")),
+    ("--train on several devices or machines (TF_CONFIG)", ("distribute", "devices",
+                                                             "worker_timeout")),
 )
 HELP_WORDS = ("--help", "--helpshort", "-h", "-?")
 HELP_WIDTH = 100
