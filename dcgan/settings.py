@@ -532,6 +532,18 @@ def _no_run_message(checkpoint_dir, dataset, picks):
             f"one first with `{command}`{note}")
 
 
+def _saved_choices(kept, present):
+    """The saved training choices a resume keeps as if given again, so the recipe does not reset
+    them: all of them, unless --recipe is given now (its values then), and the two nets' rates
+    give way to a --learning_rate given now (which sets both)."""
+    if "recipe" in present:
+        return set()
+    choices = set(recipes.KNOBS) & set(kept)
+    if "learning_rate" in present:
+        choices -= {"d_learning_rate", "g_learning_rate"}
+    return choices
+
+
 def resume_flags(saved, flags, present):
     """The flags of a resumed run: those given now, and the saved run's for the rest.
 
@@ -546,8 +558,7 @@ def resume_flags(saved, flags, present):
     # 0 means "all" or "the default" in run.json; the flags spell that as absent.
     kept.update(train_size=saved.train_size or None, eval_num=saved.eval_num or None)
     merged = {**flags, **{name: value for name, value in kept.items() if name not in present}}
-    # The saved training choices count as given, so the recipe does not reset them.
-    present = set(present) | (set(recipes.KNOBS) & set(kept))
+    present = set(present) | _saved_choices(kept, present)
     if not present & set(CROP_FLAGS):
         merged.update(crop=bool(saved.crop_height), input_height=saved.crop_height or None,
                       input_width=saved.crop_width or None)

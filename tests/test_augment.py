@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_FLAGS, copy_faces, run_main
+from helpers import TINY_FLAGS, copy_faces, run_main
 from test_model import CFG, real_batch
 
 from dcgan import augment, model, recipes

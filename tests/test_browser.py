@@ -14,7 +14,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from conftest import REPO, run_main
+from helpers import REPO, run_main
 
 CHROMIUM = Path("/usr/bin/chromium")
 PLAYWRIGHT = REPO / "node_modules" / "playwright-core"

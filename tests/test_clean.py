@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SHARED, copy_photos, photo, photo_bytes
+from helpers import REPO, SHARED, copy_photos, photo, photo_bytes
 from PIL import Image, ImageEnhance
 
 from dcgan.prep import clean
@@ -109,7 +109,7 @@ def test_output_that_is_not_ours_is_refused(planted, tmp_path):
 
 
 def test_odd_names_and_unreadable_files_are_reported_not_fatal(planted, tmp_path):
-    from conftest import permissions_apply
+    from helpers import permissions_apply
 
     shift_jis = os.fsdecode("猫.jpg".encode("shift_jis"))
     for index, name in enumerate((shift_jis, ".hidden.jpg", "locked.jpg"), start=170):
@@ -139,7 +139,7 @@ def test_odd_names_and_unreadable_files_are_reported_not_fatal(planted, tmp_path
     ("download", ["urls", "{raw}/urls.txt", "--out", "{locked}/raw"]),
 ])
 def test_prep_tools_that_cannot_write_say_so_in_one_line(planted, tmp_path, tool, args):
-    from conftest import permissions_apply
+    from helpers import permissions_apply
 
     (planted / "urls.txt").write_text("http://127.0.0.1:9/x.jpg\n")
     locked = tmp_path / "locked"

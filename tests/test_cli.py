@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from conftest import copy_photos, run_main
+from helpers import copy_photos, run_main
 
 BAD_FLAGS = [
     ["--train", "--batch_size", "0"],

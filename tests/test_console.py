@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import REPO, run_main
+from helpers import REPO, run_main
 
 from dcgan import cli
 from dcgan.web.serve import make_server

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import (
+from helpers import (
     MAIN,
     MNIST_DIR,
     TINY_FLAGS,

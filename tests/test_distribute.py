@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MAIN, TINY_FLAGS, copy_faces, run_main
+from helpers import MAIN, TINY_FLAGS, copy_faces, run_main
 
 from dcgan import checkpoints, cluster, model
 from dcgan.config import ModelConfig

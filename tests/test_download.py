@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
-from conftest import REPO, SHARED, need_shared, photo_bytes
+from helpers import REPO, SHARED, need_shared, photo_bytes
 
 from dcgan.prep import cascade, download, fetch
 
@@ -76,59 +76,80 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         parts = urllib.parse.urlsplit(self.path)
         path, query = urllib.parse.unquote(parts.path), urllib.parse.parse_qs(parts.query)
-        if path.startswith("/img/"):
-            name = path.rsplit("/", 1)[-1]
-            self._send(_picture(name), "image/jpeg")
-        elif path == "/posts.json":
-            page = int(query["page"][0])
-            assert query["tags"] == ["1girl solo"]
-            posts = [] if page > 2 else [
-                {"id": 100 * page + i, "file_ext": "jpg", "file_url": f"/img/{100 * page + i}.jpg",
-                 "md5": hashlib.md5(_picture(f"{100 * page + i}.jpg")).hexdigest()}
-                for i in range(3)
-            ] + [{"id": 99, "file_ext": "mp4", "file_url": "/img/x.mp4"}, {"id": 98}]
-            self._send(json.dumps(posts).encode(), "application/json")
-        elif path.startswith("/mnist/") and (MNIST / path[7:]).is_file():
-            self._send((MNIST / path[7:]).read_bytes(), "application/gzip")
-        elif path == "/cascade.xml":
-            self._send(CASCADE.read_bytes(), "text/xml")
-        elif path == "/slow.jpg":
-            self.stop.wait(2.0)
-            self._send(_picture("0.jpg"), "image/jpeg")
-        elif path == "/page.html":
-            self._send(b"<html>not a picture</html>", "text/html")
-        elif path == "/fake.jpg":
-            self._send(b"\xff\xd8 not really a jpeg" * 10, "image/jpeg")
-        elif path == "/huge.jpg":
-            self._send(b"", "image/jpeg", length=10 << 30)
-        elif path == "/drip.jpg":  # no length, more bytes than the cap
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.end_headers()
-            try:
-                for _ in range(40):
-                    self.wfile.write(b"\0" * 10_000)
-            except OSError:  # the client hangs up once it passes its cap
-                pass
-        elif path == "/trickle.jpg":  # a byte at a time, for ever: only a deadline ends it
-            self._trickle(b"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\n\r\n", 0)
-            self._trickle(b"\xff" * 1000, 0.1)
-        elif path == "/trickle_headers.jpg":  # never gets past the headers
-            self._trickle(b"HTTP/1.0 200 OK\r\nX-Padding: " + b"x" * 1000, 0.1)
-        elif path == "/picture":  # a URL without an extension, as many image services give
-            self._send(photo_bytes(7), "image/jpeg")
-        elif path == "/名前/11.jpg":  # reached only when the non-ASCII path is percent-encoded
-            self._send(photo_bytes(11), "image/jpeg")
-        elif path.startswith("/junk/"):  # listings that are not what they should be
-            self._send(JUNK_LISTINGS[path[6:]] if query["page"] == ["1"] else b"[]",
-                       "application/json")
-        elif path == "/flaky.jpg" and path not in self.flaky_seen:
-            self.flaky_seen.add(path)
-            self._send(b"busy", "text/plain", status=503)
-        elif path == "/flaky.jpg":
-            self._send(_picture("1.jpg"), "image/jpeg")
-        else:
-            self._send(b"not found", "text/plain", status=404)
+        for prefix, route in PREFIX_ROUTES:
+            if path.startswith(prefix):
+                return route(self, path[len(prefix):], query)
+        return ROUTES.get(path, Handler._missing)(self)
+
+    def _missing(self):
+        self._send(b"not found", "text/plain", status=404)
+
+    def _image(self, name, query):
+        self._send(_picture(name.rsplit("/", 1)[-1]), "image/jpeg")
+
+    def _mnist(self, name, query):
+        if not (MNIST / name).is_file():
+            return self._missing()
+        return self._send((MNIST / name).read_bytes(), "application/gzip")
+
+    def _junk(self, name, query):  # listings that are not what they should be
+        self._send(JUNK_LISTINGS[name] if query["page"] == ["1"] else b"[]", "application/json")
+
+    def _posts(self, name, query):
+        page = int(query["page"][0])
+        assert query["tags"] == ["1girl solo"]
+        posts = [] if page > 2 else [
+            {"id": 100 * page + i, "file_ext": "jpg", "file_url": f"/img/{100 * page + i}.jpg",
+             "md5": hashlib.md5(_picture(f"{100 * page + i}.jpg")).hexdigest()}
+            for i in range(3)
+        ] + [{"id": 99, "file_ext": "mp4", "file_url": "/img/x.mp4"}, {"id": 98}]
+        self._send(json.dumps(posts).encode(), "application/json")
+
+    def _slow(self):
+        self.stop.wait(2.0)
+        self._send(_picture("0.jpg"), "image/jpeg")
+
+    def _drip(self):  # no length, more bytes than the cap
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.end_headers()
+        try:
+            for _ in range(40):
+                self.wfile.write(b"\0" * 10_000)
+        except OSError:  # the client hangs up once it passes its cap
+            pass
+
+    def _trickle_body(self):  # a byte at a time, for ever: only a deadline ends it
+        self._trickle(b"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\n\r\n", 0)
+        self._trickle(b"\xff" * 1000, 0.1)
+
+    def _flaky(self):  # 503 the first time, the picture after that
+        if "/flaky.jpg" not in self.flaky_seen:
+            self.flaky_seen.add("/flaky.jpg")
+            return self._send(b"busy", "text/plain", status=503)
+        return self._send(_picture("1.jpg"), "image/jpeg")
+
+
+# Routes by path prefix (the rest of the path and the query go to the route) and exact path.
+PREFIX_ROUTES = (("/img/", Handler._image), ("/mnist/", Handler._mnist),
+                 ("/junk/", Handler._junk), ("/posts.json", Handler._posts))
+ROUTES = {
+    "/cascade.xml": lambda h: h._send(CASCADE.read_bytes(), "text/xml"),
+    "/slow.jpg": Handler._slow,
+    "/page.html": lambda h: h._send(b"<html>not a picture</html>", "text/html"),
+    "/fake.jpg": lambda h: h._send(b"\xff\xd8 not really a jpeg" * 10, "image/jpeg"),
+    "/huge.jpg": lambda h: h._send(b"", "image/jpeg", length=10 << 30),
+    "/drip.jpg": Handler._drip,
+    "/trickle.jpg": Handler._trickle_body,
+    # never gets past the headers
+    "/trickle_headers.jpg": lambda h: h._trickle(b"HTTP/1.0 200 OK\r\nX-Padding: " + b"x" * 1000,
+                                                 0.1),
+    # a URL without an extension, as many image services give
+    "/picture": lambda h: h._send(photo_bytes(7), "image/jpeg"),
+    # reached only when the non-ASCII path is percent-encoded
+    "/名前/11.jpg": lambda h: h._send(photo_bytes(11), "image/jpeg"),
+    "/flaky.jpg": Handler._flaky,
+}
 
 
 @pytest.fixture(scope="module")

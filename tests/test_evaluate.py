@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_FLAGS, copy_photos, photo_arrays, run_main
+from helpers import TINY_FLAGS, copy_photos, photo_arrays, run_main
 
 from dcgan import checkpoints, model
 from dcgan import settings as run_settings

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_main
+from helpers import REPO, run_main
 
 from dcgan import latent
 

@@ -148,7 +148,7 @@ def _faces_cli(raw, data_dir, *extra, prefix=()):
 
 
 def test_cli_names_every_face_apart_and_retries_what_it_could_not_read(tmp_path):
-    from conftest import permissions_apply
+    from helpers import permissions_apply
 
     raw = tmp_path / "raw"
     raw.mkdir()

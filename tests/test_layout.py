@@ -3,7 +3,7 @@ and only files that exist."""
 
 import re
 
-from conftest import REPO
+from helpers import REPO
 
 
 def _layout_rows():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import photo_arrays
+from helpers import photo_arrays
 
 from dcgan import latent, model
 from dcgan.config import ModelConfig

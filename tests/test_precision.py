@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import TINY_FLAGS, copy_photos, run_main
+from helpers import TINY_FLAGS, copy_photos, run_main
 
 from dcgan import checkpoints, precision
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_main
+from helpers import run_main
 from test_cli import assert_one_line_exit_2
 from test_model import CFG, real_batch
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import (
+from helpers import (
     MAIN,
     TINY_FLAGS,
     copy_photos,

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MAIN
+from helpers import MAIN
 
 from dcgan.web import page
 from dcgan.web.serve import make_server

@@ -11,7 +11,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MAIN, TINY_FLAGS, copy_photos, run_main
+from helpers import MAIN, TINY_FLAGS, copy_photos, run_main
 
 from dcgan import checkpoints
 from dcgan.images import GAP, GAP_VALUE

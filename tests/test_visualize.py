@@ -7,7 +7,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from conftest import run_main
+from helpers import run_main
 
 from dcgan import images, latent, walks
 from dcgan.images import GAP, to_uint8

@@ -1,0 +1,199 @@
+"""Helpers the tests share: real pictures, the bad files a scraped folder holds, running main.py.
+
+Two sources of real pictures. Tests about pictures in general use photos that ship inside the
+installed scikit-image wheel (`photo`, `copy_photos`), so every clone runs them. Tests about
+anime faces in particular (face detection, the faces' statistics) read ../shared beside the
+checkout (`face_files`, `copy_faces`) and skip, saying why, where it is absent.
+"""
+
+import functools
+import io
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FACES = SHARED / "data" / "anime_faces"
+MNIST_DIR = SHARED / "data" / "mnist"
+MAIN = REPO / "main.py"
+
+# Small enough for a 2-core CI machine, big enough to be the real architecture.
+TINY_FLAGS = ["--output_size", "16", "--image_size", "96", "--batch_size", "8", "--gf_dim", "8",
+              "--df_dim", "8", "--z_dim", "16", "--num_samples", "12"]
+
+
+# scikit-image's colour sample photos (files inside its wheel: no download). Picture i of the
+# test set is a square cut from one of them, so the set is as large as a test needs.
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry",
+          "hubble_deep_field")
+PHOTO_SIZE = 96  # as the shared anime faces
+
+
+@functools.cache
+def _sample_photo(name):
+    import skimage.data
+
+    return getattr(skimage.data, name)()
+
+
+def photo(index):
+    """Real picture `index` of the package photo set: a 96x96 RGB PIL image, always the same.
+
+    A square of a random side (96 px to 60% of the shorter side) at a random place in photo
+    index % 6, resized; the randomness is seeded by `index`. Keeping the squares local keeps
+    them distinct: no two of the first 200 are near duplicates by dcgan.prep.clean's hash.
+    """
+    import numpy as np
+    from PIL import Image
+
+    source = _sample_photo(PHOTOS[index % len(PHOTOS)])
+    rng = np.random.default_rng(index)
+    height, width = source.shape[:2]
+    side = int(rng.integers(PHOTO_SIZE, int(0.6 * min(height, width)) + 1))
+    top, left = int(rng.integers(height - side + 1)), int(rng.integers(width - side + 1))
+    square = Image.fromarray(source[top:top + side, left:left + side])
+    return square.resize((PHOTO_SIZE, PHOTO_SIZE), Image.BILINEAR)
+
+
+def photo_bytes(index):
+    """Picture `index` of the package photo set as the bytes of a JPEG file."""
+    buffer = io.BytesIO()
+    photo(index).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def photo_arrays(count, size=PHOTO_SIZE, start=0):
+    """uint8 [count, size, size, 3] of package photos `start`... (resized when size differs)."""
+    import numpy as np
+    from PIL import Image
+
+    return np.stack([np.asarray(photo(i).resize((size, size), Image.BILINEAR))
+                     for i in range(start, start + count)])
+
+
+def copy_photos(folder, count, start=0):
+    """Write package photos `start`..`start + count - 1` into `folder` as N.jpg; returns it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(start, start + count):
+        (folder / f"{index}.jpg").write_bytes(photo_bytes(index))
+    return folder
+
+
+def need_shared(path):
+    """Skip the calling test, saying why, when ../shared (or a file in it) is absent."""
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared real-data folder beside the checkout "
+                    "is needed for this test")
+    return path
+
+
+def face_files(count, start=0):
+    """Paths of `count` real 96x96 anime faces from ../shared (skips if absent)."""
+    need_shared(FACES)
+    names = sorted(os.listdir(FACES), key=lambda n: int(n.split(".")[0]))
+    return [FACES / n for n in names[start:start + count]]
+
+
+def copy_faces(folder, count, start=0):
+    """Copy `count` real faces into `folder` (made if needed); returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in face_files(count, start):
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def png_header_claiming(width, height):
+    """A PNG whose header claims width x height (a decompression bomb, a few bytes long)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)) + b"\0\0\0\0IEND\xaeB`\x82")
+
+
+def make_bad_files(folder, crop=96, locked=True):
+    """The bad and odd files a scraped folder holds, made from real package photos.
+
+    `crop` is the run's crop size (the 1x1 and 20x20 pictures are smaller). `locked` adds a file
+    nobody may read; only meaningful when the reader is not root (root reads it anyway).
+    Returns (expected skip counts by kind, number of odd-but-usable files that get converted).
+    """
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(folder)
+    face = photo(500)
+    raw = photo_bytes(500)
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("not a picture")
+    (folder / "truncated.jpg").write_bytes(raw[:len(raw) // 2])
+    face.resize((1, 1)).save(folder / "one_pixel.png")
+    face.resize((20, 20)).save(folder / "tiny.png")
+    (folder / "bomb.png").write_bytes(png_header_claiming(20000, 20000))
+    (folder / "a_folder.jpg").mkdir()
+    (folder / "notes.txt").write_text("hello")
+    os.symlink("loop.jpg", folder / "loop.jpg")  # a link to itself
+    os.symlink("nowhere.jpg", folder / "dangling.jpg")
+    os.mkfifo(folder / "fifo.jpg")  # reading a named pipe would wait forever
+    skipped = {"files that do not decode": 2, "empty files": 1,
+               f"smaller than the crop size {crop}x{crop}": 2, "pictures over 100 Mpx": 1,
+               "folders": 1, "not picture files": 1, "unreadable files": 2,
+               "pipes and devices": 1}
+    if locked:
+        face.save(folder / "locked.jpg")
+        os.chmod(folder / "locked.jpg", 0)
+        skipped["unreadable files"] += 1
+    # Odd but usable: converted, not skipped.
+    face.convert("RGBA").save(folder / "alpha.png")
+    face.convert("P").save(folder / "palette.png")
+    grey16 = np.asarray(face.convert("L")).astype(np.uint16) * 257
+    Image.fromarray(grey16).save(folder / "sixteen_bit.png")
+    face.convert("L").save(folder / "grey.jpg")
+    face.convert("CMYK").save(folder / "cmyk.jpg")
+    face.resize((8000, 8000)).save(folder / "huge.jpg", quality=50)
+    frames = [photo(index) for index in range(600, 603)]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:],
+                   duration=100, loop=0)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
+    face.transpose(Image.Transpose.ROTATE_90).save(folder / "exif_rotated.jpg", exif=exif)
+    face.save(folder / "really_a_png.jpg", format="PNG")
+    return skipped, 9
+
+
+def without_capabilities(*capabilities):
+    """A command prefix that runs a command without root's `capabilities` (e.g. "dac_override"),
+    so it meets permissions the way a normal user does; [] when not root.
+
+    Uses util-linux `setpriv`; skips the calling test, saying why, where root has none.
+    """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without util-linux setpriv: root's privileges would "
+                    "bypass the check under test")
+    return [setpriv, "--bounding-set", ",".join(f"-{name}" for name in capabilities)]
+
+
+def permissions_apply():
+    """A command prefix under which file permissions bind: root's bypass of them dropped."""
+    return without_capabilities("dac_override", "dac_read_search")
+
+
+def run_main(args, cwd, timeout=300, env=None, **kwargs):
+    """Run `python main.py ARGS` in `cwd` (with `env` added to the environment); returns the
+    CompletedProcess (text output)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.run([sys.executable, str(MAIN), *args], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=timeout, **kwargs)
+
+
