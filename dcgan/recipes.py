@@ -60,13 +60,15 @@ def _rates(recipe, given):
             for name in NET_RATES}
 
 
-def resolve(name, given):
+def resolve(name, given, base=None):
     """The value of every knob for recipe `name`, with the explicitly `given` ones (a dict,
-    knob -> value; None counts as not given) over the recipe's. `augment` comes back in its
-    canonical form ("" for none). Raises UsageError for an unknown recipe or policy."""
+    knob -> value; None counts as not given) over the recipe's. `base`, when given, stands in
+    for the recipe's own values (a resumed run's: it keeps what it trained with). `augment`
+    comes back in its canonical form ("" for none). Raises UsageError for an unknown recipe or
+    policy."""
     if name not in RECIPES:
         raise UsageError(f"--recipe must be one of {', '.join(RECIPES)}, not {name!r}")
-    recipe = RECIPES[name]
+    recipe = RECIPES[name] if base is None else base
     given = {knob: value for knob, value in given.items() if value is not None}
     values = {knob: given.get(knob, recipe[knob]) for knob in KNOBS}
     values.update(_rates(recipe, given))

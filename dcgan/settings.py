@@ -239,13 +239,14 @@ def with_recipe(flags, present):
     """`flags` with every training choice resolved: the --recipe's values, under the flags
     given on the command line (`present`). Checks the choices the recipe adds."""
     given = {knob: flags[knob] for knob in recipes.KNOBS if knob in present}
-    values = {**flags, **recipes.resolve(flags.get("recipe") or RunSettings.recipe, given)}
+    values = {**flags, **recipes.resolve(flags.get("recipe") or RunSettings.recipe, given,
+                                         flags.get(RESUMED_CHOICES))}
     require(0.0 < values["label_smoothing"] <= 1.0,
             f"--label_smoothing is D's target for real images, in (0, 1] such as 0.9 "
             f"(1: none), not {values['label_smoothing']}")
     require(values["ema_start"] >= 0,
             f"--ema_start must be 0 or more steps, not {values['ema_start']}")
-    require(values["ema"] or not values["ema_start"] or "ema_start" not in given,
+    require(values["ema"] or "ema_start" not in given,
             "--ema_start needs an EMA: add --ema 0.999 (or a recipe with one)")
     return values
 
@@ -532,16 +533,8 @@ def _no_run_message(checkpoint_dir, dataset, picks):
             f"one first with `{command}`{note}")
 
 
-def _saved_choices(kept, present):
-    """The saved training choices a resume keeps as if given again, so the recipe does not reset
-    them: all of them, unless --recipe is given now (its values then), and the two nets' rates
-    give way to a --learning_rate given now (which sets both)."""
-    if "recipe" in present:
-        return set()
-    choices = set(recipes.KNOBS) & set(kept)
-    if "learning_rate" in present:
-        choices -= {"d_learning_rate", "g_learning_rate"}
-    return choices
+# The flags key under which a resume hands the saved run's training choices to the recipe.
+RESUMED_CHOICES = "resumed_choices"
 
 
 def resume_flags(saved, flags, present):
@@ -558,7 +551,9 @@ def resume_flags(saved, flags, present):
     # 0 means "all" or "the default" in run.json; the flags spell that as absent.
     kept.update(train_size=saved.train_size or None, eval_num=saved.eval_num or None)
     merged = {**flags, **{name: value for name, value in kept.items() if name not in present}}
-    present = set(present) | _saved_choices(kept, present)
+    if "recipe" not in present:  # a --recipe given now brings its own values
+        merged[RESUMED_CHOICES] = {knob: kept[knob] for knob in recipes.KNOBS}
+    present = set(present)
     if not present & set(CROP_FLAGS):
         merged.update(crop=bool(saved.crop_height), input_height=saved.crop_height or None,
                       input_width=saved.crop_width or None)
