@@ -68,11 +68,11 @@ def _train_both(args, scratch):
 
 
 def _generated(scratch, name, count, seed):
-    from dcgan import settings
-    from dcgan.images import to_uint8
+    from dcgan import runs
+    from dcgan.grids import to_uint8
     from dcgan.session import TrainedGenerator
 
-    run = settings.newest_run(os.path.join(scratch, name, "checkpoints"), "faces")
+    run = runs.newest_run(os.path.join(scratch, name, "checkpoints"), "faces")
     with TrainedGenerator(run) as generator:
         images = generator.generate(generator.sample_z(count, seed))
         return to_uint8(images), generator.step

@@ -100,7 +100,7 @@ def scratch_faces(scratch, count, size):
 
 def project_trainer(scratch, precision, batch_size, size, intra=0, inter=0):
     """The project's real Trainer on the scratch faces, and an initialised session for it."""
-    from dcgan.config import ModelConfig
+    from dcgan.network import ModelConfig
     from dcgan.settings import RunSettings
     from dcgan.train import Trainer
 

@@ -30,7 +30,7 @@ WARMUP = 2
 
 
 def _settings(scratch, distribute, batch, size):
-    from dcgan.config import ModelConfig
+    from dcgan.network import ModelConfig
     from dcgan.settings import RunSettings
 
     return RunSettings(
@@ -66,7 +66,7 @@ def _gradient_shapes(size):
     import tensorflow as tf
 
     from dcgan import model
-    from dcgan.config import ModelConfig
+    from dcgan.network import ModelConfig
 
     with tf.Graph().as_default():
         images = tf.compat.v1.placeholder(tf.float32, [None, size, size, 3])

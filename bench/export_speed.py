@@ -27,10 +27,10 @@ def main():
     args = parser.parse_args()
     import onnxruntime
 
-    from dcgan import export, settings
+    from dcgan import export, runs
     from dcgan.session import TrainedGenerator
 
-    run = settings.newest_run(args.checkpoint_dir)
+    run = runs.newest_run(args.checkpoint_dir)
     onnx_path = f"{export.run_export_dir(args.export_dir, run)}/{export.ONNX_MODEL}"
     session = onnxruntime.InferenceSession(onnx_path)
     print("| batch | TF ms/image | onnxruntime ms/image | TF / ORT |\n|---|---|---|---|")

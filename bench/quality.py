@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dcgan import images, latent
-from dcgan.config import ModelConfig
+from dcgan import grids, latent
 from dcgan.evaluate import TrainingEvaluator
+from dcgan.network import ModelConfig
 from dcgan.session import run_sampler
 from dcgan.settings import RunSettings
 from dcgan.train import Trainer
@@ -113,7 +113,7 @@ class EmaComparison(TimedTrainer):
         if self.last_mark and self.grid_path:
             both = [grid_samples(session, s, self.settings.model, 32)
                     for s in (gan.raw_sampler, gan.sampler)]
-            images.save_grid(self.grid_path, np.concatenate(both), rows=8)
+            grids.save_grid(self.grid_path, np.concatenate(both), rows=8)
 
 
 def row(seconds, step, raw, ema):

@@ -31,7 +31,7 @@ import tempfile
 from common import face_names, link_faces, machine_line, print_table
 from quality import BudgetSpent, TimedTrainer, grid_samples
 
-from dcgan import cli, data, images
+from dcgan import cli, data, grids
 from dcgan.evaluate import TrainingEvaluator
 
 HOLD_OUT_EVERY = 6  # every 6th face is held out: 2,000 of the 12,000
@@ -79,7 +79,7 @@ class BudgetRun(TimedTrainer):
         self.rows.append(row)
         print("| " + " | ".join(str(cell) for cell in row) + " |", flush=True)
         name = f"{self.case}_{_slug(self.label)}_{minutes}min.png"
-        images.save_grid(os.path.join(self.grid_folder, name),
+        grids.save_grid(os.path.join(self.grid_folder, name),
                          grid_samples(session, sampler, self.settings.model, 64))
 
 

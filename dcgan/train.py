@@ -10,9 +10,11 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from dcgan import checkpoints, data, images, latent, model, ops, recipes, runtime
-from dcgan import settings as run_settings
+from dcgan import checkpoints, data, grids, latent, model, ops, outputs, recipes, runs, runtime
 from dcgan.errors import TrainingError, UsageError, describe_os_error
+from dcgan.settings import DamagedRun
+from dcgan.settings import load as load_run
+from dcgan.settings import save as save_run
 
 tf1 = tf.compat.v1
 log = logging.getLogger(__name__)
@@ -59,14 +61,14 @@ class StopRequest:
 
 def summary_grid(pictures, count):
     """The first `count` of a batch of [-1, 1] pictures as one [1, H, W, C] grid in [0, 1],
-    laid out and spaced as images.make_grid does, for TensorBoard's image summary."""
-    rows, cols = images.grid_shape(count)
-    gap = images.GAP
+    laid out and spaced as grids.make_grid does, for TensorBoard's image summary."""
+    rows, cols = grids.grid_shape(count)
+    gap = grids.GAP
     tiles = (tf.cast(pictures[:count], tf.float32) + 1.0) / 2.0
     # Fill the last row with black tiles, then pad every tile right and below with the gap.
     tiles = tf.pad(tiles, [[0, rows * cols - count], [0, 0], [0, 0], [0, 0]])
     tiles = tf.pad(tiles, [[0, 0], [0, gap], [0, gap], [0, 0]],
-                   constant_values=images.GAP_VALUE / 255.0)
+                   constant_values=grids.GAP_VALUE / 255.0)
     _, height, width, channels = tiles.shape
     grid = tf.reshape(tiles, [rows, cols, height, width, channels])
     grid = tf.reshape(tf.transpose(grid, [0, 2, 1, 3, 4]), [1, rows * height, cols * width,
@@ -132,8 +134,8 @@ def _saved_settings(settings):
     the restore checks the checkpoints hold the network these flags build, and run.json is
     written anew from the flags)."""
     try:
-        return run_settings.load(settings.run_checkpoint_dir)
-    except run_settings.DamagedRun as damaged:
+        return load_run(settings.run_checkpoint_dir)
+    except DamagedRun as damaged:
         log.warning("%s is damaged (%s): writing it again from these flags once a checkpoint "
                     "restores", damaged.path, damaged.reason)
         return None
@@ -162,11 +164,11 @@ class Trainer:
         self.settings = settings
         self.progress = progress
         if self.chief:
-            run_settings.make_output_folders(settings)
+            outputs.make_output_folders(settings)
         saved = _saved_settings(settings)
         self.announced_resume = saved is not None  # the command line said "resuming run ..."
         if saved is not None:
-            run_settings.check_compatible(saved, settings)
+            runs.check_compatible(saved, settings)
         self.data = self.load_data()
         usable = len(self.data.images)
         if settings.train_size:
@@ -210,7 +212,7 @@ class Trainer:
                                gan.sampler.feed(self.fixed_z, self.fixed_labels))
         epoch = step // self.steps_per_epoch
         path = os.path.join(self.settings.run_sample_dir, f"train_{epoch:02d}_{step:05d}.png")
-        return images.save_grid(path, pictures)
+        return grids.save_grid(path, pictures)
 
     def after_step(self, session, step, writer):
         """Work done between steps: the in-training evaluation every `eval_freq` steps."""
@@ -320,7 +322,7 @@ class Trainer:
                 log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
             if self.chief:
                 # After the restore: it has checked the checkpoints hold these flags' network.
-                run_settings.save(settings)
+                save_run(settings)
             step = self._train_and_save(session, step, stop)
         log.info(self._summary(step, first_step, time.time() - started, stop.requested))
         return step

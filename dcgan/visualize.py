@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from dcgan import images, latent, walks
+from dcgan import grids, latent, walks
 from dcgan.session import TrainedGenerator
 from dcgan.visualize_options import MERGED_TILES, VisualizeOptions
 
@@ -50,7 +50,7 @@ class Canvas:
 
     def pictures(self, floats):
         """The generator's [-1, 1] output as uint8 pictures, enlarged by --scale."""
-        return images.enlarge(images.to_uint8(floats), self.options.scale)
+        return grids.enlarge(grids.to_uint8(floats), self.options.scale)
 
     def render(self, z, labels=None):
         """uint8 pictures (enlarged by --scale) for latent vectors `z` (and digits)."""
@@ -58,7 +58,7 @@ class Canvas:
 
     def grid(self, path, z, labels=None, rows=None):
         """Draw `z` and write the pictures as one grid; returns the path."""
-        return images.save_image(path, images.make_grid(self.render(z, labels), rows))
+        return grids.save_image(path, grids.make_grid(self.render(z, labels), rows))
 
     def panels(self, z):
         """uint8 images [len(z), k, h, w, c] for animations and strips.
@@ -74,7 +74,7 @@ class Canvas:
 
     def gif(self, path, frames):
         """Write panels [n, k, ...] as a GIF of n frames, each the k panels in a row."""
-        return images.save_gif(path, [images.make_grid(panel, rows=1) for panel in frames],
+        return grids.save_gif(path, [grids.make_grid(panel, rows=1) for panel in frames],
                                self.options.fps)
 
     def sweep_dims(self, limit=None):
@@ -147,8 +147,8 @@ def merged_gif(canvas):
     labels = canvas.labels_of(np.repeat(np.arange(len(dims)), len(canvas.values)))
     drawn = canvas.render(z, labels)
     tiles = drawn.reshape(len(dims), len(canvas.values), *drawn.shape[1:])
-    frames = [images.make_grid(tiles[:, step]) for step in range(len(canvas.values))]
-    return [images.save_gif(canvas.path(ext=".gif"), walks.there_and_back(frames),
+    frames = [grids.make_grid(tiles[:, step]) for step in range(len(canvas.values))]
+    return [grids.save_gif(canvas.path(ext=".gif"), walks.there_and_back(frames),
                             canvas.options.fps)]
 
 
@@ -164,9 +164,9 @@ def interpolate(canvas):
     for kind in o.interp:
         strip = canvas.panels(walks.path(points, o.frames, kind))
         # [steps, k, ...] -> k rows of steps columns
-        paths.append(images.save_image(
+        paths.append(grids.save_image(
             canvas.path(f"{name}_{kind}"),
-            images.make_grid(np.concatenate(strip.swapaxes(0, 1)), rows=strip.shape[1])))
+            grids.make_grid(np.concatenate(strip.swapaxes(0, 1)), rows=strip.shape[1])))
         loop = canvas.panels(walks.path(np.concatenate([points, points[:1]]), o.frames, kind))
         paths.append(canvas.gif(canvas.path(f"{name}_{kind}", ext=".gif"), loop[:-1]))
     return paths
@@ -187,10 +187,10 @@ def best(canvas):
     kept = order[:o.num_samples]
     name = f"_seed{o.seed}_top{o.num_samples}of{o.search_num}"
     uint8 = canvas.pictures(pictures[kept])
-    paths = [images.save_image(canvas.path(name), images.make_grid(uint8))]
+    paths = [grids.save_image(canvas.path(name), grids.make_grid(uint8))]
     for rank, (index, picture) in enumerate(zip(kept, uint8, strict=True), start=1):
         file = f"rank{rank:03d}_seed{seeds[index]}_score{scores[index]:.4f}.png"
-        paths.append(images.save_image(canvas.path(name, file), picture))
+        paths.append(grids.save_image(canvas.path(name, file), picture))
     table = canvas.path(name, "scores.tsv")
     with open(table, "w") as handle:
         handle.write("rank\tseed\tscore\tkept\n")
@@ -208,7 +208,7 @@ def files(canvas):
     paths = []
     for index, (seed, picture) in enumerate(zip(seeds, pictures, strict=True)):
         digit = "" if labels is None or o.label is not None else f"_digit{labels[index]}"
-        paths.append(images.save_image(canvas.path(file=f"seed{seed:06d}{digit}.png"), picture))
+        paths.append(grids.save_image(canvas.path(file=f"seed{seed:06d}{digit}.png"), picture))
     return paths
 
 

@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from dcgan.errors import require, require_positive
-from dcgan.settings import MAX_IMAGES, MAX_SEED, check_count, check_seed
+from dcgan.flag_checks import MAX_IMAGES, MAX_SEED, check_count, check_seed
 
 # carpedm20's utils.visualize options, in order.
 OPTIONS = ("grid", "sweep", "sweep_gifs", "zero_gifs", "merged_gif")

@@ -59,7 +59,7 @@ def served_page(trained_run, tmp_path_factory):
 
 
 def test_page_draws_the_python_face_for_a_seed(served_page, tmp_path):
-    from dcgan import images, latent
+    from dcgan import grids, latent
     from dcgan.session import TrainedGenerator
 
     url, settings = served_page
@@ -76,7 +76,7 @@ def test_page_draws_the_python_face_for_a_seed(served_page, tmp_path):
     web = np.asarray(face["rgba"], np.uint8).reshape(face["height"], face["width"], 4)
     with TrainedGenerator(settings) as generator:
         z = latent.seeds_z([SEED], generator.cfg.z_dim, generator.cfg.z_dist)
-        expected = images.to_uint8(generator.generate(z))[0]
+        expected = grids.to_uint8(generator.generate(z))[0]
     assert np.abs(web[:, :, :3].astype(int) - expected).max() <= 1
     assert (web[:, :, 3] == 255).all()
 

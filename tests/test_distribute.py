@@ -15,8 +15,8 @@ import tensorflow as tf
 from helpers import MAIN, TINY_FLAGS, copy_faces, run_main
 
 from dcgan import checkpoints, cluster, model
-from dcgan.config import ModelConfig
 from dcgan.errors import UsageError
+from dcgan.network import ModelConfig
 from dcgan.settings import RunSettings
 
 tf1 = tf.compat.v1

@@ -8,10 +8,9 @@ import pytest
 import tensorflow as tf
 from helpers import TINY_FLAGS, copy_photos, photo_arrays, run_main
 
-from dcgan import checkpoints, model
-from dcgan import settings as run_settings
-from dcgan.config import ModelConfig
+from dcgan import checkpoints, model, runs, settings
 from dcgan.errors import UsageError
+from dcgan.network import ModelConfig
 from dcgan.session import TrainedGenerator
 
 tf1 = tf.compat.v1
@@ -27,7 +26,7 @@ def ema_run(tmp_path_factory):
     result = run_main(["--dataset", "anime", "--train", "--epoch", "2", "--seed", "1",
                        "--ema", "0.9", "--eval_freq", "8", *EVAL_FLAGS, *TINY_FLAGS], work)
     assert result.returncode == 0, result.stderr
-    run = run_settings.load(work / "checkpoints" / "anime_8_16_16")
+    run = settings.load(work / "checkpoints" / "anime_8_16_16")
     return work, run.replace(checkpoint_dir=str(work / "checkpoints")), result.stderr
 
 
@@ -124,7 +123,7 @@ def test_mistakes_are_one_line(trained_run, args, words):
 def test_ema_cannot_be_switched_on_when_resuming(trained_run):
     _, run = trained_run
     with pytest.raises(UsageError, match="--ema"):
-        run_settings.check_compatible(run, run.replace(ema=0.999))
+        runs.check_compatible(run, run.replace(ema=0.999))
     with pytest.raises(UsageError, match="without --ema"):
         TrainedGenerator(run, ema=True)
 

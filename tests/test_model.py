@@ -6,7 +6,7 @@ import tensorflow as tf
 from helpers import photo_arrays
 
 from dcgan import latent, model
-from dcgan.config import ModelConfig
+from dcgan.network import ModelConfig
 
 tf1 = tf.compat.v1
 CFG = ModelConfig(output_height=24, output_width=24, c_dim=3, z_dim=16, gf_dim=8, df_dim=8)

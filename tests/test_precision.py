@@ -44,7 +44,7 @@ def test_bf16_falls_back_to_fp32_in_one_line_without_bf16_units(tmp_path, caplog
     (SKYLAKE_FLAGS, "fp32", "this CPU has no bfloat16 units")])
 def test_auto_is_bf16_exactly_where_the_cpu_has_bfloat16_units(tmp_path, caplog, flags,
                                                                  expected, reason):
-    from dcgan.config import ModelConfig
+    from dcgan.network import ModelConfig
     from dcgan.runtime import resolve_precision
     from dcgan.settings import RunSettings
 
@@ -83,7 +83,7 @@ def test_the_first_lines_of_a_run_say_which_run_and_its_precision_and_fp32_stays
 def test_session_config_turns_on_the_onednn_bf16_rewrite_only_for_bf16():
     from tensorflow.core.protobuf import rewriter_config_pb2
 
-    from dcgan.config import ModelConfig
+    from dcgan.network import ModelConfig
     from dcgan.runtime import resolve_precision, session_config
     from dcgan.settings import RunSettings
 

@@ -340,7 +340,7 @@ def a_second_run(work, name="anime_4_16_16"):
 
 @pytest.mark.parametrize("kind", sorted(RUN_JSON_DAMAGE))
 def test_a_damaged_run_json_is_named_and_never_hides_a_healthy_run(short_run, tmp_path, kind):
-    from dcgan import settings
+    from dcgan import runs, settings
 
     work = copy_of(short_run, tmp_path)
     broken = a_second_run(work)
@@ -348,10 +348,10 @@ def test_a_damaged_run_json_is_named_and_never_hides_a_healthy_run(short_run, tm
     with pytest.raises(settings.DamagedRun, match=r"run\.json is damaged \(.+\): train the run"):
         settings.load(broken)
     for dataset in (None, "anime"):  # the newest run is the broken one; the healthy one is used
-        assert settings.newest_run(str(work / "checkpoints"), dataset).run_name == RUN
+        assert runs.newest_run(str(work / "checkpoints"), dataset).run_name == RUN
     shutil.rmtree(work / "checkpoints" / RUN)  # only the broken run is left: it is named
     with pytest.raises(settings.DamagedRun, match="anime_4_16_16"):
-        settings.newest_run(str(work / "checkpoints"), "anime")
+        runs.newest_run(str(work / "checkpoints"), "anime")
 
 
 def test_damaged_run_json_in_every_mode(short_run, tmp_path):

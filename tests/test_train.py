@@ -14,7 +14,7 @@ import tensorflow as tf
 from helpers import MAIN, TINY_FLAGS, copy_photos, run_main
 
 from dcgan import checkpoints
-from dcgan.images import GAP, GAP_VALUE
+from dcgan.grids import GAP, GAP_VALUE
 from dcgan.session import TrainedGenerator
 
 

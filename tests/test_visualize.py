@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from helpers import run_main
 
-from dcgan import images, latent, walks
-from dcgan.images import GAP, to_uint8
+from dcgan import grids, latent, walks
+from dcgan.grids import GAP, to_uint8
 from dcgan.session import TrainedGenerator
 from dcgan.visualize import visualize
 from dcgan.visualize_options import VisualizeOptions
@@ -39,7 +39,7 @@ def _grid_shape(rows, cols, size=SIZE):
 def _tiles(grid, rows, cols, size=SIZE):
     """The tiles of a grid picture, [rows, cols, size, size, ...]."""
     def tile(index):
-        top, left = images.tile_origin(index, (size, size), cols)
+        top, left = grids.tile_origin(index, (size, size), cols)
         return grid[top:top + size, left:left + size]
     return np.stack([tile(i) for i in range(rows * cols)]).reshape(rows, cols, size, size,
                                                                   *grid.shape[2:])
@@ -193,7 +193,7 @@ def test_scale_enlarges_every_picture_pixel_for_pixel(trained_run, tmp_path):
     (scaled,) = _run(trained_run, tmp_path / "scaled", "grid", scale=3)
     big = imageio.imread(scaled)
     assert big.shape == (*_grid_shape(2, 3, 3 * SIZE), 3)  # the tiles grow, the gap does not
-    expected = images.enlarge(_tiles(imageio.imread(plain), 2, 3), 3)
+    expected = grids.enlarge(_tiles(imageio.imread(plain), 2, 3), 3)
     assert np.array_equal(_tiles(big, 2, 3, 3 * SIZE), expected)
     gifs = _run(trained_run, tmp_path / "gifs", "zero_gifs", dims=(1,), scale=2)
     assert _frames(gifs[0])[0].shape == (2 * SIZE, 2 * SIZE, 3)

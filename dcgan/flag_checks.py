@@ -1,0 +1,141 @@
+"""The flags' checks, and the checked flags built into a run's settings for training.
+
+Each check raises UsageError naming the flag and the fix, before TensorFlow loads.
+"""
+
+import dataclasses
+
+from dcgan import cluster, latent, recipes
+from dcgan.data import MNIST, MNIST_CLASSES, MNIST_SIZE
+from dcgan.errors import require, require_positive
+from dcgan.network import ModelConfig
+from dcgan.precision import PRECISIONS
+from dcgan.settings import RunSettings
+
+MIN_OUTPUT_SIZE = 8
+DEFAULT_OUTPUT_SIZE = 64  # a picture folder's output side when no size flag is given
+# Seeds are 32-bit (the web page's generator); half the range leaves room for seed + i.
+MAX_SEED = 2 ** 31
+# Images one request may draw at once (a 256 x 256 grid; best-of-N holds them all in memory).
+MAX_IMAGES = 65536
+# The flags key under which a resume hands the saved run's training choices to the recipe.
+RESUMED_CHOICES = "resumed_choices"
+
+
+def check_count(value, flag, limit=MAX_IMAGES):
+    """Raise UsageError unless `value` is a positive count of at most `limit` (checked before
+    anything that big is allocated or drawn)."""
+    require(value is not None and value > 0, f"--{flag} must be a positive number, not {value}")
+    require(value <= limit, f"--{flag} {value} is more than {limit} at once: ask for fewer")
+
+
+def check_seed(seed, flag="seed"):
+    """Raise UsageError unless `seed` is None or in 0..MAX_SEED - 1 (the one rule for seeds)."""
+    require(seed is None or 0 <= seed < MAX_SEED,
+             f"--{flag} must be in 0..{MAX_SEED - 1}, not {seed}")
+
+
+def _square_or(flags, square, height, width, default):
+    """(height, width) from --<square> or --<height>/--<width>; the square name wins."""
+    if flags.get(square):
+        return flags[square], flags[square]
+    h = flags.get(height) or default
+    return h, flags.get(width) or h
+
+
+def check_folder_name(value, flag, parent):
+    """Raise UsageError unless `value` (None: not given) names one folder inside `parent`."""
+    require(value is None or (value and "/" not in value and value not in (".", "..")),
+            f"--{flag} must be a folder name under {parent}, not {value!r}")
+
+
+def check_evaluation_flags(flags):
+    """Check --ema, --eval_freq, --eval_num and --ndb_k (absent ones count as their defaults)."""
+    ema = flags.get("ema") or 0.0
+    require(0.0 <= ema < 1.0, f"--ema must be a decay in [0, 1) such as 0.999 (0: off), "
+             f"not {ema}")
+    require((flags.get("eval_freq") or 0) >= 0,
+             f"--eval_freq must be 0 (off) or more steps, not {flags.get('eval_freq')}")
+    for name in ("eval_num", "ndb_k"):
+        value = flags.get(name)
+        require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
+
+
+def check_compute_flags(flags):
+    """Check the flags that say how to compute (threads, precision), which any mode takes."""
+    for name in ("intra_op_threads", "inter_op_threads"):
+        require(flags[name] >= 0, f"--{name} must be 0 (automatic) or more, not {flags[name]}")
+    require(flags["precision"] in PRECISIONS,
+             f"--precision must be one of {', '.join(PRECISIONS)}, not {flags['precision']!r}")
+
+
+def with_recipe(flags, present):
+    """`flags` with every training choice resolved: the --recipe's values, under the flags
+    given on the command line (`present`). Checks the choices the recipe adds."""
+    given = {knob: flags[knob] for knob in recipes.KNOBS if knob in present}
+    values = {**flags, **recipes.resolve(flags.get("recipe") or RunSettings.recipe, given,
+                                         flags.get(RESUMED_CHOICES))}
+    require(0.0 < values["label_smoothing"] <= 1.0,
+            f"--label_smoothing is D's target for real images, in (0, 1] such as 0.9 "
+            f"(1: none), not {values['label_smoothing']}")
+    require(values["ema_start"] >= 0,
+            f"--ema_start must be 0 or more steps, not {values['ema_start']}")
+    require(values["ema"] or "ema_start" not in given,
+            "--ema_start needs an EMA: add --ema 0.999 (or a recipe with one)")
+    return values
+
+
+def from_flags(flags, present):
+    """Check the flag values and build RunSettings for training.
+
+    `flags` maps flag names to values; `present` names the flags given on the command line
+    (to tell a default from a choice). Raises UsageError naming the flag and the fix.
+    """
+    flags = with_recipe(flags, present)
+    require_positive(flags, "epoch", "batch_size", "learning_rate", "d_learning_rate",
+                     "g_learning_rate", "z_dim", "gf_dim", "df_dim", "gfc_dim", "dfc_dim",
+                     "g_steps", "sample_freq", "ckpt_freq", "max_to_keep")
+    check_count(flags["num_samples"], "num_samples")
+    require(0.0 <= flags["beta1"] < 1.0, f"--beta1 must be in [0, 1), not {flags['beta1']}")
+    require(flags["z_dist"] in latent.NAMES,
+            f"--z_dist must be one of {', '.join(latent.NAMES)}, not {flags['z_dist']!r}")
+    for name in ("image_size", "output_size", "input_height", "input_width", "output_height",
+                 "output_width", "train_size"):
+        value = flags.get(name)
+        require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
+    check_seed(flags.get("seed"))
+    check_compute_flags(flags)
+    check_evaluation_flags(flags)
+    cluster.check_flags(flags)
+    dataset = flags["dataset"]
+    check_folder_name(dataset, "dataset", "--data_dir")
+    check_folder_name(flags.get("name"), "name", "--checkpoint_dir")
+
+    mnist = dataset == MNIST
+    default_size = MNIST_SIZE if mnist else DEFAULT_OUTPUT_SIZE
+    out_h, out_w = _square_or(flags, "output_size", "output_height", "output_width",
+                              default_size)
+    crop_given = any(n in present for n in ("image_size", "input_height", "input_width"))
+    crop = flags["crop"] if "crop" in present else crop_given
+    in_h, in_w = _square_or(flags, "image_size", "input_height", "input_width", out_h)
+    if mnist:
+        require((out_h, out_w) == (MNIST_SIZE, MNIST_SIZE) and not crop,
+                 "--dataset mnist trains on 28x28 digits: drop --output_size/--image_size/--crop")
+    require(min(out_h, out_w) >= MIN_OUTPUT_SIZE,
+             f"--output_size {out_h}x{out_w} is too small: the networks need at least "
+             f"{MIN_OUTPUT_SIZE} pixels a side")
+    if crop:
+        require(in_h >= out_h and in_w >= out_w,
+                 f"--image_size {in_h}x{in_w} is smaller than --output_size {out_h}x{out_w}: "
+                 "the crop is resized down, so make --image_size at least --output_size")
+    model = ModelConfig(output_height=out_h, output_width=out_w, c_dim=1 if mnist else 3,
+                        z_dim=flags["z_dim"], y_dim=MNIST_CLASSES if mnist else 0,
+                        gf_dim=flags["gf_dim"], df_dim=flags["df_dim"],
+                        gfc_dim=flags["gfc_dim"], dfc_dim=flags["dfc_dim"],
+                        z_dist=flags["z_dist"])
+    names = {f.name for f in dataclasses.fields(RunSettings)} - {"model", "dataset"}
+    values = {name: flags[name] for name in names if name in flags}
+    for name in ("train_size", "ema", "eval_freq", "eval_num"):
+        values[name] = values.get(name) or 0
+    values.update(crop_height=in_h if crop else 0, crop_width=in_w if crop else 0)
+    return RunSettings(dataset=dataset, model=model, **values)

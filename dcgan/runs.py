@@ -1,0 +1,198 @@
+"""Finding a run: the newest under a folder, by its sizes or name, and the run --train resumes."""
+
+import dataclasses
+import glob
+import logging
+import os
+import re
+
+from dcgan import checkpoint_files, recipes
+from dcgan.data import MNIST
+from dcgan.errors import UsageError, require
+from dcgan.flag_checks import RESUMED_CHOICES, check_folder_name, from_flags
+from dcgan.network import ModelConfig
+from dcgan.settings import RUN_FILE, DamagedRun, RunSettings, load
+
+log = logging.getLogger(__name__)
+
+
+NEW_RUN_HINT = "or --name NAME for a new run beside it"
+
+
+def check_compatible(saved, wanted):
+    """Raise UsageError if `wanted` would build a different network than the saved run.
+
+    The dataset is compared first: it decides the channels and labels, which have no flags.
+    """
+    folder = saved.run_checkpoint_dir
+    if saved.dataset != wanted.dataset:
+        raise UsageError(f"{folder} was trained on --dataset {saved.dataset}, not "
+                         f"{wanted.dataset}: pass --dataset {saved.dataset} to resume it, "
+                         f"{NEW_RUN_HINT}")
+    if (saved.ema > 0) != (wanted.ema > 0):
+        raise UsageError(
+            f"{folder} was trained with --ema {saved.ema}, not {wanted.ema} "
+            f"(EMA cannot be switched on or off mid-run): pass --ema {saved.ema} to resume it, "
+            f"{NEW_RUN_HINT}")
+    for field in dataclasses.fields(ModelConfig):
+        old = getattr(saved.model, field.name)
+        new = getattr(wanted.model, field.name)
+        if old != new:
+            raise UsageError(
+                f"{folder} was trained with {field.name}={old}, not {new}: "
+                f"pass --{field.name} {old} to resume it, {NEW_RUN_HINT}")
+
+
+def newest_run(checkpoint_dir, dataset=None, picks=None, missing_ok=False):
+    """Settings of the most recently saved run under `checkpoint_dir` (of `dataset` if given,
+    with the sizes of `run_picks` if given).
+
+    A run whose run.json is damaged is skipped with a warning, so one broken old run never
+    hides the healthy ones. Without a run, raises UsageError naming the folder searched and the
+    command that makes a run (the damaged run when only damaged ones are left), or returns None
+    when `missing_ok`.
+    """
+    candidates, damaged = [], []
+    for folder in sorted(glob.glob(os.path.join(glob.escape(checkpoint_dir), "*", ""))):
+        folder = os.path.normpath(folder)
+        saved_at = checkpoint_files.newest_time(folder)
+        if saved_at is None:
+            continue  # not a run, or one that never saved a checkpoint
+        try:
+            settings = load(folder)
+            if settings is None:
+                raise DamagedRun(os.path.join(folder, RUN_FILE), "it is missing")
+        except DamagedRun as error:
+            if _may_be_of(folder, dataset):
+                log.warning("skipping %s: %s is damaged (%s)", folder, error.path, error.reason)
+                damaged.append(error)
+            continue
+        if (dataset is None or settings.dataset == dataset) and _matches(settings, picks):
+            candidates.append((saved_at, settings))
+    if not candidates:
+        if missing_ok:
+            return None
+        raise damaged[-1] if damaged else UsageError(
+            _no_run_message(checkpoint_dir, dataset, picks or {}))
+    candidates.sort(key=lambda item: item[0])
+    return candidates[-1][1].replace(checkpoint_dir=checkpoint_dir)
+
+
+def _may_be_of(folder, dataset):
+    """Whether run folder `folder` (`<dataset>_<batch>_<h>_<w>`) may hold a run of `dataset`."""
+    name = os.path.basename(folder)
+    return dataset is None or re.fullmatch(rf"{re.escape(dataset)}_\d+_\d+_\d+", name)
+
+
+# Flags that pick an existing run by its saved sizes (beside --dataset and --name).
+PICK_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
+# Settings a resume takes from the command line rather than from run.json: where the run was
+# found, and how this machine computes (the saved precision is what the last machine resolved).
+NOT_RESUMED = ("checkpoint_dir", "precision", "intra_op_threads", "inter_op_threads")
+CROP_FLAGS = ("crop", "image_size", "input_height", "input_width")
+
+
+def run_picks(flags, present):
+    """What the size flags given ask of a run, e.g. {'batch_size': 8, 'output_height': 16}."""
+    picks = {name: flags[name] for name in ("batch_size", "output_height", "output_width")
+             if name in present}
+    if "output_size" in present:
+        picks.update(output_height=flags["output_size"], output_width=flags["output_size"])
+    return picks
+
+
+def _matches(settings, picks):
+    sizes = {"batch_size": settings.batch_size, "output_height": settings.model.output_height,
+             "output_width": settings.model.output_width}
+    return all(sizes[name] == value for name, value in (picks or {}).items())
+
+
+def picks_as_flags(picks):
+    """`run_picks` written back as flags, e.g. '--batch_size 8 --output_size 16'."""
+    flags = [f"--batch_size {picks['batch_size']}"] if "batch_size" in picks else []
+    height, width = picks.get("output_height"), picks.get("output_width")
+    if height is not None and height == width:
+        flags.append(f"--output_size {height}")
+    else:
+        flags += [f"--output_{side} {value}" for side, value in
+                  (("height", height), ("width", width)) if value is not None]
+    return " ".join(flags)
+
+
+def _no_run_message(checkpoint_dir, dataset, picks):
+    sizes = picks_as_flags(picks)
+    which = " ".join(filter(None, (dataset and f"of {dataset}", sizes and f"with {sizes}")))
+    # MNIST is 28x28 only: with an output size, name a picture folder rather than suggest a
+    # command that fails.
+    sized = "output_height" in picks or "output_width" in picks
+    folder = dataset or ("FOLDER" if sized else MNIST)
+    command = " ".join(filter(None, ("python main.py --dataset", folder, sizes, "--train")))
+    note = " (FOLDER: your pictures' folder under data/)" if folder == "FOLDER" else ""
+    return (f"no trained checkpoint {which + ' ' if which else ''}in {checkpoint_dir}/: train "
+            f"one first with `{command}`{note}")
+
+
+
+def resume_flags(saved, flags, present):
+    """The flags of a resumed run: those given now, and the saved run's for the rest.
+
+    Returns (flags, present) for `from_flags`. The crop is the saved one unless a crop flag is
+    given now.
+    """
+    skip = {"model", "crop_height", "crop_width", *NOT_RESUMED}
+    kept = {f.name: getattr(saved, f.name) for f in dataclasses.fields(RunSettings)
+            if f.name not in skip}
+    kept.update((f.name, getattr(saved.model, f.name)) for f in dataclasses.fields(ModelConfig)
+                if f.name in flags)
+    # 0 means "all" or "the default" in run.json; the flags spell that as absent.
+    kept.update(train_size=saved.train_size or None, eval_num=saved.eval_num or None)
+    merged = {**flags, **{name: value for name, value in kept.items() if name not in present}}
+    if "recipe" not in present:  # a --recipe given now brings its own values
+        merged[RESUMED_CHOICES] = {knob: kept[knob] for knob in recipes.KNOBS}
+    present = set(present)
+    if not present & set(CROP_FLAGS):
+        merged.update(crop=bool(saved.crop_height), input_height=saved.crop_height or None,
+                      input_width=saved.crop_width or None)
+        present.add("crop")
+    return merged, present
+
+
+def training_run(flags, present):
+    """The run `--train` trains: (settings, the saved run it resumes or None).
+
+    --name picks that folder. Otherwise the newest trained run of --dataset whose sizes match
+    the size flags given is resumed, and without one a new run starts. A resumed run keeps its
+    saved settings except those given on the command line.
+    """
+    check_folder_name(flags.get("name"), "name", "--checkpoint_dir")
+    checkpoint_dir = flags["checkpoint_dir"]
+    if flags.get("name"):
+        saved = load(os.path.join(checkpoint_dir, flags["name"]))
+    else:
+        saved = newest_run(checkpoint_dir, flags["dataset"], run_picks(flags, present),
+                           missing_ok=True)
+    if saved is None:
+        return from_flags(flags, present), None
+    merged, present = resume_flags(saved, flags, present)
+    return from_flags(merged, present), saved
+
+
+def sampling_run(flags, present):
+    """The saved run --visualize, --evaluate and --export read: the folder of a --checkpoint
+    path, --name, or the newest trained run matching --dataset and the size flags given."""
+    checkpoint_dir, checkpoint = flags["checkpoint_dir"], flags.get("checkpoint")
+    if checkpoint and not checkpoint.isdigit():
+        given = sorted(set(present) & {"name", "dataset", *PICK_FLAGS})
+        require(not given, f"--checkpoint {checkpoint} is a path, which picks its run: drop "
+                           + " ".join(f"--{name}" for name in given))
+        folder = os.path.dirname(os.path.abspath(checkpoint))
+    elif flags.get("name"):
+        check_folder_name(flags["name"], "name", "--checkpoint_dir")
+        folder = os.path.join(checkpoint_dir, flags["name"])
+    else:
+        dataset = flags["dataset"] if "dataset" in present else None
+        return newest_run(checkpoint_dir, dataset, run_picks(flags, present))
+    saved = load(folder)
+    require(saved is not None, f"{folder}/ holds no run (no {RUN_FILE}): list the runs with "
+                               f"`ls {checkpoint_dir}`")
+    return saved.replace(checkpoint_dir=os.path.dirname(os.path.normpath(folder)))
