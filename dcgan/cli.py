@@ -22,10 +22,12 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from dcgan import cluster, latent, recipes, runtime
+from dcgan.data import MNIST, MNIST_SIZE
 from dcgan.errors import TrainingError, UsageError, describe_os_error
+from dcgan.flag_checks import DEFAULT_OUTPUT_SIZE
 from dcgan.network import ModelConfig
-from dcgan.settings import RunSettings
-from dcgan.visualize_options import VisualizeOptions
+from dcgan.settings import EVAL_NUM, TRAIN_EVAL_NUM, RunSettings
+from dcgan.visualize_options import BOTH, VisualizeOptions
 
 runtime.skip_keras()  # before absl or anything else can import TensorFlow
 
@@ -50,9 +52,10 @@ flags.DEFINE_integer("train_size", None, "Use at most this many images per epoch
 flags.DEFINE_integer("batch_size", RUN.batch_size, "Images per training batch.")
 flags.DEFINE_integer("input_height", None, "Centre-crop height (implies --crop).")
 flags.DEFINE_integer("input_width", None, "Centre-crop width (default: --input_height).")
-flags.DEFINE_integer("output_height", None, "Height of generated images (default 64; MNIST 28).")
+flags.DEFINE_integer("output_height", None, f"Height of generated images (default "
+                     f"{DEFAULT_OUTPUT_SIZE}; MNIST {MNIST_SIZE}).")
 flags.DEFINE_integer("output_width", None, "Width of generated images (default: --output_height).")
-flags.DEFINE_string("dataset", "mnist", "Dataset: a folder under --data_dir, or mnist.")
+flags.DEFINE_string("dataset", MNIST, f"Dataset: a folder under --data_dir, or {MNIST}.")
 flags.DEFINE_string(
     "input_fname_pattern",
     RUN.input_fname_pattern,
@@ -142,7 +145,7 @@ flags.DEFINE_integer("label", None, "MNIST digit to draw (default: seed % 10, or
 flags.DEFINE_list(
     "seeds", None, "Seeds to interpolate between, e.g. 3,17,42 (default: --seed and --seed + 1)."
 )
-flags.DEFINE_string("interp", "both", "Interpolation: lerp, slerp or both.")
+flags.DEFINE_string("interp", BOTH, f"Interpolation: lerp, slerp or {BOTH}.")
 flags.DEFINE_integer(
     "search_num", PICTURES.search_num, "Best-of-N: images scored by the discriminator."
 )
@@ -169,7 +172,8 @@ flags.DEFINE_boolean(
 flags.DEFINE_integer(
     "eval_num",
     None,
-    "Images per compared set (--evaluate: 2048, training: 512; capped by half the real images).",
+    f"Images per compared set (--evaluate: {EVAL_NUM}, training: {TRAIN_EVAL_NUM}; capped by half "
+    "the real images).",
 )
 flags.DEFINE_string(
     "eval_data", None, "--evaluate against this folder of pictures instead of the run's dataset."
@@ -381,9 +385,18 @@ def _train(values, present):
         outputs.make_output_folders(run_settings)
     runtime.start()
     _announce(run_settings, saved, values, present)
-    from dcgan.train import train
+    _trainer(run_settings).run()
 
-    train(run_settings)
+
+def _trainer(run_settings):
+    """The trainer of a run: one process, or (--distribute) a tf.distribute strategy's."""
+    if run_settings.distribute == "none":
+        from dcgan.train import Trainer
+
+        return Trainer(run_settings)
+    from dcgan.distribute import DistributedTrainer  # tf.distribute only when asked for
+
+    return DistributedTrainer(run_settings)
 
 
 def _visualize(values, present):

@@ -244,10 +244,11 @@ def cache_turn(settings):
 class DistributedTrainer(train.Trainer):
     """train.Trainer on a tf.distribute strategy (see the module docstring)."""
 
+    replication = watchdog = None  # set once the cluster is joined (in load_data)
+
     def __init__(self, settings, progress=True):
-        self.chief = cluster.writes_outputs(settings.distribute)
-        self.replication = self.watchdog = None
-        super().__init__(settings, progress and self.chief)
+        chief = cluster.writes_outputs(settings.distribute)
+        super().__init__(settings, progress and chief, chief=chief)
 
     def load_data(self):
         """Join the cluster (start the server and the watchdog), then read the data, taking
@@ -312,13 +313,12 @@ class DistributedTrainer(train.Trainer):
         """The chief writes the sample grid; the others write nothing."""
         return super().save_samples(session, step) if self.chief else None
 
-    def _loop(self, session, step, stop, writer):
-        result = super()._loop(session, step, stop, writer)
-        if self.watchdog is not None:  # done: the others may now leave before the chief
+    def after_loop(self, session, step):
+        """Stop the watchdog: done, the others may now leave before the chief."""
+        if self.watchdog is not None:
             self.watchdog.stop()
             log.info("%s stops at step %d; weights fingerprint %s",
-                     self.replication.cluster.me.name, result[0], self.fingerprint(session))
-        return result
+                     self.replication.cluster.me.name, step, self.fingerprint(session))
 
     def fingerprint(self, session):
         """cluster.fingerprint of every variable (the same on every worker, and for the

@@ -18,12 +18,11 @@ import tensorflow as tf
 from dcgan import data, durable, grids, latent, metrics
 from dcgan.errors import UsageError
 from dcgan.session import TrainedGenerator, run_sampler
+from dcgan.settings import EVAL_NUM, TRAIN_EVAL_NUM
 
 tf1 = tf.compat.v1
 log = logging.getLogger(__name__)
 
-EVAL_NUM = 2048  # images per set for --evaluate (capped by the real images there are)
-TRAIN_EVAL_NUM = 512  # a cheaper set for --eval_freq during training
 FAKE_Z_SEED = 6  # the evaluated latent vectors (and real subset) stay the same run to run
 # Headline numbers written to TensorBoard and the progress log, with their tags.
 SUMMARY_KEYS = {"swd_avg": "eval/swd", "swd_floor_avg": "eval/swd_real_floor",

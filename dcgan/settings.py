@@ -16,6 +16,8 @@ from dcgan.errors import UsageError
 from dcgan.network import ModelConfig
 
 RUN_FILE = "run.json"
+EVAL_NUM = 2048  # images per set for --evaluate (capped by the real images there are)
+TRAIN_EVAL_NUM = 512  # a cheaper set for --eval_freq during training
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -61,7 +63,7 @@ class RunSettings:
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     eval_freq: int = 0  # steps between in-training evaluations; 0: none
-    eval_num: int = 0  # images per evaluated set; 0: evaluate.EVAL_NUM or TRAIN_EVAL_NUM
+    eval_num: int = 0  # images per evaluated set; 0: EVAL_NUM (--evaluate), TRAIN_EVAL_NUM
     ndb_k: int = 100  # NDB's number of bins
     precision: str = "auto"  # resolved per machine by dcgan.runtime.resolve_precision
     distribute: str = "none"  # "none", "mirrored" or "multi_worker" (dcgan.cluster)

@@ -153,15 +153,16 @@ class Trainer:
     """Runs one training session for `settings`; `run()` returns the final step.
 
     `dcgan.distribute.DistributedTrainer` runs the same loop on several devices or machines
-    through the hooks `chief`, `load_data`, `build_graph`, `create_session` and `stop_now`.
+    through the hooks `load_data`, `build_graph`, `create_session`, `open_session`,
+    `stop_now`, `save_samples` and `after_loop`. `chief`: this process writes checkpoints,
+    run.json, sample grids and TensorBoard (in a cluster, one worker does).
     """
 
-    chief = True  # this process writes checkpoints, run.json, sample grids and TensorBoard
-
-    def __init__(self, settings, progress=True):
+    def __init__(self, settings, progress=True, chief=True):
         runtime.start()
         settings = runtime.resolve_precision(settings)
         self.settings = settings
+        self.chief = chief
         self.progress = progress
         if self.chief:
             outputs.make_output_folders(settings)
@@ -218,6 +219,10 @@ class Trainer:
         """Work done between steps: the in-training evaluation every `eval_freq` steps."""
         if self.evaluator is not None and step % self.settings.eval_freq == 0:
             self.evaluator(session, self.graph.gan.sampler, step, writer)
+
+    def after_loop(self, session, step):
+        """Work done once the last step is trained, before the final checkpoint (hook: a worker
+        stops its watchdog)."""
 
     def open_session(self):
         """A session on the training graph, restored from the newest checkpoint or initialised;
@@ -288,6 +293,7 @@ class Trainer:
             writer = tf1.summary.FileWriter(self.settings.run_log_dir) if self.chief else None
             try:
                 step, last_saved = self._loop(session, step, stop, writer)
+                self.after_loop(session, step)
             finally:
                 if writer is not None:
                     writer.close()
@@ -352,10 +358,3 @@ def _duration(seconds):
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def train(settings, progress=True):
-    """Train (or resume) the run described by `settings`; returns the last step."""
-    if settings.distribute != "none":
-        from dcgan.distribute import DistributedTrainer  # tf.distribute only when asked for
-
-        return DistributedTrainer(settings, progress).run()
-    return Trainer(settings, progress).run()

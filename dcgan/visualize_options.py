@@ -17,6 +17,7 @@ OPTIONS = ("grid", "sweep", "sweep_gifs", "zero_gifs", "merged_gif")
 MODES = (*OPTIONS, "interpolate", "best", "files", "digits")
 DEFAULT_MODE = "grid"
 INTERPOLATIONS = ("lerp", "slerp")
+BOTH = "both"  # --interp: every one of INTERPOLATIONS
 MERGED_TILES = 100  # carpedm20's merged GIF is a 10x10 grid of sweeps
 RANDOM_SEEDS = 1_000_000  # a seed drawn for the user stays short enough to type back
 MAX_WAYPOINTS = 1000  # --seeds: each one adds --frames images to the strip and the GIF
@@ -142,9 +143,9 @@ def from_flags(values, present, run):
         seed = int(np.random.default_rng().integers(RANDOM_SEEDS))
     check_seed(seed)
     seeds = _seeds(values["seeds"], seed)
-    require(values["interp"] in (*INTERPOLATIONS, "both"),
+    require(values["interp"] in (*INTERPOLATIONS, BOTH),
              f"--interp must be lerp, slerp or both, not {values['interp']!r}")
-    interp = INTERPOLATIONS if values["interp"] == "both" else (values["interp"],)
+    interp = INTERPOLATIONS if values["interp"] == BOTH else (values["interp"],)
     options = VisualizeOptions(mode=mode, seed=seed, num_samples=num_samples, dims=dims,
                                label=label, seeds=seeds, search_num=values["search_num"],
                                frames=values["frames"], fps=values["fps"],

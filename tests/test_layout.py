@@ -26,3 +26,73 @@ def test_the_layout_table_matches_the_tree():
     modules = {str(p.relative_to(REPO)) for p in (REPO / "dcgan").rglob("*.py")
                if p.name != "__init__.py"}
     assert modules <= named, f"modules missing from docs/layout.md: {modules - named}"
+
+
+def _imports_of(path):
+    """The dcgan modules that the module at `path` imports, at its top or inside a function."""
+    import ast
+
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the module's own package
+                base = ".".join(filter(None, (package.rsplit(".", node.level - 1)[0], base)))
+            found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_no_dcgan_module_imports_one_that_imports_it_back():
+    modules = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in (REPO / "dcgan").rglob("*.py")}
+    graph = {name: (_imports_of(path) & set(modules)) - {name} for name, path in modules.items()}
+
+    def cycle_from(start, name, seen):
+        for nxt in sorted(graph[name]):
+            if nxt == start:
+                return [*seen, start]
+            if nxt not in seen and (found := cycle_from(start, nxt, [*seen, nxt])):
+                return found
+        return None
+
+    cycles = [cycle for name in sorted(graph) if (cycle := cycle_from(name, name, [name]))]
+    assert not cycles, "import cycle: " + " -> ".join(cycles[0])
+
+
+def _flag_table_defaults():
+    """(flag, default as written) for every flag in docs/flags.md's tables; None where the
+    default is words, not a value."""
+    text = (REPO / "docs" / "flags.md").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        if len(cells) < 2 or not cells[0].startswith("`--"):
+            continue
+        names = re.findall(r"`--(\w+)`", cells[0])
+        written = re.sub(r"\s*\([^)]*\)", "", cells[1]).split(", ")
+        if len(written) != len(names):
+            written = [written[0]] * len(names) if len(names) == 1 else [None] * len(names)
+        for name, value in zip(names, written, strict=True):
+            literal = re.fullmatch(r"`([^`<]*)`|(-?[\d.e-]+)", value or "")
+            yield name, literal and (literal.group(1) if literal.group(1) is not None
+                                     else literal.group(2))
+
+
+def test_docs_flags_md_names_every_flag_and_its_default():
+    from dcgan import cli
+
+    ours = {flag.name: flag for module, flags in cli.FLAGS.flags_by_module_dict().items()
+            if module.startswith("dcgan") for flag in flags}
+    documented = dict(_flag_table_defaults())
+    assert set(documented) <= set(ours), f"docs/flags.md names {set(documented) - set(ours)}"
+    assert set(ours) <= set(documented), f"docs/flags.md lacks {set(ours) - set(documented)}"
+    for name, written in documented.items():
+        default = ours[name].default
+        if written is None or default is None or isinstance(default, bool):
+            continue
+        if isinstance(default, (int, float)):
+            assert float(written) == default, f"docs/flags.md: --{name} {written}, not {default}"
+        else:
+            assert written == str(default), f"docs/flags.md: --{name} {written!r}, not {default!r}"
