@@ -7,6 +7,7 @@ written under a temporary name, fsync'ed, renamed, and then its folder is fsync'
 
 import contextlib
 import os
+import tempfile
 
 
 def sync_file(path):
@@ -45,3 +46,11 @@ def write_atomically(path, data):
         raise
     sync_folder(folder)
     return path
+
+
+def make_writable_folder(folder):
+    """Create `folder` if needed and try a file in it (left nowhere); raises OSError when it
+    cannot be written, so a command can say so before any work rather than hours later."""
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass

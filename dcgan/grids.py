@@ -19,11 +19,6 @@ def to_uint8(images):
     return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def to_float(images):
-    """uint8 images -> float32 in [-1, 1]."""
-    return np.asarray(images, dtype=np.float32) / 127.5 - 1.0
-
-
 def grid_shape(count, rows=None):
     """Rows and columns of a near-square grid of `count` tiles (any count, not just squares)."""
     if rows is None:

@@ -34,10 +34,6 @@ class ModelConfig:
             return None
         return np.asarray(indices, np.int64) % self.y_dim
 
-    def to_dict(self):
-        """The config as a plain dict (for run.json)."""
-        return dataclasses.asdict(self)
-
 
 def _halve(size):
     # SAME-padded stride-2 convolutions round up.

@@ -1,8 +1,8 @@
 """A run's output folders: made once before training, checked writable, owned by one run."""
 
 import os
-import tempfile
 
+from dcgan import durable
 from dcgan.errors import UsageError
 from dcgan.settings import RUN_FILE
 
@@ -19,9 +19,7 @@ def make_output_folders(settings):
     for flag, attribute in OUTPUT_FOLDERS:
         folder = getattr(settings, attribute)
         try:
-            os.makedirs(folder, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
+            durable.make_writable_folder(folder)
         except OSError as error:
             raise UsageError(f"--{flag} {getattr(settings, flag)}: cannot write in {folder} "
                              f"({error.strerror or error}): pick a writable folder with "

@@ -27,6 +27,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcgan import durable
+
 USER_AGENT = "dcgan-data-prep/0.1 (+https://github.com/; polite research downloader)"
 CHUNK = 1 << 16
 MAX_NAME = 120  # bytes of UTF-8; file systems allow 255
@@ -111,9 +113,7 @@ def unwritable(folder: str | os.PathLike, flag: str) -> str | None:
     one-line error naming `flag`, so a tool says so before any work instead of a traceback
     half-way."""
     try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        durable.make_writable_folder(folder)
     except OSError as exc:
         return f"error: cannot write in {folder} ({exc.strerror or exc}): pick another {flag}"
     return None
