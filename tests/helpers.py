@@ -197,3 +197,12 @@ def run_main(args, cwd, timeout=300, env=None, **kwargs):
                           capture_output=True, timeout=timeout, **kwargs)
 
 
+
+
+def cropped_run(**changes):
+    """RunSettings of a 96x64 crop resized to 48x32 (no files: a value to save, load, compare)."""
+    from dcgan.network import ModelConfig
+    from dcgan.settings import RunSettings
+
+    model = ModelConfig(output_height=48, output_width=32, c_dim=3)
+    return RunSettings(dataset="anime", model=model, crop_height=96, crop_width=64, **changes)

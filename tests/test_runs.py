@@ -1,0 +1,73 @@
+"""Which run a command picks (dcgan/runs.py), and whose output folders are whose
+(dcgan/outputs.py)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import cropped_run
+
+from dcgan import outputs, runs, settings
+from dcgan.errors import UsageError
+
+
+def _saved_run(checkpoint_dir, **changes):
+    """A run saved under `checkpoint_dir` as training leaves it: run.json and the files of a
+    complete checkpoint (what `newest_run` looks for; their contents are not read here)."""
+    run = cropped_run(checkpoint_dir=str(checkpoint_dir), **changes)
+    settings.save(run)
+    for name in ("DCGAN.model-1.index", "DCGAN.model-1.data-00000-of-00001"):
+        (Path(run.run_checkpoint_dir) / name).write_bytes(b"")
+    return run
+
+
+def _flags(**given):
+    """Flag values as the command line has them (its defaults, and `given`), and the names of
+    the flags given."""
+    from dcgan import cli
+
+    return {**{name: cli.FLAGS[name].default for name in cli.FLAGS}, **given}, set(given)
+
+
+def test_size_flags_pick_the_run_that_has_them_whatever_the_dataset_flag_says(tmp_path):
+    _saved_run(tmp_path, batch_size=8)
+    wide = _saved_run(tmp_path, batch_size=16, name="wide")
+    found = runs.sampling_run(*_flags(checkpoint_dir=str(tmp_path), output_width=32,
+                                          batch_size=16))
+    assert found.run_name == "wide" and found == wide.replace(checkpoint_dir=str(tmp_path))
+    # --visualize --output_size 32 with the default dataset: no run has it, and the command
+    # suggested is one that can work (MNIST is 28x28 only).
+    with pytest.raises(UsageError, match=r"with --output_size 32 in .*--dataset FOLDER "
+                                         r"--output_size 32 --train"):
+        runs.sampling_run(*_flags(checkpoint_dir=str(tmp_path), output_size=32))
+    with pytest.raises(UsageError, match="holds no run"):
+        runs.sampling_run(*_flags(checkpoint_dir=str(tmp_path), name="nothing"))
+
+
+def test_a_resume_keeps_the_saved_settings_except_the_flags_given(tmp_path):
+    saved = _saved_run(tmp_path, batch_size=8, learning_rate=1e-3, train_size=40)
+    values, present = _flags(checkpoint_dir=str(tmp_path), dataset="anime", epoch=40)
+    run, found = runs.training_run(values, present)
+    assert found.run_name == saved.run_name == run.run_name
+    assert run.epoch == 40 and run.learning_rate == 1e-3 and run.batch_size == 8
+    assert (run.crop_height, run.crop_width, run.train_size) == (96, 64, 40)
+    assert run.model == saved.model
+
+
+def test_a_sample_or_log_folder_belongs_to_onecropped_run(tmp_path):
+    samples = tmp_path / "work" / "samples" / "anime_64_48_32"
+    samples.mkdir(parents=True)
+    first = _saved_run(tmp_path / "work" / "checkpoints")
+    outputs.claim_output_folder(str(samples), first.run_checkpoint_dir)
+    outputs.claim_output_folder(str(samples), first.run_checkpoint_dir)  # its own: fine
+    other = tmp_path / "work" / "ck2" / first.run_name
+    with pytest.raises(UsageError, match=r"holds the outputs of the run in .*--name NAME"):
+        outputs.claim_output_folder(str(samples), str(other))
+    # A working folder copied whole keeps its runs apart: the copy's folder is the copy's run's.
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "work", copy)
+    outputs.claim_output_folder(str(copy / "samples" / "anime_64_48_32"),
+                                 str(copy / "checkpoints" / first.run_name))
+    # A folder whose run is gone is taken over.
+    shutil.rmtree(first.run_checkpoint_dir)
+    outputs.claim_output_folder(str(samples), str(other))
