@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dcgan.prep import fetch
+from dcgan.prep import fetch, tool_cli
 
 CASCADE_NAME = "lbpcascade_animeface.xml"
 CASCADE_URL = (
@@ -91,7 +91,7 @@ def load_cascade(path: str | Path):
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: ``dcgan-cascade [--data_dir data] [--url URL]`` fetches the cascade."""
-    parser = fetch.CliParser(prog="dcgan-cascade", description=__doc__)
+    parser = tool_cli.CliParser(prog="dcgan-cascade", description=__doc__)
     parser.add_argument("--data_dir", default="data", help="folder for datasets (default: data)")
     parser.add_argument("--url", default=CASCADE_URL, help="where to download the cascade")
     args = parser.parse_args(argv)

@@ -23,7 +23,7 @@ from PIL import Image
 
 from dcgan import pictures
 from dcgan.pictures import DECODE_ERRORS
-from dcgan.prep import fetch
+from dcgan.prep import tool_cli
 
 HASH_SIDE = 32  # pHash: DCT of a 32x32 grey thumbnail, keep the 8x8 lowest frequencies
 REPORT = ".clean_report.tsv"
@@ -152,7 +152,7 @@ def _is_ours(folder: Path) -> bool:
 
 
 def _parse_args(argv):
-    parser = fetch.CliParser(prog="dcgan-clean", description=__doc__.split("\n")[0])
+    parser = tool_cli.CliParser(prog="dcgan-clean", description=__doc__.split("\n")[0])
     parser.add_argument("--input", required=True, type=Path, help="folder of pictures")
     parser.add_argument("--output", type=Path, default=None,
                         help="folder for the kept pictures (default: <input>_clean); an earlier "
@@ -215,8 +215,8 @@ def _write_report(report: Path, result: Result) -> None:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    problem = (fetch.unwritable(args.list.parent, "--list") if args.list is not None
-               else fetch.unwritable(args.output.parent, "--output"))
+    problem = (tool_cli.unwritable(args.list.parent, "--list") if args.list is not None
+               else tool_cli.unwritable(args.output.parent, "--output"))
     if problem:
         print(problem, file=sys.stderr)
         return 2

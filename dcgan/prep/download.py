@@ -25,7 +25,7 @@ from pathlib import Path
 
 from dcgan import pictures
 from dcgan.pictures import DECODE_ERRORS
-from dcgan.prep import fetch
+from dcgan.prep import fetch, tool_cli
 
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 MNIST_FILES = {
@@ -257,9 +257,9 @@ def _pages(text: str) -> range:
 
 
 def _parse_args(argv):
-    parser = fetch.CliParser(prog="dcgan-download",
+    parser = tool_cli.CliParser(prog="dcgan-download",
                              description=__doc__.split("\n")[0])
-    common = fetch.CliParser(add_help=False)
+    common = tool_cli.CliParser(add_help=False)
     common.add_argument("--delay", type=float, default=1.0,
                         help="seconds between requests (1.0)")
     common.add_argument("--timeout", type=float, default=30.0,
@@ -307,7 +307,7 @@ def _parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    problem = fetch.unwritable(args.out, "--out")
+    problem = tool_cli.unwritable(args.out, "--out")
     if problem:
         print(problem, file=sys.stderr)
         return 2

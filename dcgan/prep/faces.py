@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from dcgan import pictures
-from dcgan.prep import cascade, fetch
+from dcgan.prep import cascade, fetch, tool_cli
 
 MANIFEST = ".faces_manifest.tsv"
 HASH_CHARS = 12  # of the source path's sha1 in each output name: 48 bits
@@ -204,7 +204,7 @@ def _process(task: tuple[str, str]) -> tuple[str, int, str]:
 
 
 def _parse_args(argv):
-    parser = fetch.CliParser(
+    parser = tool_cli.CliParser(
         prog="dcgan-faces",
         description="Detect anime faces in pictures and write square crops to data/<dataset>/.",
     )
@@ -317,8 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     out_dir = args.data_dir / args.dataset
-    problem = fetch.unwritable(out_dir, "--data_dir") or (
-        args.draw and fetch.unwritable(args.draw, "--draw"))
+    problem = tool_cli.unwritable(out_dir, "--data_dir") or (
+        args.draw and tool_cli.unwritable(args.draw, "--draw"))
     if problem:
         print(problem, file=sys.stderr)
         return 2

@@ -8,7 +8,6 @@ sanitized and checked to lie inside the target folder.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import email.utils
 import hashlib
@@ -26,8 +25,6 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-from dcgan import durable
 
 USER_AGENT = "dcgan-data-prep/0.1 (+https://github.com/; polite research downloader)"
 CHUNK = 1 << 16
@@ -95,28 +92,6 @@ class NetworkError(FetchError):
         super().__init__(message)
         # Name resolution or an unreachable network means no later try will do better.
         self.offline = offline
-
-
-class CliParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line: what is wrong and where to look.
-
-    It still exits with status 2, as argparse does, but without the usage block that buries
-    the message.
-    """
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def unwritable(folder: str | os.PathLike, flag: str) -> str | None:
-    """Create `folder` if needed and try a file in it: None when it can be written, else a
-    one-line error naming `flag`, so a tool says so before any work instead of a traceback
-    half-way."""
-    try:
-        durable.make_writable_folder(folder)
-    except OSError as exc:
-        return f"error: cannot write in {folder} ({exc.strerror or exc}): pick another {flag}"
-    return None
 
 
 def sanitize_name(name: str, default: str = "file", max_bytes: int = MAX_NAME) -> str:
