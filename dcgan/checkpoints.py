@@ -39,20 +39,22 @@ LOCK_FILE = ".lock"
 LOOKS = 20  # listings of the folder tried when checkpoints vanish while they are read
 # Lines of a TensorFlow error message that are not the reason (graph-mode boilerplate).
 _BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "File ", "[[",
-                "Restoring from checkpoint failed", "Original error")
+                "Restoring from checkpoint failed", "Original error", "; NodeDef:")
 
 step_of = checkpoint_files.step_of
 
 
-def reason_of(error):
+def reason_of(error, with_node=False):
     """The line of an error's message that says what went wrong (TensorFlow's graph-mode
-    messages start with 'Graph execution error:' and a stack; the reason is further down)."""
+    messages start with 'Graph execution error:' and a stack; the reason is further down).
+    `with_node`: followed by the graph node it names, `(at node NAME)`."""
     message = getattr(error, "message", None) or str(error)
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     reasons = [line for line in lines if not line.startswith(_BOILERPLATE)]
-    if reasons:
-        return reasons[-1]
-    return lines[0] if lines else type(error).__name__
+    reason = reasons[-1] if reasons else lines[0] if lines else type(error).__name__
+    node = next((line.split("'")[1] for line in lines
+                 if line.startswith("Node: '") and line.count("'") >= 2), None)
+    return f"{reason} (at node {node})" if with_node and node else reason
 
 
 def listed(folder):

@@ -197,8 +197,9 @@ flags.DEFINE_float(
 flags.DEFINE_string(
     "precision",
     RUN.precision,
-    "Compute precision: auto (bf16 where the CPU has bfloat16 units, else fp32), fp32, or "
-    "bf16 (CPUs with AMX or AVX-512 BF16; weights, optimizer state and losses stay fp32).",
+    "Compute precision: auto (training: bf16 where the CPU has bfloat16 units, else fp32; "
+    "sampling: fp32), fp32, or bf16 (CPUs with AMX or AVX-512 BF16; weights, optimizer "
+    "state, losses, scores and images stay fp32). --export always writes an fp32 model.",
 )
 # Training choices beyond carpedm20's flags; a --recipe sets them all.
 flags.DEFINE_string(

@@ -12,6 +12,8 @@ Writes, into `<export_dir>/<run>/`:
   portable seed generator of `dcgan.portable_random`).
 
 The graph comes from `session.TrainedGenerator`, so whatever weights it restores are exported.
+It is always built and run in fp32 (the exported model computes in fp32 whatever --precision
+says, so the graph carries none of the bf16 rewrite's barriers).
 """
 
 import contextlib
@@ -153,7 +155,8 @@ def export(settings, export_dir="export", checkpoint=None):
     (or the `checkpoint` path given); returns their paths."""
     folder = run_export_dir(export_dir, settings)
     os.makedirs(folder, exist_ok=True)
-    with TrainedGenerator(settings, checkpoint=checkpoint) as generator, _quiet_tensorflow():
+    fp32 = settings.replace(precision="fp32")
+    with TrainedGenerator(fp32, checkpoint=checkpoint) as generator, _quiet_tensorflow():
         names = tensor_names(generator)
         graph_def = freeze(generator)
         try:

@@ -104,7 +104,7 @@ def _conv_generator(z, cfg, train):
     h3 = ops.deconv2d(h2, (s_h2, s_w2), gf, scope="g_h3")
     h3 = tf.nn.relu(ops.batch_norm(h3, train, "g_bn3"))
     # -> [b, s, s, c_dim]
-    h4 = ops.deconv2d(h3, (s_h, s_w), cfg.c_dim, scope="g_h4")
+    h4 = ops.deconv2d(h3, (s_h, s_w), cfg.c_dim, scope="g_h4", output_layer=True)
     return tf.nn.tanh(h4)
 
 
@@ -124,11 +124,12 @@ def _conditional_generator(z, y, cfg, train):
     h2 = ops.deconv2d(h1, (s_h2, s_w2), gf * 2, scope="g_h2")
     h2 = ops.conv_cond_concat(tf.nn.relu(ops.batch_norm(h2, train, "g_bn2")), y)
     # -> [b, s, s, c_dim]
-    return tf.nn.tanh(ops.deconv2d(h2, (s_h, s_w), cfg.c_dim, scope="g_h3"))
+    return tf.nn.tanh(ops.deconv2d(h2, (s_h, s_w), cfg.c_dim, scope="g_h3", output_layer=True))
 
 
 def discriminator(images, y, cfg, train=True):
-    """Score images [b, h, w, c] in [-1, 1] as real; returns logits [b, 1].
+    """Score images [b, h, w, c] in [-1, 1] as real; returns logits [b, 1] (fp32 in any graph:
+    `ops.logit`).
 
     As in carpedm20, the training graph always uses batch statistics (`train=True`); the
     moving averages (`train=False`) serve scoring outside training, e.g. best-of-N sampling.
@@ -147,7 +148,7 @@ def _conv_discriminator(images, cfg, train):
     h3 = ops.lrelu(ops.batch_norm(ops.conv2d(h2, df * 8, scope="d_h3_conv"), train, "d_bn3"))
     # [b, s16, s16, df*8] -> [b, 1]
     flat = tf.reshape(h3, [-1, int(np.prod(h3.shape[1:]))])
-    return ops.linear(flat, 1, "d_h4_lin")
+    return ops.logit(flat, "d_h4_lin")
 
 
 def _conditional_discriminator(images, y, cfg, train):
@@ -159,7 +160,7 @@ def _conditional_discriminator(images, y, cfg, train):
     h1 = tf.concat([tf.reshape(h1, [-1, int(np.prod(h1.shape[1:]))]), y], 1)
     h2 = ops.lrelu(ops.batch_norm(ops.linear(h1, cfg.dfc_dim, "d_h2_lin"), train, "d_bn2"))
     h2 = tf.concat([h2, y], 1)  # [b, dfc + y]
-    return ops.linear(h2, 1, "d_h3_lin")
+    return ops.logit(h2, "d_h3_lin")
 
 
 def _sigmoid_xent(logits, label):

@@ -61,6 +61,23 @@ def linear(x, output_size, scope="linear", stddev=INIT_STDDEV):
         return tf.matmul(x, matrix) + bias
 
 
+def logit(x, scope="logit", stddev=INIT_STDDEV):
+    """A network's single output unit, `x @ W + b` -> [batch, 1], always computed in fp32.
+
+    The variables are those of `linear(x, 1, scope)`, so checkpoints are the same. The product is
+    a multiply and a sum rather than a MatMul because the oneDNN bf16 rewrite runs every MatMul in
+    bf16, and behind `fp32_edge` neither op is painted: D's score keeps fp32's resolution (bf16
+    has 8 bits: near 0.5, a probability moves in steps of 2^-9, so a lightly trained D scored
+    every image exactly 0.5). The cost is nothing next to the convolutions.
+    """
+    with tf1.variable_scope(scope):
+        features = int(x.shape[-1])
+        matrix = _weights("Matrix", [features, 1], stddev)
+        bias = _bias("bias", 1)
+        row = tf.reshape(matrix, [1, features])
+        return tf.reduce_sum(fp32_edge(x) * row, axis=1, keepdims=True) + bias
+
+
 def conv2d(x, output_dim, kernel=5, stride=2, scope="conv2d", stddev=INIT_STDDEV):
     """Strided convolution with SAME padding: [b, h, w, c] -> [b, ceil(h/s), ceil(w/s), out]."""
     with tf1.variable_scope(scope):
@@ -70,11 +87,13 @@ def conv2d(x, output_dim, kernel=5, stride=2, scope="conv2d", stddev=INIT_STDDEV
 
 
 def deconv2d(x, output_hw, output_dim, kernel=5, stride=2, scope="deconv2d",
-             stddev=INIT_STDDEV):
+             stddev=INIT_STDDEV, output_layer=False):
     """Transposed convolution to spatial size `output_hw` = (h, w).
 
     The output shape takes the batch size from the input at run time, so one graph serves any
-    number of images (training batches, a single sample, a 512-image search).
+    number of images (training batches, a single sample, a 512-image search). `output_layer`:
+    the network's last layer, whose bias (and what follows it, e.g. tanh) is computed in fp32
+    behind `fp32_edge`, so generated images leave a bf16 graph with fp32 precision.
     """
     height, width = output_hw
     with tf1.variable_scope(scope):
@@ -85,7 +104,48 @@ def deconv2d(x, output_hw, output_dim, kernel=5, stride=2, scope="deconv2d",
         deconv = tf.nn.conv2d_transpose(
             x, w, output_shape=output_shape, strides=[1, stride, stride, 1], padding="SAME")
         deconv = tf.reshape(deconv, [-1, height, width, output_dim])
+        if output_layer:
+            deconv = fp32_edge(deconv)
         return tf.nn.bias_add(deconv, _bias("biases", output_dim))
+
+
+# Whether the layers being built are for a bf16 session (set by `built_for`, read by `fp32_edge`).
+_building_for_bf16 = False
+
+
+@contextlib.contextmanager
+def built_for(precision):
+    """Build the layers inside for a session computing in `precision` ("fp32" or "bf16").
+
+    For bf16 (Grappler's oneDNN auto-mixed-precision rewrite), two things differ: the deep
+    layers' weight gradients are one matmul (`matmul_filter_gradients`), and `fp32_edge` puts
+    its barrier in, so the tensors that leave the graph (images, D's logits, the losses) are
+    computed in fp32. For fp32 the graph is exactly as before: what is exported stays clean.
+    Wrap the whole model construction (under tf.distribute, every replica's too).
+    """
+    global _building_for_bf16
+    previous, _building_for_bf16 = _building_for_bf16, precision == "bf16"
+    try:
+        with matmul_filter_gradients(tf.bfloat16 if _building_for_bf16 else None):
+            yield
+    finally:
+        _building_for_bf16 = previous
+
+
+def fp32_edge(x):
+    """`x` (float32), behind a barrier that the oneDNN bf16 rewrite does not paint through when
+    the graph is built for bf16 (`built_for`); `x` itself otherwise.
+
+    Why: the rewrite runs in bf16 its allow-listed ops (every convolution and MatMul) and also
+    every "infer" op (BiasAdd, Tanh, Sigmoid, Mul, Sum, ...) whose input it has already painted,
+    so without a barrier a network's output is computed and returned in bf16 (8 bits). A Cast
+    is on none of the rewrite's lists, so it is never painted and the spread stops there; the
+    round trip through float64 is exact and, unlike a float32 -> float32 Cast, is not removed
+    as a no-op before the rewrite runs. tests/test_precision.py checks the rewritten graph.
+    """
+    if not _building_for_bf16:
+        return x
+    return tf.cast(tf.cast(x, tf.float64), tf.float32)
 
 
 # Layers whose output has at most this many positions per image take their weight gradient

@@ -1,12 +1,15 @@
 """Compute precision: fp32, or bf16 on CPUs with bfloat16 units (AMX, AVX-512 BF16), or auto.
 
-`auto` (the default) is bf16 where the CPU has bfloat16 units and fp32 elsewhere: on both such
-CPUs measured so far (an AMD EPYC with AVX512-BF16, an Intel Xeon with AMX) bf16 trained
-1.8-2.4x faster than fp32 and as well (bench/README.md).
+`auto` (the default) trains in bf16 where the CPU has bfloat16 units and in fp32 elsewhere: on
+both such CPUs measured so far (an AMD EPYC with AVX512-BF16, an Intel Xeon with AMX) bf16
+trained 1.8-2.4x faster than fp32 and as well (bench/README.md). Sampling a trained generator
+under `auto` is fp32 everywhere (see `effective`).
 
 bf16 is applied by Grappler's oneDNN auto-mixed-precision rewrite when a session's graph is
 optimised: convolutions, matmuls and their gradients run in bfloat16 while the variables (master
 weights), Adam's slots and the losses stay float32, so checkpoints are the same either way.
+What leaves the graph (generated images, D's logits, the losses) is computed in float32 too
+(`dcgan.ops.fp32_edge`).
 Kept free of TensorFlow imports so flag checks stay fast.
 """
 
@@ -37,8 +40,12 @@ def cpu_has_bf16(cpuinfo=CPUINFO):
     return bool(cpu_flags(cpuinfo) & set(BF16_CPU_FLAGS))
 
 
-def _auto(gpu, cpuinfo):
+def _auto(gpu, cpuinfo, sampling):
     """What `auto` is on this machine, said in one line with the reason."""
+    if sampling:
+        log.info("precision auto: fp32 (sampling: the same pictures as the exported model; "
+                 "--precision bf16 for bf16)")
+        return "fp32"
     if gpu:
         log.info("precision auto: fp32 (a GPU run; the bf16 rewrite is for CPUs)")
         return "fp32"
@@ -52,14 +59,18 @@ def _auto(gpu, cpuinfo):
     return "fp32"
 
 
-def effective(precision, gpu=False, cpuinfo=CPUINFO):
+def effective(precision, gpu=False, cpuinfo=CPUINFO, sampling=False):
     """The precision a run really uses: `auto` decided and said in one line, and a one-line
     warning when bf16 falls back to fp32.
 
-    The rewrite is CPU-only: a GPU run, or a CPU without bfloat16 units, runs fp32.
+    The rewrite is CPU-only: a GPU run, or a CPU without bfloat16 units, runs fp32. `sampling`:
+    the session only runs a trained generator (and D's score), as --visualize and --evaluate
+    do. There `auto` is fp32 on every machine: a picture costs milliseconds either way
+    (bench/README.md, "Sampling"), and in fp32 a seed gives the same picture as the exported
+    model on the web page (docs/precision.md has the contract). `bf16` asked for is kept.
     """
     if precision == "auto":
-        return _auto(gpu, cpuinfo)
+        return _auto(gpu, cpuinfo, sampling)
     if precision != "bf16":
         return precision
     if gpu:

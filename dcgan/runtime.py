@@ -117,12 +117,14 @@ def has_gpu():
     return bool(start().config.list_physical_devices("GPU"))
 
 
-def resolve_precision(settings, cpuinfo=precision.CPUINFO):
+def resolve_precision(settings, cpuinfo=precision.CPUINFO, sampling=False):
     """`settings` with the precision this machine really computes in: `auto` decided (and
-    said in one line), a fall-back from bf16 logged. `cpuinfo` is the CPU description read."""
+    said in one line), a fall-back from bf16 logged. `cpuinfo` is the CPU description read;
+    `sampling`: the session only runs a trained generator (`precision.effective`)."""
     wanted = settings.precision
     gpu = wanted != "fp32" and has_gpu()
-    return settings.replace(precision=precision.effective(wanted, gpu=gpu, cpuinfo=cpuinfo))
+    return settings.replace(precision=precision.effective(wanted, gpu=gpu, cpuinfo=cpuinfo,
+                                                          sampling=sampling))
 
 
 def session_config(settings):

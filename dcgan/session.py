@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from dcgan import checkpoints, latent, model, runtime
+from dcgan import checkpoints, latent, model, ops, runtime
 from dcgan.errors import UsageError
 
 tf1 = tf.compat.v1
@@ -40,21 +40,20 @@ class TrainedGenerator:
         if ema and not settings.ema:
             raise UsageError(f"{folder} was trained without --ema: it has no averaged weights")
         runtime.start()
-        settings = runtime.resolve_precision(settings)
+        settings = runtime.resolve_precision(settings, sampling=True)
         self.settings = settings
         self.cfg = settings.model
         self.ema = bool(settings.ema) if ema is None else ema
         self.graph = tf.Graph()
-        with self.graph.as_default():
+        with self.graph.as_default(), ops.built_for(settings.precision):
             self.sampler = model.Sampler(self.cfg, ema=self.ema)
             self.d_score = None
             if with_discriminator:
                 self.d_images = tf1.placeholder(
                     tf.float32, [None, self.cfg.output_height, self.cfg.output_width,
                                  self.cfg.c_dim], name="d_images")
-                logits = model.discriminator(self.d_images, self.sampler.y, self.cfg,
-                                             train=False)
-                self.d_score = tf.sigmoid(logits)[:, 0]
+                self.d_score = model.discriminator(self.d_images, self.sampler.y, self.cfg,
+                                                   train=False)[:, 0]
             self.session = tf1.Session(graph=self.graph, config=runtime.session_config(settings))
             restorer = checkpoints.Checkpointer(folder, var_list=tf1.global_variables())
             self.step = restorer.restore(self.session, checkpoint)
@@ -80,7 +79,9 @@ class TrainedGenerator:
         return run_sampler(self.session, self.sampler, z, labels, chunk)
 
     def score(self, images, labels=None, chunk=256):
-        """The discriminator's probability that each image is real (needs with_discriminator)."""
+        """The discriminator's logit for each image, in fp32: higher is "more real"
+        (needs with_discriminator). Logits, not probabilities, because a confident D's
+        sigmoid rounds to exactly 1.0 and then cannot rank."""
         scores = []
         for start in range(0, len(images), chunk):
             feed = {self.d_images: images[start:start + chunk]}

@@ -86,8 +86,7 @@ def real_batches(training_data, batch_size, seed, cfg):
 
 def build_gan(settings, real, real_labels, replicas=1):
     """The run's DCGAN on a batch of real images (one replica of `replicas`)."""
-    bf16 = settings.precision == "bf16"
-    with ops.matmul_filter_gradients(tf.bfloat16 if bf16 else None):
+    with ops.built_for(settings.precision):
         return model.DCGAN(
             settings.model, real, real_labels, settings.learning_rate, settings.beta1,
             settings.ema, d_learning_rate=settings.d_learning_rate,

@@ -35,7 +35,10 @@ def trained_run(anime_workdir):
     from dcgan import settings
 
     run = settings.load(anime_workdir / "checkpoints" / "anime_8_16_16")
+    # run.json records the precision the run trained in; a sampling mode takes --precision
+    # from its own command line (default auto), as the tests here do.
     return anime_workdir, run.replace(
+        precision=settings.RunSettings.precision,
         checkpoint_dir=str(anime_workdir / "checkpoints"),
         sample_dir=str(anime_workdir / "samples"),
         tensorboard_dir=str(anime_workdir / "logs"),

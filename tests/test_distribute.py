@@ -24,13 +24,14 @@ RUN = "anime_8_16_16"
 
 
 def tiny_settings(workdir, **changes):
-    """The TINY_FLAGS run (96 -> 16 px, batch 8) on `workdir`/data/anime."""
+    """The TINY_FLAGS run (96 -> 16 px, batch 8) on `workdir`/data/anime, at the default
+    precision (bf16 on CPUs with bfloat16 units)."""
     values = dict(dataset="anime", crop_height=96, crop_width=96,
                   model=ModelConfig(output_height=16, output_width=16, z_dim=16, gf_dim=8,
                                     df_dim=8),
                   data_dir=str(workdir / "data"), checkpoint_dir=str(workdir / "checkpoints"),
                   sample_dir=str(workdir / "samples"), tensorboard_dir=str(workdir / "logs"),
-                  batch_size=8, num_samples=12, seed=3, precision="fp32")
+                  batch_size=8, num_samples=12, seed=3)
     values.update(changes)
     return RunSettings(**values)
 
@@ -68,17 +69,32 @@ def test_tf_config_ranks_the_chief_first_and_refuses_what_it_cannot_train():
         cluster.from_tf_config("{cluster")
 
 
-@pytest.fixture(scope="module")
-def mirrored(tmp_path_factory):
+def mirrored_trainer(workdir, **changes):
     """A DistributedTrainer on /cpu:0 and /cpu:1 in this process, with an initialised session."""
     from dcgan.distribute import DistributedTrainer
 
-    workdir = tmp_path_factory.mktemp("mirrored")
     copy_faces(workdir / "data" / "anime", 32)
     trainer = DistributedTrainer(tiny_settings(workdir, distribute="mirrored",
-                                               devices="/cpu:0,/cpu:1", ema=0.9), progress=False)
+                                               devices="/cpu:0,/cpu:1", ema=0.9, **changes),
+                                 progress=False)
     session, step = trainer.open_session()
     assert step == 0
+    return trainer, session
+
+
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    """mirrored_trainer at the default precision."""
+    trainer, session = mirrored_trainer(tmp_path_factory.mktemp("mirrored"))
+    yield trainer, session
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def mirrored_fp32(tmp_path_factory):
+    """mirrored_trainer in fp32, for exact arithmetic."""
+    trainer, session = mirrored_trainer(tmp_path_factory.mktemp("mirrored_fp32"),
+                                        precision="fp32")
     yield trainer, session
     session.close()
 
@@ -100,8 +116,10 @@ def d_gradients_on_one_device(cfg, values, halves):
                     for r, z in halves]
 
 
-def test_mirrored_step_applies_the_mean_of_the_replicas_gradients(mirrored):
-    trainer, session = mirrored
+def test_mirrored_step_applies_the_mean_of_the_replicas_gradients(mirrored_fp32):
+    """Pins fp32: the expectation is computed in a separate fp32 session, and the check is
+    exact up to float32 round-off."""
+    trainer, session = mirrored_fp32
     gan, variables = trainer.graph.gan, trainer.graph.variables
     before = session.run(variables)
     fetched = session.run({"op": gan.d_optim, "real": gan.real,
@@ -118,6 +136,13 @@ def test_mirrored_step_applies_the_mean_of_the_replicas_gradients(mirrored):
         # After Adam's first step its first moment is (1 - beta1) x the gradient it applied.
         applied = after[f"{name}/Adam_discriminator"] / (1 - beta1)
         mean = (per_replica[0][name] + per_replica[1][name]) / 2
+        if name.endswith("_conv/biases") and "d_h0" not in name:
+            # A bias just before a batch norm has a true gradient of 0 (the norm takes the
+            # batch mean off): both sides are float32 round-off, whose digits depend on the
+            # kernels' summation order (they differ on an AMX Xeon).
+            assert np.abs(applied).max() < 1e-5 and np.abs(mean).max() < 1e-5, name
+            continue
+        assert np.abs(mean).max() > 1e-5, name  # a gradient that the check can tell apart
         np.testing.assert_allclose(applied, mean, rtol=1e-4, atol=1e-7, err_msg=name)
 
 

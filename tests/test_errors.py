@@ -110,3 +110,21 @@ def test_serving_on_a_privileged_port_says_so(tmp_path):
                             capture_output=True, timeout=60)
     line = one_error_line(result, 2)
     assert "port 80 needs privileges" in line and "--port" in line
+
+
+def test_a_graph_error_line_is_its_reason_and_node_not_tensorflows_first_line():
+    import numpy as np
+
+    from dcgan import checkpoints, runtime
+
+    tf = runtime.start()
+    tf1 = tf.compat.v1
+    with tf.Graph().as_default():
+        values = tf1.placeholder(tf.float32, [None])
+        three = tf.reshape(values, [3], name="to_three")
+        with tf1.Session() as session, pytest.raises(tf.errors.OpError) as raised:
+            session.run(three, {values: np.zeros(4, np.float32)})
+    assert raised.value.message.startswith("Graph execution error")
+    assert checkpoints.reason_of(raised.value, with_node=True) == \
+        "Input to reshape is a tensor with 4 values, but the requested shape has 3 " \
+        "(at node to_three)"

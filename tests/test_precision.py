@@ -122,3 +122,76 @@ def test_bf16_training_keeps_fp32_weights_and_finite_losses(tmp_path):
     assert dtypes and set(dtypes.values()) == {tf.float32} | ({tf.int64} & set(dtypes.values()))
     weights = reader.get_tensor("generator/g_h4/w")
     assert np.isfinite(weights).all()
+
+
+def _rewritten_nodes(fetches, feed, graph, run):
+    """{node name: (op, dtype)} of the graph as the session really ran it for `run`'s
+    precision (after Grappler's rewrites), op-types of our own nodes only."""
+    import tensorflow as tf
+
+    from dcgan.runtime import session_config
+
+    tf1 = tf.compat.v1
+    with tf1.Session(graph=graph, config=session_config(run)) as session:
+        session.run(tf1.global_variables_initializer())
+        metadata = tf1.RunMetadata()
+        session.run(fetches, feed, options=tf1.RunOptions(output_partition_graphs=True),
+                    run_metadata=metadata)
+    return {node.name: (node.op, tf.dtypes.as_dtype(node.attr["T"].type).name)
+            for partition in metadata.partition_graphs for node in partition.node
+            if "T" in node.attr and node.attr["T"].type}
+
+
+def _bf16_or_skip(nodes):
+    if not any(dtype == "bfloat16" for _, dtype in nodes.values()):
+        pytest.skip("TensorFlow's oneDNN bf16 rewrite does not run on this CPU (oneDNN is off "
+                    "without AVX512-BF16/AMX): nothing to check")
+
+
+def _net_nodes(nodes, *names):
+    return {name: value for name, value in nodes.items() if any(n in name for n in names)}
+
+
+def test_a_bf16_graph_computes_images_scores_and_losses_in_fp32():
+    """What leaves a bf16 graph is fp32: the sampler's bias and tanh, D's score unit, the
+    losses; the convolutions themselves run bf16. Read from the graph the session ran."""
+    import tensorflow as tf
+
+    from dcgan import model, ops
+    from dcgan.network import ModelConfig
+    from dcgan.settings import RunSettings
+
+    tf1 = tf.compat.v1
+    cfg = ModelConfig(output_height=16, output_width=16, z_dim=16, gf_dim=8, df_dim=8)
+    run = RunSettings(dataset="anime", model=cfg, precision="bf16")  # as resolved on bf16 CPUs
+    graph = tf.Graph()
+    with graph.as_default(), ops.built_for("bf16"):
+        real = tf1.placeholder(tf.float32, [4, 16, 16, 3])
+        gan = model.DCGAN(cfg, real)
+        score = model.discriminator(gan.sampler.images, None, cfg, train=False)
+    feed = {real: np.zeros([4, 16, 16, 3], np.float32),
+            gan.sampler.z: np.full([4, 16], 0.5, np.float32)}
+    nodes = _rewritten_nodes([gan.d_optim, gan.d_loss, gan.sampler.images, score], feed, graph,
+                             run)
+    _bf16_or_skip(nodes)
+    assert nodes["generator_1/g_h1/conv2d_transpose"][1] == "bfloat16"  # the bulk: bf16
+    edges = _net_nodes(nodes, "g_h4/BiasAdd", "generator_1/Tanh", "sampler", "d_h4_lin/",
+                       "logistic_loss", "Mean")
+    edges = {name: value for name, value in edges.items()
+             if "gradients" not in name and value[0] != "Cast"}
+    assert len(edges) > 10 and {dtype for _, dtype in edges.values()} == {"float32"}, edges
+
+
+def test_an_fp32_graph_has_no_barriers():
+    """The barrier exists only in graphs built for bf16: fp32 graphs (and exports) stay clean."""
+    import tensorflow as tf
+
+    from dcgan import model, ops
+    from dcgan.network import ModelConfig
+
+    cfg = ModelConfig(output_height=16, output_width=16, z_dim=16, gf_dim=8, df_dim=8)
+    for built, casts in (("fp32", 0), ("bf16", 4)):
+        with tf.Graph().as_default() as graph, ops.built_for(built):
+            sampler = model.Sampler(cfg)
+            model.discriminator(sampler.images, None, cfg, train=False)
+        assert sum(op.type == "Cast" for op in graph.get_operations()) == casts
