@@ -5,7 +5,9 @@
 The generator is the project's TrainedGenerator (the path --visualize, export and evaluate use)
 restored from a checkpoint of a real training run (a few steps on the shared faces: speed does
 not depend on how well it is trained). fp32 and bf16 sessions take turns. An exported ONNX model
-is timed too when the project has an exporter and onnxruntime is installed.
+is timed too when the project has an exporter and onnxruntime is installed. It also prints how
+far a bf16 sampler's 8-bit pictures are from the fp32 ones (what the exported model and the web
+page draw) for the same latent vectors: docs/speed.md's precision contract.
 """
 
 import argparse
@@ -25,17 +27,32 @@ def _parse():
     parser.add_argument("--output_size", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--visualize_runs", type=int, default=3)
+    parser.add_argument("--train_steps", type=int, default=100,
+                        help="training steps before sampling (the agreement depends on them)")
     return parser.parse_args()
 
 
-def _trained_settings(scratch, size):
+def _trained_settings(scratch, size, steps):
     scratch_faces(scratch, 256, size)
     trainer, session = project_trainer(scratch, "fp32", 64, size)
-    for step in range(2):
+    for step in range(steps):
         trainer.step(session, step, None)
-    trainer.graph.checkpointer.save(session, 2)
+    trainer.graph.checkpointer.save(session, steps)
     session.close()
+    from dcgan.settings import save
+
+    save(trainer.settings)  # run.json: what --visualize finds the run by
     return trainer.settings
+
+
+def _agreement(generators, z):
+    """bf16 vs fp32 pictures of the same z, in 8-bit levels: (largest difference, share of
+    values that differ, mean |difference|)."""
+    from dcgan.grids import to_uint8
+
+    fp32, bf16 = (to_uint8(generators[p].generate(z)).astype(np.int16) for p in ("fp32", "bf16"))
+    difference = np.abs(fp32 - bf16)
+    return int(difference.max()), float((difference > 0).mean()), float(difference.mean())
 
 
 def _generation_rates(settings, rounds):
@@ -55,9 +72,11 @@ def _generation_rates(settings, rounds):
             for _ in range(repeats[batch]):
                 generators[precision].generate(z[batch])
             values.append((time.perf_counter() - start) / (repeats[batch] * batch))
+    agreement = _agreement(generators, rng.uniform(-1, 1, (512, settings.model.z_dim))
+                           .astype(np.float32))
     for gen in generators.values():
         gen.close()
-    return {key: 1.0 / median(values) for key, values in times.items()}
+    return {key: 1.0 / median(values) for key, values in times.items()}, agreement
 
 
 def _onnx_status():
@@ -101,19 +120,22 @@ def main():
     args = _parse()
     print(machine_line())
     with tempfile.TemporaryDirectory() as scratch:
-        settings = _trained_settings(scratch, args.output_size)
-        rates = _generation_rates(settings, args.rounds)
-        onnx = _onnx_status()
+        settings = _trained_settings(scratch, args.output_size, args.train_steps)
+        rates, agreement = _generation_rates(settings, args.rounds)
+        print(f"\ngenerator {args.output_size}x{args.output_size}, gf 64, z 100 "
+              f"(medians of {args.rounds} interleaved rounds):")
+        print_table(["engine", "batch 1 img/s", "batch 64 img/s"],
+                    [[f"TF {p}", f"{rates[(p, 1)]:.0f}", f"{rates[(p, 64)]:.0f}"]
+                     for p in ("fp32", "bf16")] + [["ONNX", _onnx_status(), "-"]])
+        largest, share, mean = agreement
+        print(f"\nbf16 vs fp32 pictures of 512 z after {args.train_steps} training steps, "
+              f"8-bit levels: largest difference {largest}/255, {share:.1%} of values differ, "
+              f"mean {mean:.3f}/255", flush=True)
         visualize = _visualize_seconds(scratch, args.visualize_runs)
         imports = {name: [] for name in IMPORTS}
         for _ in range(args.visualize_runs):  # in turns, like everything here
             for name, code in IMPORTS.items():
                 imports[name].append(_import_seconds(code))
-    print(f"\ngenerator {args.output_size}x{args.output_size}, gf 64, z 100 "
-          f"(medians of {args.rounds} interleaved rounds):")
-    print_table(["engine", "batch 1 img/s", "batch 64 img/s"],
-                [[f"TF {p}", f"{rates[(p, 1)]:.0f}", f"{rates[(p, 64)]:.0f}"]
-                 for p in ("fp32", "bf16")] + [["ONNX", onnx, "-"]])
     print(f"\n`python main.py --visualize` (64-image grid) to its written image: median "
           f"{median(visualize):.2f} s of {len(visualize)} "
           f"({', '.join(f'{s:.2f}' for s in visualize)})")

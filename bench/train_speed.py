@@ -9,8 +9,10 @@ side is the real `dcgan.train.Trainer` iteration (1 D + 2 G updates, losses fetc
 run) fed by the real input pipeline from a scratch folder of the shared faces; the reference is
 bench/torch_dcgan.py (channels_last; autocast for bf16). `tf-bf16-native` is our bf16 iteration
 with oneDNN's own weight-gradient kernels everywhere (no `ops.matmul_filter_gradients`), to show
-what that change buys. The matmul peaks are measured in the
-same run, with both frameworks, and the best is the peak the utilisation is taken against.
+what that change buys; `tf-bf16-noremap` is our bf16 iteration without Grappler's remapper, as
+`--distribute multi_worker` runs bf16 (`dcgan/distribute.py` says why). The matmul peaks are
+measured in the same run, with both frameworks, and the best is the peak the utilisation is
+taken against.
 Needs `pip install torch==2.13.0` (the CPU wheel; benchmark only).
 """
 
@@ -36,6 +38,8 @@ def _tf_contender(precision, args, scratch, variant=None):
 
     if variant == "native":  # no layer is small enough for the matmul weight gradient
         ops.MATMUL_FILTER_GRADIENT_MAX_POSITIONS = 0
+    if variant == "noremap":  # Grappler's remapper off, as multi_worker bf16 sessions have it
+        _remapper_off()
 
     tf1 = tf.compat.v1
     trainer, session = project_trainer(scratch, precision, args.batch_size, args.output_size,
@@ -63,6 +67,22 @@ def _tf_contender(precision, args, scratch, variant=None):
                 return _best_rate(lambda: mm_session.run(product), reps)
 
     return iteration, matmul
+
+
+def _remapper_off():
+    """Make every session config of this process turn Grappler's remapper (op fusion) off."""
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    from dcgan import runtime
+
+    with_remapper = runtime.session_config
+
+    def session_config(settings):
+        config = with_remapper(settings)
+        config.graph_options.rewrite_options.remapping = rewriter_config_pb2.RewriterConfig.OFF
+        return config
+
+    runtime.session_config = session_config
 
 
 def _torch_contender(precision, args, scratch, variant=None):

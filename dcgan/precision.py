@@ -67,7 +67,7 @@ def effective(precision, gpu=False, cpuinfo=CPUINFO, sampling=False):
     the session only runs a trained generator (and D's score), as --visualize and --evaluate
     do. There `auto` is fp32 on every machine: a picture costs milliseconds either way
     (bench/README.md, "Sampling"), and in fp32 a seed gives the same picture as the exported
-    model on the web page (docs/precision.md has the contract). `bf16` asked for is kept.
+    model on the web page (docs/speed.md has the contract). `bf16` asked for is kept.
     """
     if precision == "auto":
         return _auto(gpu, cpuinfo, sampling)
