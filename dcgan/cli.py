@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags
 from absl import logging as absl_logging
 
-from dcgan import cluster, latent, recipes, runtime
+from dcgan import cluster, latent, mode_flags, recipes, runtime
 from dcgan.data import MNIST, MNIST_SIZE
 from dcgan.errors import TrainingError, UsageError, describe_os_error
 from dcgan.flag_checks import DEFAULT_OUTPUT_SIZE
@@ -326,6 +326,9 @@ def parse_flags(argv):
         return FLAGS(argv)
     except flags.Error as error:
         fail(f"{error} (see `python main.py --help`)")
+    except UnicodeDecodeError as error:  # absl reads a --flagfile as UTF-8 text
+        fail(f"a --flagfile is not UTF-8 text (byte {error.start}: {error.reason}): save it "
+             "as UTF-8, one flag per line")
 
 
 def _settings_for_sampling(values, present):
@@ -376,9 +379,8 @@ def training_settings(args):
 
 
 def _train(values, present):
-    from dcgan import data, outputs, runs, visualize_options
+    from dcgan import data, outputs, runs
 
-    visualize_options.reject_outside_visualize(present)
     run_settings, saved = runs.training_run(values, present)
     if not run_settings.is_mnist:  # before a run's folders are made for a misspelt dataset
         data.require_folder(run_settings.dataset_folder)
@@ -446,7 +448,7 @@ def _serve(values, present):
     from dcgan.web.page import WEB_FOLDER, newest_page
     from dcgan.web.serve import serve
 
-    if values["name"]:
+    if values["name"] is not None:
         flag_checks.check_folder_name(values["name"], "name", "--export_dir")
         page = os.path.join(values["export_dir"], values["name"], WEB_FOLDER)
         if not os.path.isfile(os.path.join(page, "model.json")):
@@ -460,16 +462,13 @@ def _serve(values, present):
 
 # Each mode's flag and the function that runs it; exactly one is chosen per command.
 MODES = {
-    "train": _train,
-    "visualize": _visualize,
-    "evaluate": _evaluate,
-    "export": _export,
-    "serve": _serve,
+    mode_flags.TRAIN: _train,
+    mode_flags.VISUALIZE: _visualize,
+    mode_flags.EVALUATE: _evaluate,
+    mode_flags.EXPORT: _export,
+    mode_flags.SERVE: _serve,
 }
 
-
-# The modes that read a checkpoint, so take --checkpoint (training resumes the newest).
-CHECKPOINT_MODES = ("visualize", "evaluate", "export")
 
 
 def _flag_values(argv):
@@ -486,8 +485,9 @@ def _flag_values(argv):
     return values
 
 
-def run(argv):
-    """Check the flags and run the one mode they choose."""
+def run(argv, command_line=None):
+    """Check the flags and run the one mode they choose. `command_line` (default sys.argv) is
+    what was typed, before absl read any --flagfile: its flags must be ones the mode reads."""
     values = _flag_values(argv)
     present = {name for name in values if FLAGS[name].present}
     modes = [mode for mode in MODES if values[mode]]
@@ -497,9 +497,8 @@ def run(argv):
             + " or ".join(f"--{m}" for m in MODES)
             + (f" (got {', '.join('--' + m for m in modes)})" if modes else "")
         )
-    if "checkpoint" in present and modes[0] not in CHECKPOINT_MODES:
-        readers = ", ".join(f"--{mode}" for mode in CHECKPOINT_MODES)
-        raise UsageError(f"--checkpoint is for {readers}, not --{modes[0]}: drop it")
+    typed = mode_flags.typed_flags(sys.argv if command_line is None else command_line, present)
+    mode_flags.check(modes[0], typed)
     # Flags are checked before TensorFlow is imported, so a mistake is reported at once.
     MODES[modes[0]](values, present)
 

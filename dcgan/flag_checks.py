@@ -18,6 +18,8 @@ DEFAULT_OUTPUT_SIZE = 64  # a picture folder's output side when no size flag is 
 MAX_SEED = 2 ** 31
 # Images one request may draw at once (a 256 x 256 grid; best-of-N holds them all in memory).
 MAX_IMAGES = 65536
+# The longest file name common file systems take (ext4, XFS, APFS, NTFS: 255).
+MAX_NAME_BYTES = 255
 # The flags key under which a resume hands the saved run's training choices to the recipe.
 RESUMED_CHOICES = "resumed_choices"
 
@@ -47,6 +49,9 @@ def check_folder_name(value, flag, parent):
     """Raise UsageError unless `value` (None: not given) names one folder inside `parent`."""
     require(value is None or (value and "/" not in value and value not in (".", "..")),
             f"--{flag} must be a folder name under {parent}, not {value!r}")
+    length = len(value.encode()) if value else 0
+    require(length <= MAX_NAME_BYTES, f"--{flag} is {length} bytes long: a folder name has at "
+                                      f"most {MAX_NAME_BYTES}, so choose a shorter one")
 
 
 def check_evaluation_flags(flags):

@@ -11,7 +11,7 @@ from dcgan.data import MNIST
 from dcgan.errors import UsageError, require
 from dcgan.flag_checks import RESUMED_CHOICES, check_folder_name, from_flags
 from dcgan.network import ModelConfig
-from dcgan.settings import RUN_FILE, DamagedRun, RunSettings, load
+from dcgan.settings import RUN_FILE, DamagedRun, NewerRun, RunSettings, load
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,10 @@ def newest_run(checkpoint_dir, dataset=None, picks=None, missing_ok=False):
     """Settings of the most recently saved run under `checkpoint_dir` (of `dataset` if given,
     with the sizes of `run_picks` if given).
 
-    A run whose run.json is damaged is skipped with a warning, so one broken old run never
-    hides the healthy ones. Without a run, raises UsageError naming the folder searched and the
-    command that makes a run (the damaged run when only damaged ones are left), or returns None
-    when `missing_ok`.
+    A run whose run.json is damaged, or was written by a newer version, is skipped with a
+    warning, so one such run never hides the healthy ones. Without a run, raises UsageError
+    naming the folder searched and the command that makes a run (the damaged run when only
+    damaged ones are left), or returns None when `missing_ok`.
     """
     candidates, damaged = [], []
     for folder in sorted(glob.glob(os.path.join(glob.escape(checkpoint_dir), "*", ""))):
@@ -62,9 +62,10 @@ def newest_run(checkpoint_dir, dataset=None, picks=None, missing_ok=False):
             settings = load(folder)
             if settings is None:
                 raise DamagedRun(os.path.join(folder, RUN_FILE), "it is missing")
-        except DamagedRun as error:
+        except (DamagedRun, NewerRun) as error:
             if _may_be_of(folder, dataset):
-                log.warning("skipping %s: %s is damaged (%s)", folder, error.path, error.reason)
+                why = "is damaged" if isinstance(error, DamagedRun) else "is from a newer dcgan"
+                log.warning("skipping %s: %s %s (%s)", folder, error.path, why, error.reason)
                 damaged.append(error)
             continue
         if (dataset is None or settings.dataset == dataset) and _matches(settings, picks):
@@ -181,18 +182,39 @@ def sampling_run(flags, present):
     """The saved run --visualize, --evaluate and --export read: the folder of a --checkpoint
     path, --name, or the newest trained run matching --dataset and the size flags given."""
     checkpoint_dir, checkpoint = flags["checkpoint_dir"], flags.get("checkpoint")
+    if checkpoint is not None:
+        check_checkpoint_choice(checkpoint)
     if checkpoint and not checkpoint.isdigit():
         given = sorted(set(present) & {"name", "dataset", *PICK_FLAGS})
         require(not given, f"--checkpoint {checkpoint} is a path, which picks its run: drop "
                            + " ".join(f"--{name}" for name in given))
         folder = os.path.dirname(os.path.abspath(checkpoint))
-    elif flags.get("name"):
+    elif flags.get("name") is not None:  # `--name=` is a mistake, not "the newest run"
         check_folder_name(flags["name"], "name", "--checkpoint_dir")
         folder = os.path.join(checkpoint_dir, flags["name"])
     else:
         dataset = flags["dataset"] if "dataset" in present else None
         return newest_run(checkpoint_dir, dataset, run_picks(flags, present))
     saved = load(folder)
+    if saved is None and checkpoint and not checkpoint.isdigit():
+        raise UsageError(f"--checkpoint {checkpoint} is not in a run's folder (no {RUN_FILE} in "
+                         f"{folder}/): give a checkpoint of a trained run, such as "
+                         f"{os.path.join(checkpoint_dir, 'RUN', checkpoint_files.PREFIX)}-16")
     require(saved is not None, f"{folder}/ holds no run (no {RUN_FILE}): list the runs with "
                                f"`ls {checkpoint_dir}`")
     return saved.replace(checkpoint_dir=os.path.dirname(os.path.normpath(folder)))
+
+
+# A number that is not a whole step: negative, fractional or with an exponent.
+_NOT_A_STEP = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def check_checkpoint_choice(choice):
+    """Raise UsageError unless --checkpoint `choice` is a step number (whole, 0 or more) or the
+    path of a checkpoint (not a folder)."""
+    example = f"{checkpoint_files.PREFIX}-16"
+    require(choice.isdigit() or (choice and not _NOT_A_STEP.fullmatch(choice)),
+            f"--checkpoint takes a step number (whole, 0 or more, such as 16) or a checkpoint's "
+            f"path, not {choice!r}")
+    require(not os.path.isdir(choice), f"--checkpoint {choice} is a folder: give one checkpoint "
+                                       f"in it, such as {os.path.join(choice, example)}")

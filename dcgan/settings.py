@@ -121,13 +121,15 @@ class RunSettings:
 
     @classmethod
     def from_dict(cls, values):
-        """Inverse of to_dict; unknown keys (from newer versions) are ignored.
+        """Inverse of to_dict.
 
         Runs saved before the crop moved out of `spec` carry a `spec` block: its crop is taken,
-        and its output size and channels must agree with the model's. Raises ValueError naming
+        and its output size and channels must agree with the model's. Raises UnknownSettings
+        for keys this version does not know (a newer version wrote them), ValueError naming
         the first key that is missing or holds the wrong type.
         """
         old_spec = values.get("spec") if isinstance(values, dict) else None
+        _refuse_unknown(values)
         values = _fields_of(cls, values)
         values.setdefault("recipe", recipes.CARPEDM20)  # saved before recipes: carpedm20's
         model = ModelConfig(**_fields_of(ModelConfig, values["model"]))
@@ -144,6 +146,33 @@ class RunSettings:
     def replace(self, **changes):
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+class UnknownSettings(ValueError):
+    """run.json keys this version does not know; `names` lists them."""
+
+    def __init__(self, names):
+        super().__init__(", ".join(names))
+        self.names = names
+
+
+# Keys older versions wrote that this one reads differently (see RunSettings.from_dict).
+RETIRED_KEYS = ("spec",)
+
+
+def _refuse_unknown(values):
+    """Raise UnknownSettings for keys of a run.json (and of its model) that are not settings
+    of this version: using the run without them, or rewriting it without them, could lose or
+    change what they meant."""
+    if not isinstance(values, dict):
+        return
+    unknown = [key for key in values
+               if key not in RETIRED_KEYS and key not in _FIELD_NAMES[RunSettings]]
+    model = values.get("model")
+    if isinstance(model, dict):
+        unknown += [f"model.{key}" for key in model if key not in _FIELD_NAMES[ModelConfig]]
+    if unknown:
+        raise UnknownSettings(sorted(unknown))
 
 
 def _fields_of(cls, values):
@@ -175,12 +204,28 @@ def _has_type(value, field):
 
 
 
+_FIELD_NAMES = {cls: {field.name for field in dataclasses.fields(cls)}
+                for cls in (RunSettings, ModelConfig)}
+
+
 def save(settings):
     """Write run.json into the run's checkpoint folder (atomically and durably)."""
     folder = settings.run_checkpoint_dir
     os.makedirs(folder, exist_ok=True)
     text = json.dumps(settings.to_dict(), indent=2, sort_keys=True)
     durable.write_atomically(os.path.join(folder, RUN_FILE), text.encode())
+
+
+class NewerRun(UsageError):
+    """A run.json holding settings this version does not know: a newer version of the tool
+    wrote it. Every mode refuses the run and leaves the file as it is."""
+
+    def __init__(self, path, names):
+        super().__init__(f"{path} has settings this version of dcgan does not know "
+                         f"({', '.join(names)}): a newer version wrote it; upgrade dcgan to use "
+                         "this run (the run is left as it is)")
+        self.path = path
+        self.reason = f"settings this version does not know: {', '.join(names)}"
 
 
 class DamagedRun(UsageError):
@@ -219,6 +264,8 @@ def load(run_folder):
                                f"line {error.lineno}") from None
     try:
         settings = _checked(RunSettings.from_dict(values))
+    except UnknownSettings as unknown:
+        raise NewerRun(path, unknown.names) from None
     except (ValueError, TypeError) as error:
         raise DamagedRun(path, str(error)) from None
     return settings.replace(name=os.path.basename(os.path.normpath(run_folder)))

@@ -81,13 +81,6 @@ def parse_ints(text, flag, limit, too_large, max_count):
     return numbers
 
 
-def reject_outside_visualize(present):
-    """Raise UsageError if a visualize-only flag was given to another mode (e.g. --train)."""
-    for name in VISUALIZE_FLAGS:
-        require(name not in present, f"--{name} is a --visualize flag: add --visualize or "
-                                      "drop it")
-
-
 def _mode(values, present):
     if "option" in present:
         option = values["option"]

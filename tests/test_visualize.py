@@ -315,11 +315,6 @@ def test_bad_visualize_flags(trained_run, args, message):
     assert "Traceback" not in result.stderr
 
 
-def test_visualize_flag_with_train_is_refused(tmp_path):
-    result = run_main(["--train", "--mode", "grid"], tmp_path)
-    assert result.returncode == 2 and "--mode is a --visualize flag" in result.stderr
-
-
 def test_no_checkpoint_names_the_folder_and_the_train_command(tmp_path):
     result = run_main(["--visualize", "--dataset", "anime", "--mode", "best"], tmp_path)
     assert result.returncode == 2
