@@ -305,8 +305,8 @@ def help_text(command):
     for title, names in HELP_GROUPS:
         parts += ["", title + ":"] + [_flag_help(name) for name in names]
     parts += ["", "Keep a run's flags in a file, one per line (--dataset=anime), and pass "
-              "--flagfile=FILE;", "flags after it override the file's. --helpfull also lists "
-              "absl's own flags."]
+              "--flagfile=FILE;", "flags after it override the file's, and it may hold every "
+              "mode's flags. --helpfull also lists absl's own flags."]
     return "\n".join(parts)
 
 

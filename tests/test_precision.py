@@ -56,6 +56,12 @@ def test_auto_is_bf16_exactly_where_the_cpu_has_bfloat16_units(tmp_path, caplog,
     [record] = caplog.records
     assert record.getMessage().startswith(f"precision auto: {expected} ({reason}")
     assert precision.effective("auto", gpu=True, cpuinfo=_cpuinfo(tmp_path, flags)) == "fp32"
+    caplog.clear()  # sampling (--visualize, --evaluate) is fp32 under auto on every CPU
+    assert resolve_precision(run, cpuinfo=_cpuinfo(tmp_path, flags),
+                             sampling=True).precision == "fp32"
+    assert caplog.records[0].getMessage().startswith("precision auto: fp32 (sampling")
+    assert resolve_precision(run.replace(precision="bf16"), cpuinfo=_cpuinfo(tmp_path, flags),
+                             sampling=True).precision == expected  # asked for: kept
 
 
 def test_the_first_lines_of_a_run_say_which_run_and_its_precision_and_fp32_stays_fp32(tmp_path):

@@ -176,7 +176,6 @@ def test_same_seed_gives_the_same_file_from_the_command_line(trained_run, tmp_pa
     args = ["--visualize", "--mode", "files", "--sample_dir", str(tmp_path)]
     many = run_main([*args, "--seed", "20", "--num_samples", "4"], workdir)
     assert many.returncode == 0, many.stderr
-    assert "INFO: precision auto: fp32 (sampling" in many.stderr  # on every CPU
     written = many.stdout.split()
     assert [Path(p).name for p in written] == [f"seed0000{s}.png" for s in range(20, 24)]
     first = imageio.imread(written[2])
