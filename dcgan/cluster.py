@@ -13,13 +13,17 @@ others write nothing into the run's folders.
 Faults: TensorFlow's collective all-reduce waits forever for a peer that died (measured: a
 `kill -9` of one worker leaves the other blocked in its next all-reduce until a RunOptions
 timeout). So every task watches the others' server ports from a thread (`Watchdog`) and stops
-the process with one line when a peer never comes up or stops answering.
+the process with one line when a peer never comes up or stops answering; and while a task waits
+for its peers, SIGINT/SIGTERM stop it at once (`StopOnSignal`) rather than when the wait ends.
+Mistakes in TF_CONFIG and --devices are UsageErrors found here, before TensorFlow loads.
 """
 
 import dataclasses
 import hashlib
 import json
 import os
+import re
+import signal
 import socket
 import sys
 import threading
@@ -43,10 +47,14 @@ class Task:
     address: str
 
     @property
+    def label(self):
+        """`worker 1` or `chief`."""
+        return "chief" if self.job == "chief" else f"worker {self.index}"
+
+    @property
     def name(self):
         """How messages name it: `worker 1 (10.0.0.2:2222)` or `chief (10.0.0.1:2222)`."""
-        label = "chief" if self.job == "chief" else f"worker {self.index}"
-        return f"{label} ({self.address})"
+        return f"{self.label} ({self.address})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,15 +94,60 @@ class Cluster:
 
 TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host0:2222", "host1:2222"]}, '
                      '"task": {"type": "worker", "index": 0}}\'')
+# host:port, the host a name, an IPv4 address or a bracketed IPv6 address.
+ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
+
+
+def _invalid(what):
+    """The UsageError for a TF_CONFIG that says `what` is wrong, with an example to copy."""
+    return UsageError(f"TF_CONFIG {what}: set it like {TF_CONFIG_EXAMPLE}")
 
 
 def _parse(text):
+    """TF_CONFIG's (jobs, task type, task index), each of the right type."""
     try:
         config = json.loads(text)
-        return config["cluster"], config["task"]["type"], int(config["task"]["index"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise UsageError(f"TF_CONFIG is not valid ({type(error).__name__}: {error}): set it "
-                         f"like {TF_CONFIG_EXAMPLE}") from None
+    except json.JSONDecodeError as error:
+        raise _invalid(f"is not JSON ({error.msg} at character {error.pos})") from None
+    if not isinstance(config, dict):
+        raise _invalid(f"is {json.dumps(config)}, not an object")
+    jobs, task = config.get("cluster"), config.get("task")
+    if not isinstance(jobs, dict) or not jobs:
+        raise _invalid(f'has "cluster": {json.dumps(jobs)}, not an object of jobs and their '
+                       'host:port lists')
+    job, index = (task.get("type"), task.get("index")) if isinstance(task, dict) else (None, None)
+    if isinstance(index, str) and index.isdigit():
+        index = int(index)
+    if not isinstance(job, str) or not isinstance(index, int) or isinstance(index, bool):
+        raise _invalid(f'has "task": {json.dumps(task)}, not this task\'s job and index')
+    return jobs, job, index
+
+
+def _tasks(jobs):
+    """The cluster's Tasks, chief first, each address checked to be host:port."""
+    tasks = []
+    for job in SUPPORTED_JOBS:
+        addresses = jobs.get(job, [])
+        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+            raise _invalid(f'has "{job}": {json.dumps(addresses)}, not a list of host:port')
+        tasks += [Task(job, index, address) for index, address in enumerate(addresses)]
+    for task in tasks:
+        port = ADDRESS.fullmatch(task.address)
+        if not port or not 0 < int(port.group(1)) < 65536:
+            raise UsageError(f"TF_CONFIG gives {task.label} the address {task.address!r}, not "
+                             "host:port with a port from 1 to 65535: write it like "
+                             "10.0.0.1:2222")
+    return tuple(tasks)
+
+
+def _check_distinct(tasks):
+    """Refuse two tasks at one address (they would be one server talking to itself)."""
+    seen = {}
+    for task in tasks:
+        if task.address in seen:
+            raise UsageError(f"TF_CONFIG gives {seen[task.address].label} and {task.name} "
+                             "the same address: give every task its own host:port")
+        seen[task.address] = task
 
 
 def from_tf_config(text):
@@ -107,14 +160,14 @@ def from_tf_config(text):
     if unknown or job not in SUPPORTED_JOBS:
         raise UsageError(f"TF_CONFIG names job {(unknown or [job])[0]!r}: only 'chief' (at most "
                          "one) and 'worker' tasks train; drop the others")
-    tasks = tuple(Task(name, i, address) for name in SUPPORTED_JOBS
-                  for i, address in enumerate(jobs.get(name, [])))
+    tasks = _tasks(jobs)
+    if len(jobs.get("chief", [])) > 1:
+        raise UsageError("TF_CONFIG lists more than one chief: keep one")
+    _check_distinct(tasks)
     matching = [task for task in tasks if (task.job, task.index) == (job, index)]
     if not matching:
         raise UsageError(f"TF_CONFIG's task {job} {index} is not in its cluster "
                          f"({', '.join(t.name for t in tasks)}): fix the task index")
-    if len(jobs.get("chief", [])) > 1:
-        raise UsageError("TF_CONFIG lists more than one chief: keep one")
     return Cluster(tasks, matching[0])
 
 
@@ -123,32 +176,90 @@ def from_environment():
     return from_tf_config(os.environ.get("TF_CONFIG", ""))
 
 
+def check_port_free(task):
+    """Refuse to start when this task's port is taken: TensorFlow's server would fail to bind
+    it (listening on every interface, as here) with a C++ log and a traceback."""
+    port = int(task.address.rpartition(":")[2])
+    with socket.socket() as probe:
+        # As the server does: a port whose old connections linger (TIME_WAIT) is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError as error:
+            raise UsageError(f"this task's port {port} ({task.name} in TF_CONFIG) is taken "
+                             f"({error.strerror}): stop what listens there, or give this task "
+                             "another port in TF_CONFIG on every task") from None
+
+
+# A device --devices may name: a CPU or a GPU of this machine, as /gpu:1 or /device:GPU:1.
+DEVICE = re.compile(r"/?(?:device:)?(cpu|gpu):(\d+)", re.IGNORECASE)
+
+
 def device_list(devices):
-    """`--devices /gpu:0,/gpu:1` as a list of device names ([] when empty)."""
-    return [name.strip() for name in (devices or "").split(",") if name.strip()]
+    """`--devices /gpu:0,/GPU:1` as canonical names (['/gpu:0', '/gpu:1']; [] when empty).
+
+    Raises UsageError for a name that is not a local CPU or GPU, or a device named twice."""
+    names = []
+    for given in (name.strip() for name in (devices or "").split(",")):
+        if not given:
+            continue
+        match = DEVICE.fullmatch(given)
+        require(match is not None, f"--devices names {given!r}, which is not a CPU or GPU of "
+                "this machine: name devices like /gpu:0,/gpu:1 (or /cpu:0,/cpu:1)")
+        name = f"/{match.group(1).lower()}:{int(match.group(2))}"
+        require(name not in names, f"--devices {devices} names {name} twice: name each device "
+                "once")
+        names.append(name)
+    return names
 
 
-def check_flags(flags):
-    """Check --distribute, --devices and, where the replica count is known, --batch_size."""
+def check_devices_exist(devices, gpus):
+    """Refuse a --devices GPU beyond the `gpus` this machine has. Any /cpu:N is allowed: the
+    session creates that many logical CPUs (distribute.Replication)."""
+    for name in devices:
+        kind, index = name[1:].split(":")
+        if kind == "gpu" and int(index) >= gpus:
+            have = f"{gpus} GPUs (/gpu:0 to /gpu:{gpus - 1})" if gpus else "no GPU"
+            raise UsageError(f"--devices names {name}, but TensorFlow sees {have} on this "
+                             "machine: name devices that exist, or drop --devices (every GPU, "
+                             "else the CPU)")
+
+
+def check_flags(flags, resumed=None):
+    """Check --distribute, --devices, --worker_timeout, TF_CONFIG and, where the replica count
+    is known, --batch_size. `resumed`: the folder of the run a resume continues, whose batch
+    is kept."""
     kind = flags.get("distribute") or "none"
     require(kind in STRATEGIES,
             f"--distribute must be one of {', '.join(STRATEGIES)}, not {kind!r}")
     devices = device_list(flags.get("devices"))
     require(not devices or kind == "mirrored", "--devices names the devices of --distribute "
             "mirrored: add --distribute mirrored or drop --devices")
-    require(len(set(devices)) == len(devices), f"--devices {flags.get('devices')} names a "
-            "device twice")
-    if devices:
-        check_batch(flags["batch_size"], len(devices))
     timeout = flags.get("worker_timeout", ARRIVAL_TIMEOUT_S)
     require(timeout is not None and timeout > 0,
             f"--worker_timeout must be a positive number of seconds, not {timeout}")
+    if devices:
+        check_batch(flags["batch_size"], len(devices), resumed)
+    if kind == "multi_worker":
+        joined = from_environment()
+        check_port_free(joined.me)
+        # At least one replica a worker (a GPU worker has one a GPU: distribute.Replication).
+        check_batch(flags["batch_size"], joined.size, resumed)
 
 
-def check_batch(batch_size, replicas):
-    """Refuse a global batch that cannot be split evenly over the replicas."""
-    require(batch_size % replicas == 0, f"--batch_size {batch_size} does not split evenly over "
-            f"{replicas} replicas: make it a multiple of {replicas}")
+def check_batch(batch_size, replicas, resumed=None):
+    """Refuse a global batch that cannot be split evenly over the replicas. `resumed`: the
+    folder of the run this launch resumes (its batch is the run's, so the fix is another
+    replica count)."""
+    if batch_size % replicas == 0:
+        return
+    if resumed:
+        raise UsageError(f"the run in {resumed} trains with global batch {batch_size} "
+                         f"(--batch_size), which does not split evenly over {replicas} "
+                         f"replicas: resume it on a number of replicas that divides "
+                         f"{batch_size}, or pass --name NAME for a new run")
+    raise UsageError(f"--batch_size {batch_size} does not split evenly over {replicas} "
+                     f"replicas: make it a multiple of {replicas}")
 
 
 def writes_outputs(distribute):
@@ -194,6 +305,64 @@ def stop_process(message):
     """
     print(f"error: {message}", file=sys.stderr, flush=True)
     os._exit(1)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopOnSignal:
+    """While the block runs, SIGINT or SIGTERM call `on_signal(signum)` at once, from a thread.
+
+    For a task that waits for its peers: its main thread is then inside TensorFlow's C++ code
+    (a collective that waits for every task), where no Python runs, so a Python signal handler
+    (train.StopRequest's) would run only when the wait ends, up to --worker_timeout later.
+    CPython's C-level handler writes the signal's number to the wakeup fd at once even so; a
+    thread reads it there. Must be entered from the main thread (as signal handlers are).
+    `pending`: a signal that came before the block (caught by another handler): it calls
+    `on_signal` on entering.
+    """
+
+    def __init__(self, on_signal, pending=None):
+        self.on_signal = on_signal
+        self.pending = pending
+        self._previous = {}
+        self._pipe = self._thread = None
+        self._old_fd = -1
+
+    def __enter__(self):
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)  # as set_wakeup_fd requires
+        self._pipe = (read_end, write_end)
+        for signum in STOP_SIGNALS:
+            # CPython's C handler, which writes to the wakeup fd, is installed only for signals
+            # with a Python handler.
+            self._previous[signum] = signal.signal(signum, self._ignore)
+        self._old_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        self._thread = threading.Thread(target=self._watch, name="signal-watch", daemon=True)
+        self._thread.start()
+        if self.pending is not None:
+            self.on_signal(self.pending)
+        return self
+
+    def _ignore(self, signum, frame):
+        """The Python handler, run in the main thread once it runs Python again: the watcher
+        has already acted on the signal."""
+
+    def _watch(self):
+        while True:
+            byte = os.read(self._pipe[0], 1)
+            if not byte:  # __exit__ closed the pipe
+                return
+            if byte[0] in STOP_SIGNALS:
+                self.on_signal(signal.Signals(byte[0]))
+
+    def __exit__(self, *exc):
+        signal.set_wakeup_fd(self._old_fd)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        os.close(self._pipe[1])  # the watcher reads the pipe's end and returns
+        self._thread.join()
+        os.close(self._pipe[0])
 
 
 class Watchdog:

@@ -16,7 +16,8 @@ the graph. The semantics (README, "Several GPUs or machines"):
 - only the chief writes checkpoints, run.json, sample grids and TensorBoard events. Every worker
   restores the chief's newest checkpoint (they check that they agree on its step) and the
   workers agree before every step whether one of them was asked to stop (SIGTERM, Ctrl-C), so
-  they stop together and the chief saves once.
+  they stop together and the chief saves once. A task still waiting for the others to start
+  stops at once on such a signal (cluster.StopOnSignal): it has nothing to save.
 """
 
 import contextlib
@@ -24,6 +25,7 @@ import dataclasses
 import fcntl
 import logging
 import os
+import sys
 
 import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
@@ -52,7 +54,8 @@ class Replication:
     that it has arrived, so it is made before the (maybe slow) data loading.
     """
 
-    def __init__(self, settings):
+    def __init__(self, settings, resumed=None):
+        """`resumed`: the folder of the run this launch resumes (cluster.check_batch)."""
         self.kind = settings.distribute
         # tf.distribute logs every cross-device reduction it builds at INFO.
         logging.getLogger("tensorflow").setLevel(logging.WARNING)
@@ -60,7 +63,7 @@ class Replication:
         self.strategy = self._strategy(settings)
         self.replicas = self.strategy.num_replicas_in_sync
         self.local_replicas = len(self.strategy.extended.worker_devices)
-        cluster.check_batch(settings.batch_size, self.replicas)
+        cluster.check_batch(settings.batch_size, self.replicas, resumed)
         self.config = self._config(settings)
         self.server = None
         if self.cluster is not None:
@@ -75,6 +78,7 @@ class Replication:
     def _strategy(self, settings):
         if self.cluster is None:
             devices = cluster.device_list(settings.devices)
+            cluster.check_devices_exist(devices, runtime.gpu_count())
             return tf1.distribute.MirroredStrategy(devices=devices or None)
         communication = tf.distribute.experimental.CollectiveCommunication
         ring = communication.NCCL if runtime.has_gpu() else communication.RING
@@ -234,9 +238,10 @@ class CollectiveSession(tf1.Session):
 
 
 @contextlib.contextmanager
-def cache_turn(settings):
+def cache_turn(settings, waiting=contextlib.nullcontext):
     """Hold the dataset cache's build lock: workers that share a file system build the uint8
-    cache once, one after the other (the later ones find it done), never two at a time."""
+    cache once, one after the other (the later ones find it done), never two at a time.
+    `waiting()`: a context manager around the wait for another worker's turn."""
     if settings.is_mnist:  # read straight from the IDX files: no cache
         yield
         return
@@ -247,7 +252,8 @@ def cache_turn(settings):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.info("waiting for another process to finish the image cache in %s", folder)
-            fcntl.flock(handle, fcntl.LOCK_EX)  # released by the kernel if its holder dies
+            with waiting():
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released by the kernel if its holder dies
         yield
 
 
@@ -255,6 +261,7 @@ class DistributedTrainer(train.Trainer):
     """train.Trainer on a tf.distribute strategy (see the module docstring)."""
 
     replication = watchdog = None  # set once the cluster is joined (in load_data)
+    stop_request = None  # the run's train.StopRequest (set in run)
 
     def __init__(self, settings, progress=True):
         chief = cluster.writes_outputs(settings.distribute)
@@ -264,12 +271,13 @@ class DistributedTrainer(train.Trainer):
         """Join the cluster (start the server and the watchdog), then read the data, taking
         turns with the other workers for the cache."""
         runtime.start()
-        self.replication = Replication(self.settings)
+        resumed = self.settings.run_checkpoint_dir if self.announced_resume else None
+        self.replication = Replication(self.settings, resumed)
         if self.replication.cluster is not None:
             self.watchdog = cluster.Watchdog(self.replication.cluster, self._advice,
                                              self.settings.worker_timeout)
             self.watchdog.start()
-        with cache_turn(self.settings):
+        with cache_turn(self.settings, self._waiting):
             return super().load_data()
 
     def build_graph(self):
@@ -282,6 +290,22 @@ class DistributedTrainer(train.Trainer):
             return tf1.Session(graph=self.graph.graph, config=self.replication.config)
         return CollectiveSession(self.replication.server.target, self.graph.graph,
                                  self.replication.config)
+
+    def _waiting(self):
+        """Around a wait for the other tasks: SIGINT/SIGTERM stop this one at once."""
+        if self.replication.cluster is None:
+            return contextlib.nullcontext()
+        return cluster.StopOnSignal(self._stop_waiting, self.stop_request and
+                                    self.stop_request.signum)
+
+    def _stop_waiting(self, signum):
+        """Leave at once (from StopOnSignal's thread): one line, and the status of a stopped
+        run. Nothing is lost: this launch has not trained, and checkpoints are atomic."""
+        log.info("stopped by %s while waiting for the other tasks, before training: %s",
+                 signum.name, self._advice())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
     def _advice(self):
         folder = self.settings.run_checkpoint_dir
@@ -305,10 +329,20 @@ class DistributedTrainer(train.Trainer):
         from the chief's initial values); returns (session, step)."""
         session = self.create_session()
         newest = checkpoints.latest(self.settings.run_checkpoint_dir)
-        self._agree(session, checkpoints.step_of(newest) if newest else 0, "newest checkpoint")
-        step = self.graph.checkpointer.restore_or_initialize(session)
-        self._agree(session, step, "step restored")
+        with self._waiting():  # the first collective runs wait for every task to join
+            self._say_who_is_missing()
+            self._agree(session, checkpoints.step_of(newest) if newest else 0,
+                        "newest checkpoint")
+            step = self.graph.checkpointer.restore_or_initialize(session)
+            self._agree(session, step, "step restored")
         return session, step
+
+    def _say_who_is_missing(self):
+        """Log the other tasks that are not up yet, which this one now waits for."""
+        missing = self.replication.cluster and cluster.missing_tasks(self.replication.cluster)
+        if missing:
+            log.info("waiting for %s to start (up to --worker_timeout %d s)",
+                     ", ".join(missing), self.settings.worker_timeout)
 
     def stop_now(self, session, stop):
         """Stop when any worker was asked to, all at the same step."""
@@ -351,8 +385,8 @@ class DistributedTrainer(train.Trainer):
         folder = self.settings.run_checkpoint_dir
         lock = checkpoints.RunLock(folder) if self.chief else contextlib.nullcontext()
         try:
-            with lock, train.StopRequest() as stop:
-                return self.train_session(stop)
+            with lock, train.StopRequest() as self.stop_request:
+                return self.train_session(self.stop_request)
         except tf.errors.OpError as error:
             if self.replication.cluster is None:
                 raise

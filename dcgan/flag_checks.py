@@ -22,6 +22,8 @@ MAX_IMAGES = 65536
 MAX_NAME_BYTES = 255
 # The flags key under which a resume hands the saved run's training choices to the recipe.
 RESUMED_CHOICES = "resumed_choices"
+# The flags key naming the run folder a resume continues (its batch is kept: cluster.check_batch).
+RESUMED_FROM = "resumed_from"
 
 
 def check_count(value, flag, limit=MAX_IMAGES):
@@ -111,7 +113,7 @@ def from_flags(flags, present):
     check_seed(flags.get("seed"))
     check_compute_flags(flags)
     check_evaluation_flags(flags)
-    cluster.check_flags(flags)
+    cluster.check_flags(flags, flags.get(RESUMED_FROM))
     dataset = flags["dataset"]
     check_folder_name(dataset, "dataset", "--data_dir")
     check_folder_name(flags.get("name"), "name", "--checkpoint_dir")

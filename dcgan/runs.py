@@ -9,7 +9,7 @@ import re
 from dcgan import checkpoint_files, recipes
 from dcgan.data import MNIST
 from dcgan.errors import UsageError, require
-from dcgan.flag_checks import RESUMED_CHOICES, check_folder_name, from_flags
+from dcgan.flag_checks import RESUMED_CHOICES, RESUMED_FROM, check_folder_name, from_flags
 from dcgan.network import ModelConfig
 from dcgan.settings import RUN_FILE, DamagedRun, NewerRun, RunSettings, load
 
@@ -88,8 +88,11 @@ def _may_be_of(folder, dataset):
 # Flags that pick an existing run by its saved sizes (beside --dataset and --name).
 PICK_FLAGS = ("batch_size", "output_size", "output_height", "output_width")
 # Settings a resume takes from the command line rather than from run.json: where the run was
-# found, and how this machine computes (the saved precision is what the last machine resolved).
-NOT_RESUMED = ("checkpoint_dir", "precision", "intra_op_threads", "inter_op_threads")
+# found, how this machine computes (the saved precision is what the last machine resolved), and
+# how this launch is distributed (any layout restores the run's checkpoints; run.json records
+# the last launch's, as it does the precision).
+NOT_RESUMED = ("checkpoint_dir", "precision", "intra_op_threads", "inter_op_threads",
+               "distribute", "devices", "worker_timeout")
 CROP_FLAGS = ("crop", "image_size", "input_height", "input_width")
 
 
@@ -148,6 +151,7 @@ def resume_flags(saved, flags, present):
     # 0 means "all" or "the default" in run.json; the flags spell that as absent.
     kept.update(train_size=saved.train_size or None, eval_num=saved.eval_num or None)
     merged = {**flags, **{name: value for name, value in kept.items() if name not in present}}
+    merged[RESUMED_FROM] = saved.run_checkpoint_dir
     if "recipe" not in present:  # a --recipe given now brings its own values
         merged[RESUMED_CHOICES] = {knob: kept[knob] for knob in recipes.KNOBS}
     present = set(present)

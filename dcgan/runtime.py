@@ -112,9 +112,14 @@ def start():
     return tf
 
 
+def gpu_count():
+    """How many GPUs TensorFlow sees."""
+    return len(start().config.list_physical_devices("GPU"))
+
+
 def has_gpu():
     """True when TensorFlow sees a GPU."""
-    return bool(start().config.list_physical_devices("GPU"))
+    return gpu_count() > 0
 
 
 def resolve_precision(settings, cpuinfo=precision.CPUINFO, sampling=False):

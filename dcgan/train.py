@@ -44,6 +44,7 @@ class StopRequest:
 
     def __init__(self):
         self.requested = False
+        self.signum = None  # the signal that asked, if one did
         self._previous = {}
 
     def __enter__(self):
@@ -53,6 +54,7 @@ class StopRequest:
 
     def _handle(self, signum, frame):
         self.requested = True
+        self.signum = signal.Signals(signum)
 
     def __exit__(self, *exc):
         for signum, handler in self._previous.items():

@@ -199,6 +199,14 @@ def run_main(args, cwd, timeout=300, env=None, **kwargs):
 
 
 
+def flag_values(**given):
+    """Flag values as the command line has them (its defaults, and `given`), and the names of
+    the flags given: the arguments of dcgan.runs' training_run and sampling_run."""
+    from dcgan import cli
+
+    return {**{name: cli.FLAGS[name].default for name in cli.FLAGS}, **given}, set(given)
+
+
 def cropped_run(**changes):
     """RunSettings of a 96x64 crop resized to 48x32 (no files: a value to save, load, compare)."""
     from dcgan.network import ModelConfig

@@ -5,14 +5,17 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import MAIN, TINY_FLAGS, copy_faces, run_main
+from helpers import MAIN, TINY_FLAGS, copy_faces, flag_values, run_main
+from test_cli import assert_one_line_exit_2
 
 from dcgan import checkpoints, cluster, model
 from dcgan.errors import UsageError
@@ -36,37 +39,120 @@ def tiny_settings(workdir, **changes):
     return RunSettings(**values)
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (["--distribute", "ring"], "--distribute must be one of none, mirrored, multi_worker"),
-    (["--devices", "/cpu:0,/cpu:1"], "--devices names the devices of --distribute mirrored"),
-    (["--distribute", "mirrored", "--devices", "/cpu:0,/cpu:1", "--batch_size", "9"],
+def worker_config(cluster_spec, index=0, job="worker"):
+    """A TF_CONFIG text with `cluster_spec` as its cluster, for task `job` `index`."""
+    return json.dumps({"cluster": cluster_spec, "task": {"type": job, "index": index}})
+
+
+TWO_WORKERS = {"worker": ["h0:2222", "h1:2222"]}
+# Each mistake, the TF_CONFIG it is made with (None: unset), and the words of its one line.
+MISTAKES = [
+    (["--distribute", "ring"], None, "--distribute must be one of none, mirrored, multi_worker"),
+    (["--devices", "/cpu:0,/cpu:1"], None, "--devices names the devices of --distribute mirrored"),
+    (["--distribute", "mirrored", "--devices", "/cpu:0,/cpu:1", "--batch_size", "9"], None,
+     "--batch_size 9 does not split evenly over 2 replicas: make it a multiple of 2"),
+    (["--distribute", "mirrored", "--devices", "/tpu:0"], None,
+     "--devices names '/tpu:0', which is not a CPU or GPU of this machine"),
+    (["--distribute", "mirrored", "--devices", "bogus"], None, "names 'bogus', which is not"),
+    (["--distribute", "mirrored", "--devices", "/cpu:0,/CPU:0"], None,
+     "--devices /cpu:0,/CPU:0 names /cpu:0 twice: name each device once"),
+    (["--distribute", "mirrored", "--devices", "/cpu:0,/device:CPU:0"], None, "/cpu:0 twice"),
+    (["--distribute", "multi_worker", "--worker_timeout", "0"], worker_config(TWO_WORKERS),
+     "--worker_timeout must be a positive number of seconds, not 0"),
+    (["--distribute", "multi_worker"], None, "needs the cluster in TF_CONFIG"),
+    (["--distribute", "multi_worker"], "{cluster", "TF_CONFIG is not JSON (Expecting"),
+    (["--distribute", "multi_worker"], worker_config(None), 'TF_CONFIG has "cluster": null, not'),
+    (["--distribute", "multi_worker"], worker_config("h0:2222"), 'has "cluster": "h0:2222", not'),
+    (["--distribute", "multi_worker"], worker_config({"worker": "h0:2222"}),
+     'TF_CONFIG has "worker": "h0:2222", not a list of host:port'),
+    (["--distribute", "multi_worker"], json.dumps({"cluster": TWO_WORKERS}),
+     'TF_CONFIG has "task": null, not this task\'s job and index'),
+    (["--distribute", "multi_worker"], worker_config({"worker": ["h0", "h1:2222"]}),
+     "TF_CONFIG gives worker 0 the address 'h0', not host:port"),
+    (["--distribute", "multi_worker"], worker_config({"worker": ["h0:2222", "h0:2222"]}),
+     "TF_CONFIG gives worker 0 and worker 1 (h0:2222) the same address: give every task its own"),
+    (["--distribute", "multi_worker"], worker_config(TWO_WORKERS, 2),
+     "TF_CONFIG's task worker 2 is not in its cluster (worker 0 (h0:2222), worker 1 (h1:2222)): "
+     "fix the task index"),
+    (["--distribute", "multi_worker"], worker_config({**TWO_WORKERS, "ps": ["h3:2222"]}),
+     "TF_CONFIG names job 'ps': only 'chief' (at most one) and 'worker' tasks train"),
+    (["--distribute", "multi_worker"], worker_config({"ps": ["h3:2222"]}, job="ps"), "job 'ps'"),
+    (["--distribute", "multi_worker", "--batch_size", "9"], worker_config(TWO_WORKERS),
      "--batch_size 9 does not split evenly over 2 replicas"),
-    (["--distribute", "multi_worker"], "needs the cluster in TF_CONFIG"),
-])
-def test_distribute_flags_are_refused_in_one_line(flags, expected, tmp_path):
+]
+
+
+def training_settings(args, tf_config, monkeypatch):
+    """cli.training_settings for --dataset anime ARGS with TF_CONFIG `tf_config` (None: unset)."""
+    from dcgan import cli
+
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    return cli.training_settings(["--dataset", "anime", *args])
+
+
+@pytest.mark.parametrize("args, tf_config, expected", MISTAKES,
+                         ids=[f"{' '.join(a)} {t or ''}" for a, t, _ in MISTAKES])
+def test_distribute_mistakes_are_one_usage_error(args, tf_config, expected, monkeypatch):
+    with pytest.raises(UsageError) as raised:
+        training_settings(args, tf_config, monkeypatch)
+    assert expected in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_taken_port_is_refused_before_tensorflow_starts(monkeypatch):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = cluster.local_tf_config([port, cluster.free_local_ports(1)[0]], 0)
+        with pytest.raises(UsageError, match=rf"this task's port {port} \(worker 0 \(127.0.0.1:"
+                                             rf"{port}\) in TF_CONFIG\) is taken"):
+            training_settings(["--distribute", "multi_worker"], config, monkeypatch)
+    # Free again (its old connection may linger): accepted, and the cluster is read.
+    assert training_settings(["--distribute", "multi_worker"], config,
+                             monkeypatch).distribute == "multi_worker"
+
+
+def test_devices_are_named_canonically_and_must_exist():
+    assert cluster.device_list(" /device:GPU:1, /CPU:0,gpu:0 ") == ["/gpu:1", "/cpu:0", "/gpu:0"]
+    cluster.check_devices_exist(["/cpu:0", "/cpu:7"], 0)  # the session makes logical CPUs
+    cluster.check_devices_exist(["/gpu:0", "/gpu:1"], 2)
+    with pytest.raises(UsageError, match="names /gpu:6, but TensorFlow sees no GPU on this "
+                                         r"machine: name devices that exist, or drop --devices"):
+        cluster.check_devices_exist(["/cpu:0", "/gpu:6"], 0)
+    with pytest.raises(UsageError, match=r"sees 2 GPUs \(/gpu:0 to /gpu:1\)"):
+        cluster.check_devices_exist(["/gpu:2"], 2)
+
+
+@pytest.mark.parametrize("flags, tf_config, expected", [
+    (["--distribute", "multi_worker"], worker_config(None), 'TF_CONFIG has "cluster": null'),
+    (["--distribute", "mirrored", "--devices", "/gpu:6"], None, "--devices names /gpu:6, but"),
+], ids=["tf_config", "gpu"])
+def test_distribute_mistakes_exit_2_with_one_line(flags, tf_config, expected, tmp_path):
+    """The command line's contract, for a mistake found before TensorFlow loads and for one
+    that needs it (which GPUs exist): one error line, exit status 2, in seconds."""
     copy_faces(tmp_path / "data" / "anime", 8)
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    if tf_config is not None:
+        env["TF_CONFIG"] = tf_config
+    started = time.time()
     result = subprocess.run([sys.executable, str(MAIN), "--dataset", "anime", "--train", *flags],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
-    assert result.stderr.startswith("error: ") and expected in result.stderr
+    assert_one_line_exit_2(result, expected, after_start=tf_config is None)
+    assert time.time() - started < 30
 
 
-def test_tf_config_ranks_the_chief_first_and_refuses_what_it_cannot_train():
+def test_tf_config_ranks_the_chief_first():
     text = json.dumps({"cluster": {"worker": ["h1:22", "h2:22"], "chief": ["h0:22"]},
                        "task": {"type": "worker", "index": 1}})
     me = cluster.from_tf_config(text)
     assert (me.rank, me.size, me.is_chief) == (2, 3, False)
     assert [task.name for task in me.peers] == ["chief (h0:22)", "worker 0 (h1:22)"]
     assert me.spec() == {"chief": ["h0:22"], "worker": ["h1:22", "h2:22"]}
-    for bad, expected in [({"worker": ["h1:22"]}, "is not in its cluster"),
-                          ({"worker": ["h1:22", "h2:22"], "ps": ["h3:22"]}, "job 'ps'")]:
-        with pytest.raises(UsageError, match=expected):
-            cluster.from_tf_config(json.dumps({"cluster": bad,
-                                               "task": {"type": "worker", "index": 1}}))
-    with pytest.raises(UsageError, match="TF_CONFIG is not valid"):
-        cluster.from_tf_config("{cluster")
+    with pytest.raises(UsageError, match="more than one chief"):
+        cluster.from_tf_config(worker_config({"chief": ["h0:22", "h3:22"], "worker": ["h1:22"]}))
 
 
 def mirrored_trainer(workdir, **changes):
@@ -162,6 +248,84 @@ def test_mirrored_replicas_hold_identical_variables_after_steps(mirrored):
     assert any(name.endswith("/ema:0") for name in names)
     for name, (first, second) in zip(names, copies, strict=True):
         assert np.array_equal(first, second), name
+
+
+def held_values(trainer, session):
+    """{variable name: [its value on each replica]} of a trainer's session (one device: one)."""
+    replication = getattr(trainer, "replication", None)
+    copies = {}
+    for variable in trainer.graph.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES):
+        local = [variable] if replication is None else \
+            list(replication.strategy.experimental_local_results(variable))
+        copies[variable.name.split(":")[0]] = session.run(local)
+    return copies
+
+
+def test_a_run_resumes_on_any_device_layout_with_the_same_weights(tmp_path):
+    """Mirrored on /cpu:0,/cpu:1, then a plain --train, then mirrored again: each launch takes
+    the layout of its own command line, keeps the run's batch and restores the checkpoint the
+    last one wrote, every replica holding it."""
+    from dcgan import runs
+    from dcgan.distribute import DistributedTrainer
+    from dcgan.train import Trainer
+
+    copy_faces(tmp_path / "data" / "anime", 16)
+    first = tiny_settings(tmp_path, distribute="mirrored", devices="/cpu:0,/cpu:1", epoch=1,
+                          precision="fp32")  # fp32: no bf16 rewrite to wait for
+    assert DistributedTrainer(first, progress=False).run() == 2  # 16 faces / batch 8
+    folders = {name: str(tmp_path / name) for name in ("data", "checkpoints", "samples", "logs")}
+    mirrored = {"distribute": "mirrored", "devices": "/cpu:0,/cpu:1"}
+    for epoch, layout, make in [(2, {}, Trainer), (3, mirrored, DistributedTrainer)]:
+        values, present = flag_values(
+            dataset="anime", epoch=epoch, data_dir=folders["data"], sample_dir=folders["samples"],
+            checkpoint_dir=folders["checkpoints"], tensorboard_dir=folders["logs"],
+            precision="fp32", **layout)
+        run, saved = runs.training_run(values, present)
+        assert saved is not None and run.batch_size == 8
+        assert (run.distribute, run.devices) == (layout.get("distribute", "none"),
+                                                 layout.get("devices", ""))
+        trainer = make(run, progress=False)
+        session, step = trainer.open_session()
+        with session:
+            newest = checkpoints.latest(run.run_checkpoint_dir)
+            assert step == checkpoints.step_of(newest) == 2 * (epoch - 1)
+            reader = tf1.train.load_checkpoint(newest)
+            held = held_values(trainer, session)
+            assert set(held) == set(reader.get_variable_to_shape_map())
+            for name, copies in held.items():
+                assert len(copies) == (2 if layout else 1)
+                for copy in copies:
+                    np.testing.assert_array_equal(copy, reader.get_tensor(name), err_msg=name)
+        if make is Trainer:  # trains on from the restored step, for the next launch
+            assert trainer.run() == 2 * epoch
+
+
+def test_stop_on_signal_acts_while_tensorflow_blocks_the_main_thread():
+    """A signal during a session.run that waits (a dequeue, as a collective waits for a
+    missing peer) is acted on at once, not when the run returns; the handlers are restored."""
+    graph = tf.Graph()
+    with graph.as_default():
+        dequeue = tf1.FIFOQueue(1, tf.float32).dequeue()
+    before = signal.getsignal(signal.SIGINT)
+    seen, sent = [], []
+
+    def interrupt():
+        sent.append(time.time())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.5, interrupt)
+    with tf1.Session(graph=graph) as session, \
+            cluster.StopOnSignal(lambda signum: seen.append((signum, time.time()))):
+        timer.start()
+        with pytest.raises(tf.errors.DeadlineExceededError):
+            session.run(dequeue, options=tf1.RunOptions(timeout_in_ms=4000))
+        returned = time.time()
+    assert [signum for signum, _ in seen] == [signal.SIGINT]
+    assert seen[0][1] - sent[0] < 1 and returned - seen[0][1] > 2  # long before run returned
+    assert signal.getsignal(signal.SIGINT) is before
+    # A signal caught before the block (by train.StopRequest) acts on entering it.
+    with cluster.StopOnSignal(seen.append, pending=signal.SIGTERM):
+        assert seen[-1] == signal.SIGTERM
 
 
 def start_workers(workdir, ports, args, count=None):
@@ -275,3 +439,20 @@ def test_a_worker_that_never_starts_stops_the_others_in_one_line(tmp_path, reape
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("error: worker 1 (127.0.0.1:") and "did not start within 4 s" in last
     assert time.time() - started < 60
+
+
+def test_sigterm_stops_a_worker_waiting_for_its_peers_at_once(tmp_path, reaper):
+    copy_faces(tmp_path / "data" / "anime", 16)
+    (process,) = start_workers(tmp_path, cluster.free_local_ports(2), [], count=1)
+    reaper.append(process)
+    read_until(process, "waiting for worker 1 (127.0.0.1:", 120)  # --worker_timeout is 60 s
+    process.send_signal(signal.SIGTERM)
+    sent = time.time()
+    process.wait(timeout=60)
+    assert time.time() - sent < 5
+    stderr = process.stderr.read()
+    assert process.returncode == 0, stderr  # a stopped run's status
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("INFO: stopped by SIGTERM while waiting for the other tasks, before "
+                           "training: start every task of the job again"), stderr
+    assert "Traceback" not in stderr and "error" not in stderr
