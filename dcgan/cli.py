@@ -433,12 +433,9 @@ def _export(values, present):
     run_settings, checkpoint = _settings_for_sampling(values, present)
     from dcgan.export import export
 
-    paths = export(run_settings, values["export_dir"], checkpoint)
-    if values["export_web"]:
-        from dcgan.web.page import build_page
-
-        paths.append(build_page(os.path.dirname(paths[0])))
-    print("\n".join(paths))
+    # The page is built inside the export, so both are swapped in together or not at all.
+    print("\n".join(export(run_settings, values["export_dir"], checkpoint,
+                           web=values["export_web"])))
 
 
 def _serve(values, present):

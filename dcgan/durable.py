@@ -1,19 +1,33 @@
-"""Writing files so that neither a kill nor a crash of the operating system leaves half of one.
+"""Writing files so that neither a kill nor a crash of the operating system leaves half of one,
+and no write ever goes through a symbolic link.
 
 A rename is atomic, but until the file's data and the folder entry are flushed to the disk an
 OS crash (or power cut) can leave an empty or garbled file under the new name. So a file is
-written under a temporary name, fsync'ed, renamed, and then its folder is fsync'ed.
+written under a temporary name, fsync'ed, renamed, and then its folder is fsync'ed. A folder of
+several files (an export) is built whole beside the old one and swapped in the same way.
+
+Every file is created new (O_EXCL, O_NOFOLLOW): a link planted where a file is to go is refused
+with an error instead of being written through, so a write never lands outside its folder.
 """
 
 import contextlib
 import os
+import re
+import shutil
+import stat
 import tempfile
+
+# Create a file that must not exist yet, and never through a link (a planted one fails: EEXIST).
+NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def sync_file(path):
     """Flush one file's data to the disk."""
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def sync_folder(folder):
@@ -25,24 +39,63 @@ def sync_folder(folder):
         os.close(descriptor)
 
 
+def _named(error, path):
+    """`error` naming `path`: a failed write() names no file, and a temporary name is ours,
+    not the file the user knows."""
+    error.filename, error.filename2 = os.fspath(path), None
+    return error
+
+
+def write_new(path, data):
+    """Create `path`, which must not exist, holding `data` (bytes), fsync'ed; returns `path`.
+
+    Raises OSError naming `path` (a full disk, a file-size limit, something already there,
+    a link included) after removing what it created.
+    """
+    try:
+        descriptor = os.open(path, NEW_FILE, 0o666)
+    except OSError as error:
+        raise _named(error, path) from None
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.remove(path)  # created by us just now (O_EXCL), so ours to remove
+        if isinstance(error, OSError):
+            _named(error, path)
+        raise
+    return path
+
+
+def copy_new(source, target):
+    """Copy the file `source` to the new file `target` (see write_new); returns `target`."""
+    with open(source, "rb") as handle:
+        data = handle.read()
+    return write_new(target, data)
+
+
 def write_atomically(path, data):
     """Write `data` (bytes) to `path` durably: the old file or the new one, never a mix.
 
-    Raises OSError (disk full, read-only folder) after removing the temporary file.
+    A link at `path` is replaced, not written through. Raises OSError naming `path` (disk full,
+    read-only folder) after removing the temporary file.
     """
     folder = os.path.dirname(os.path.abspath(path))
     temporary = f"{path}.tmp{os.getpid()}"
     try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        # A leftover of a killed process that had our pid; unlink never follows a link.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        write_new(temporary, data)
         os.replace(temporary, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         if isinstance(error, OSError):  # name the file the user asked for, not our temporary
-            error.filename, error.filename2 = path, None
+            _named(error, path)
         raise
     sync_folder(folder)
     return path
@@ -54,3 +107,98 @@ def make_writable_folder(folder):
     os.makedirs(folder, exist_ok=True)
     with tempfile.TemporaryFile(dir=folder):
         pass
+
+
+def remove(path):
+    """Remove a file, a link (never what it points to) or a whole folder; absent is fine."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path)  # removes links inside, never follows them
+    else:
+        os.remove(path)
+
+
+def sync_tree(folder):
+    """Flush every file and folder under `folder` (written by others, such as TensorFlow's
+    SavedModel writer, without fsync) before it is swapped in."""
+    for parent, _, files in os.walk(folder):  # os.walk does not enter linked folders
+        for name in files:
+            path = os.path.join(parent, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                sync_file(path)
+        sync_folder(parent)
+
+
+def _aside(target, kind, pid=None):
+    """The hidden sibling of `target` where a swap builds (`new`) or parks (`old`) a folder:
+    `.<name>.<kind>-<pid>`, hidden so nothing that lists the parent's folders picks it up."""
+    parent, name = os.path.split(os.path.normpath(target))
+    return os.path.join(parent, f".{name}.{kind}-{os.getpid() if pid is None else pid}")
+
+
+def _running(pid):
+    """Whether another live process has this pid (its swap may still be under way)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_leftovers(target):
+    """Clear what a swap into `target` killed part-way left behind: building folders are
+    removed, and a parked old folder whose replacement never arrived is put back."""
+    parent, name = os.path.split(os.path.normpath(target))
+    pattern = re.compile(rf"\.{re.escape(name)}\.(new|old)-(\d+)")
+    for entry in sorted(os.listdir(parent or "."), reverse=True):  # "old" before "new"
+        match = pattern.fullmatch(entry)
+        if match is None or _running(int(match[2])):
+            continue
+        path = os.path.join(parent, entry)
+        if match[1] == "old" and not os.path.lexists(target):
+            os.rename(path, target)  # killed between the swap's two renames
+        else:
+            remove(path)
+
+
+def fresh_folder(target):
+    """A new empty folder beside `target` in which to build its replacement (see swap_in).
+
+    Leftovers of an interrupted swap are cleared first; the folder is made with mkdir, so it
+    never is one that was already there (a planted link or folder fails with EEXIST).
+    """
+    remove_leftovers(target)
+    fresh = _aside(target, "new")
+    os.mkdir(fresh)
+    return fresh
+
+
+def swap_in(fresh, target):
+    """Put the complete folder `fresh` (from fresh_folder) at `target`, replacing what was
+    there (a folder, or a link: the link goes, never what it points to).
+
+    The old folder is parked beside, the new one renamed into place, the parent fsync'ed, and
+    only then is the old one removed: a failure or a kill at any point leaves one whole folder.
+    """
+    parent = os.path.dirname(os.path.normpath(target))
+    sync_tree(fresh)
+    old = _aside(target, "old")
+    had_old = os.path.lexists(target)
+    if had_old:
+        os.rename(target, old)
+    try:
+        os.rename(fresh, target)
+    except OSError:
+        if had_old:
+            os.rename(old, target)
+        raise
+    sync_folder(parent)
+    if had_old:
+        remove(old)

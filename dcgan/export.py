@@ -11,6 +11,13 @@ Writes, into `<export_dir>/<run>/`:
 - `model.json`: what a consumer needs to feed it (sizes, z distribution, tensor names, the
   portable seed generator of `dcgan.portable_random`).
 
+With `web`, the folder also gets the browser page (`web/`, see `dcgan/web/page.py`).
+
+The whole export is built in a new hidden folder beside the old one and swapped in only when
+complete (`durable.fresh_folder`, `durable.swap_in`), every file created new and never through a
+link: a failed re-export leaves the previous one as it was, and nothing is written outside
+`<export_dir>/<run>/`.
+
 The graph comes from `session.TrainedGenerator`, so whatever weights it restores are exported.
 It is always built and run in fp32 (the exported model computes in fp32 whatever --precision
 says, so the graph carries none of the bf16 rewrite's barriers).
@@ -20,14 +27,14 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import warnings
 
 import tensorflow as tf
 
 from dcgan import checkpoints, durable
-from dcgan.errors import TrainingError, UsageError
+from dcgan.errors import TrainingError, UsageError, describe_os_error
 from dcgan.session import TrainedGenerator
+from dcgan.web import page as webpage
 
 tf1 = tf.compat.v1
 log = logging.getLogger("dcgan")
@@ -63,18 +70,13 @@ def freeze(generator):
 
 
 def write_frozen_graph(graph_def, folder):
-    """Write `generator.pb`; returns its path."""
-    path = os.path.join(folder, FROZEN_GRAPH)
-    with open(path, "wb") as handle:
-        handle.write(graph_def.SerializeToString())
-    return path
+    """Write `generator.pb` (a new file); returns its path."""
+    return durable.write_new(os.path.join(folder, FROZEN_GRAPH), graph_def.SerializeToString())
 
 
 def write_saved_model(generator, folder):
-    """Write the sampler as a SavedModel (replacing an older export); returns its folder."""
+    """Write the sampler as a SavedModel into the new folder `saved_model/`; returns it."""
     path = os.path.join(folder, SAVED_MODEL)
-    if os.path.exists(path):
-        shutil.rmtree(path)
     sampler = generator.sampler
     inputs = {"z": sampler.z}
     if sampler.y is not None:
@@ -91,7 +93,8 @@ def write_saved_model(generator, folder):
 
 
 def write_onnx(graph_def, names, folder):
-    """Convert the frozen graph with tf2onnx and write `generator.onnx`; returns its path."""
+    """Convert the frozen graph with tf2onnx and write `generator.onnx` (a new file; tf2onnx
+    only converts, so its writer never touches the disk); returns its path."""
     try:
         from tf2onnx import convert
     except ImportError as error:
@@ -101,9 +104,9 @@ def write_onnx(graph_def, names, folder):
     inputs = [names["z"]] + ([names["y"]] if "y" in names else [])
     # tf2onnx logs every conversion step at INFO; only its problems matter here.
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
-    convert.from_graph_def(graph_def, input_names=inputs, output_names=[names["images"]],
-                           opset=OPSET, output_path=path)
-    return path
+    model, _ = convert.from_graph_def(graph_def, input_names=inputs,
+                                      output_names=[names["images"]], opset=OPSET)
+    return durable.write_new(path, model.SerializeToString())
 
 
 def model_description(generator, names):
@@ -133,9 +136,9 @@ def model_description(generator, names):
 
 
 def write_model_json(description, folder):
-    """Write model.json (atomically: the page and --serve read it); returns its path."""
+    """Write model.json (a new file); returns its path."""
     path = os.path.join(folder, MODEL_JSON)
-    return durable.write_atomically(path, (json.dumps(description, indent=2) + "\n").encode())
+    return durable.write_new(path, (json.dumps(description, indent=2) + "\n").encode())
 
 
 @contextlib.contextmanager
@@ -150,22 +153,50 @@ def _quiet_tensorflow():
         logger.setLevel(level)
 
 
-def export(settings, export_dir="export", checkpoint=None):
+def write_export(generator, folder, runtime=None):
+    """Write every file of the export into the new, empty `folder` (and the page when
+    `runtime`, the onnxruntime-web folder, is given); returns their paths."""
+    names = tensor_names(generator)
+    graph_def = freeze(generator)
+    paths = [write_frozen_graph(graph_def, folder),
+             write_saved_model(generator, folder),
+             write_onnx(graph_def, names, folder),
+             write_model_json(model_description(generator, names), folder)]
+    if runtime is not None:
+        paths.append(webpage.build_page(folder, runtime))
+    return paths
+
+
+def _failure(error, fresh, target, replaced):
+    """The TrainingError of an export that could not be written: the file (by the name it
+    would have had in `target`), the cause, and what is left."""
+    if isinstance(error, OSError):
+        reason = describe_os_error(error)
+    else:  # the SavedModel writer's disk errors are TensorFlow's own
+        reason = checkpoints.reason_of(error)
+    left = (f"the previous export in {target} is unchanged" if replaced
+            else "no export was written")
+    return TrainingError(f"cannot write the export: {reason.replace(fresh, target)}; {left}")
+
+
+def export(settings, export_dir="export", checkpoint=None, web=False):
     """Write the frozen graph, SavedModel, ONNX model and model.json of the newest checkpoint
-    (or the `checkpoint` path given); returns their paths."""
-    folder = run_export_dir(export_dir, settings)
-    os.makedirs(folder, exist_ok=True)
+    (or the `checkpoint` path given), and with `web` the browser page, into
+    `<export_dir>/<run>/`, replacing an earlier export there whole; returns their paths."""
+    target = run_export_dir(export_dir, settings)
+    runtime = webpage.runtime_folder() if web else None  # before the minutes of TensorFlow work
     fp32 = settings.replace(precision="fp32")
     with TrainedGenerator(fp32, checkpoint=checkpoint) as generator, _quiet_tensorflow():
-        names = tensor_names(generator)
-        graph_def = freeze(generator)
+        os.makedirs(export_dir, exist_ok=True)
+        fresh = durable.fresh_folder(target)
+        replaced = os.path.lexists(target)
         try:
-            paths = [write_frozen_graph(graph_def, folder),
-                     write_saved_model(generator, folder),
-                     write_onnx(graph_def, names, folder),
-                     write_model_json(model_description(generator, names), folder)]
-        except tf.errors.OpError as error:  # the SavedModel writer's disk errors are TF's own
-            raise TrainingError(f"cannot write the export in {folder}: "
-                                f"{checkpoints.reason_of(error)}") from None
-    log.info("exported step %d of %s to %s/", generator.step, settings.run_name, folder)
-    return paths
+            paths = write_export(generator, fresh, runtime)
+            durable.swap_in(fresh, target)
+        except (OSError, tf.errors.OpError) as error:
+            raise _failure(error, fresh, target, replaced) from None
+        finally:
+            with contextlib.suppress(OSError):  # the error that got here is the one to tell
+                durable.remove(fresh)  # gone already when swapped in
+    log.info("exported step %d of %s to %s/", generator.step, settings.run_name, target)
+    return [os.path.join(target, os.path.relpath(path, fresh)) for path in paths]

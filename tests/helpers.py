@@ -189,12 +189,24 @@ def permissions_apply():
     return without_capabilities("dac_override", "dac_read_search")
 
 
-def run_main(args, cwd, timeout=300, env=None, **kwargs):
-    """Run `python main.py ARGS` in `cwd` (with `env` added to the environment); returns the
-    CompletedProcess (text output)."""
+def run_main(args, cwd, timeout=300, env=None, prefix=(), **kwargs):
+    """Run `python main.py ARGS` in `cwd` (with `env` added to the environment, after the
+    command `prefix` such as `with_file_size_limit`); returns the CompletedProcess (text)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-    return subprocess.run([sys.executable, str(MAIN), *args], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=timeout, **kwargs)
+    return subprocess.run([*prefix, sys.executable, str(MAIN), *args], cwd=cwd, env=env,
+                          text=True, capture_output=True, timeout=timeout, **kwargs)
+
+
+def with_file_size_limit(limit):
+    """A command prefix under which no file can grow past `limit` bytes (RLIMIT_FSIZE: a write
+    beyond it fails with EFBIG, for root too), so a test can make a write fail part-way.
+
+    Uses util-linux `prlimit`; skips the calling test, saying why, where it is absent.
+    """
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        pytest.skip("util-linux prlimit is not installed: no way to limit a command's file size")
+    return [prlimit, f"--fsize={limit}", "--"]
 
 
 

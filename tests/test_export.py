@@ -1,13 +1,14 @@
 """Export: the ONNX model and frozen graph give the TF sampler's images; portable seeds."""
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, run_main
+from helpers import REPO, run_main, with_file_size_limit
 
 from dcgan import latent
 
@@ -140,3 +141,100 @@ def test_runtime_install_without_a_registry_fails_fast_in_one_line(tmp_path, mon
     assert "\n" not in message and ".log" not in message
     assert "cannot reach its registry" in message and "127.0.0.1:1" in message
     assert "npm install onnxruntime-web@" in message and "DCGAN_ORT_WEB" in message
+
+
+def _tree(folder):
+    """{path relative to `folder`: bytes} of every file under it (links: where they point)."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): (f"-> {p.readlink()}" if p.is_symlink() else
+                                         p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_symlink() or p.is_file()}
+
+
+def stand_in_runtime(folder):
+    """A folder of onnxruntime-web's file names with stand-in contents (the page's files are
+    only copied here, not run), so a page builds without npm or a network."""
+    from dcgan.web import page as webpage
+
+    folder = Path(folder)
+    folder.mkdir()
+    for name in webpage.ORT_FILES:
+        (folder / name).write_bytes(b"\0asm stand-in " + name.encode())
+    return folder
+
+
+def test_links_planted_in_an_export_are_never_written_through(trained_run, tmp_path,
+                                                                monkeypatch):
+    from dcgan.export import export
+
+    _, settings = trained_run
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("system.conf", "page.html", "model.json"):
+        (outside / name).write_text(f"precious {name}\n")
+    (outside / "folder").mkdir()
+    (outside / "folder" / "keep.txt").write_text("precious\n")
+    before = _tree(outside)
+    folder = tmp_path / "export" / settings.run_name
+    (folder / "web").mkdir(parents=True)
+    links = {"generator.pb": outside / "system.conf", "model.json": outside / "model.json",
+             "saved_model": outside / "folder", "web/index.html": outside / "page.html",
+             "web/model.json": outside / "model.json"}
+    for name, points_to in links.items():
+        os.symlink(points_to, folder / name)
+    monkeypatch.setenv("DCGAN_ORT_WEB", str(stand_in_runtime(tmp_path / "ort")))
+
+    paths = export(settings, str(tmp_path / "export"), web=True)
+    assert _tree(outside) == before
+    assert paths[-1] == str(folder / "web")
+    assert not any((folder / name).is_symlink() for name in links)
+    page = _tree(folder / "web")
+    assert page["model.json"] == (folder / "model.json").read_bytes()
+    assert page["generator.onnx"] == (folder / "generator.onnx").read_bytes()
+    assert page["index.html"] == (REPO / "dcgan" / "web" / "index.html").read_bytes()
+    assert [p.name for p in (tmp_path / "export").iterdir()] == [settings.run_name]
+
+
+def test_a_failed_re_export_leaves_the_previous_one_whole(trained_run, exported, tmp_path):
+    import onnxruntime
+
+    from dcgan.web import page as webpage
+
+    workdir, _ = trained_run
+    folder, settings = exported
+    previous = tmp_path / "export" / settings.run_name
+    shutil.copytree(folder, previous)
+    webpage.build_page(previous, stand_in_runtime(tmp_path / "ort"))
+    before = _tree(previous)
+    # A file-size limit every model file fits under, and a runtime whose wasm file does not:
+    # the re-export fails part-way, at the last files of its page.
+    limit = 2 * max(len(data) for data in before.values())
+    runtime = stand_in_runtime(tmp_path / "big_ort")
+    wasm = "ort-wasm-simd-threaded.wasm"
+    (runtime / wasm).write_bytes(bytes(limit + 1))
+    result = run_main(["--dataset", "anime", "--export", "web", "--export_dir",
+                       str(previous.parent)], workdir, env={"DCGAN_ORT_WEB": str(runtime)},
+                      prefix=with_file_size_limit(limit))
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line, line
+    assert line == (f"error: cannot write the export: File too large: {previous}/web/{wasm}: "
+                    "the file is larger than this system allows: free space or lift the limit; "
+                    f"the previous export in {previous} is unchanged"), line
+    assert _tree(previous) == before
+    assert [p.name for p in previous.parent.iterdir()] == [settings.run_name]  # no leftovers
+    session = onnxruntime.InferenceSession(str(previous / "generator.onnx"))
+    z = latent.seeds_z([1, 2], settings.model.z_dim)
+    assert session.run(["sampler:0"], {"z:0": z})[0].shape == (2, 16, 16, 3)
+
+
+def test_the_page_finder_skips_exports_being_built_or_replaced(tmp_path):
+    from dcgan.web import page as webpage
+
+    names = ("anime_8_16_16", ".anime_8_16_16.new-123", ".anime_8_16_16.old-123")
+    for age, name in enumerate(names):  # the hidden ones are newer
+        model = tmp_path / name / "web" / "model.json"
+        model.parent.mkdir(parents=True)
+        model.write_text(json.dumps({"dataset": "anime"}))
+        os.utime(model, (1e9 + age, 1e9 + age))
+    assert webpage.newest_page(str(tmp_path)) == str(tmp_path / "anime_8_16_16" / "web")

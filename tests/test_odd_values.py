@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from helpers import copy_photos, run_main
+from helpers import copy_photos, flag_values, run_main
 from test_cli import assert_one_line_exit_2
-from test_runs import _flags, _saved_run
+from test_runs import _saved_run
 
 from dcgan import data, flag_checks, runs, settings
 from dcgan.errors import UsageError
@@ -29,7 +29,7 @@ def test_a_checkpoint_folder_or_a_file_outside_a_run_is_refused(tmp_path):
         runs.check_checkpoint_choice(run.run_checkpoint_dir)
     stray = tmp_path / "notes-3"
     stray.write_text("not a checkpoint")
-    values, present = _flags(checkpoint=str(stray), checkpoint_dir=str(tmp_path / "checkpoints"))
+    values, present = flag_values(checkpoint=str(stray), checkpoint_dir=str(tmp_path / "checkpoints"))
     with pytest.raises(UsageError, match=r"is not in a run's folder \(no run.json in"):
         runs.sampling_run(values, present)
 
@@ -39,7 +39,7 @@ def test_an_empty_or_too_long_name_is_refused_in_every_mode(tmp_path):
         flag_checks.check_folder_name("x" * 256, "name", "--checkpoint_dir")
     flag_checks.check_folder_name("é" * 127, "name", "--checkpoint_dir")  # 254 bytes
     _saved_run(tmp_path / "checkpoints")
-    values, present = _flags(name="", checkpoint_dir=str(tmp_path / "checkpoints"))
+    values, present = flag_values(name="", checkpoint_dir=str(tmp_path / "checkpoints"))
     with pytest.raises(UsageError, match="--name must be a folder name under"):
         runs.sampling_run(values, present)  # not "the newest run"
     for mode in ("--train", "--serve"):

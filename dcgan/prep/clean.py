@@ -9,6 +9,7 @@ listed with ``--list``), and every dropped file is written with its reason to a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dcgan import pictures
+from dcgan import durable, pictures
 from dcgan.pictures import DECODE_ERRORS
 from dcgan.prep import tool_cli
 
@@ -139,11 +140,6 @@ def clean(paths: list[str], min_size: int = 48, threshold: int = 6, jobs: int = 
     return result
 
 
-def _is_within(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or folder in path.parents
-
-
 def _is_ours(folder: Path) -> bool:
     """True when `folder` is absent, empty, or an earlier --output (it holds our report): the
     only folders whose content clean may replace."""
@@ -173,8 +169,7 @@ def _parse_args(argv):
         parser.error("need --threshold in -1..32, --min_size >= 1 and --jobs >= 1")
     if args.list is None:
         args.output = args.output or args.input.with_name(args.input.name + "_clean")
-        if _is_within(args.output, args.input) or _is_within(args.input, args.output):
-            parser.error(f"--output {args.output} overlaps --input; pick a separate folder")
+        parser.require_apart(args.input, "--input", args.output, "--output")
         if not _is_ours(args.output):
             parser.error(f"--output {args.output} holds files that clean did not write; pick a "
                          "new or empty folder")
@@ -191,20 +186,18 @@ def write_output(source: Path, output: Path, result: Result) -> Path:
     with other settings, or of inputs replaced since, never survive, and an interrupted run
     leaves the previous output whole.
     """
-    fresh = output.with_name(f".{output.name}.clean-new")
-    stale = output.with_name(f".{output.name}.clean-old")
-    for leftover in (fresh, stale):  # from a run that was killed part-way
-        shutil.rmtree(leftover, ignore_errors=True)
-    fresh.mkdir(parents=True)
-    for path in result.kept:
-        target = fresh / Path(path).relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
-    _write_report(fresh / REPORT, result)
-    if output.exists():
-        output.rename(stale)
-    fresh.rename(output)
-    shutil.rmtree(stale, ignore_errors=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(durable.fresh_folder(output))
+    try:
+        for path in result.kept:
+            target = fresh / Path(path).relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        _write_report(fresh / REPORT, result)
+        durable.swap_in(fresh, output)
+    finally:
+        with contextlib.suppress(OSError):  # the error that got here is the one to tell
+            durable.remove(fresh)  # gone already when swapped in
     return output / REPORT
 
 

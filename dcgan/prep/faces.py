@@ -241,6 +241,13 @@ def _parse_args(argv):
         parser.error("need --scale_factor > 1, --min_neighbors >= 0 and --jobs >= 1")
     if fetch.sanitize_name(args.dataset) != args.dataset:
         parser.error(f"--dataset {args.dataset!r} must be a plain folder name such as anime")
+    parser.require_apart(args.input, "--input", args.data_dir / args.dataset,
+                         "--data_dir/--dataset")
+    if args.draw is not None:
+        parser.require_apart(args.input, "--input", args.draw, "--draw")
+        # Drawn pictures inside the crops would be trained on as faces.
+        parser.require_apart(args.data_dir / args.dataset, "--data_dir/--dataset", args.draw,
+                             "--draw")
     return args
 
 

@@ -1,9 +1,11 @@
-"""What the prep tools share on their command line: one-line usage errors, an early write check."""
+"""What the prep tools share on their command line: one-line usage errors, the rule that a
+tool's output lies apart from its input, an early write check."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from dcgan import durable
 
@@ -17,6 +19,22 @@ class CliParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def require_apart(self, source, source_flag, output, output_flag):
+        """Exit with a usage error when the folders (or files) `output` and `source` overlap.
+
+        An output inside its input would be read as input on the next run (a tool cutting
+        faces from its own crops), an input inside its output replaced or mixed with results.
+        """
+        if overlap(source, output):
+            self.error(f"{output_flag} {output} overlaps {source_flag} {source}: pick a "
+                       "separate folder, or a run would read its own output or replace its input")
+
+
+def overlap(first: str | os.PathLike, second: str | os.PathLike) -> bool:
+    """Whether one path is, or lies inside, the other (links resolved)."""
+    first, second = Path(first).resolve(), Path(second).resolve()
+    return first == second or first in second.parents or second in first.parents
 
 
 def unwritable(folder: str | os.PathLike, flag: str) -> str | None:

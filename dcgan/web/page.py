@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from dcgan import durable
 from dcgan.errors import UsageError
 
 TEMPLATE = Path(__file__).parent  # the static files sit beside this module
@@ -110,26 +111,33 @@ def install_runtime():
     return dist
 
 
-def build_page(export_folder):
-    """Write the static page beside an export (needs generator.onnx and model.json there).
+def runtime_folder():
+    """The folder of onnxruntime-web's wasm files: found, or else installed (see the module)."""
+    return find_runtime() or install_runtime()
 
-    Returns the page's folder.
+
+def build_page(export_folder, runtime):
+    """Write the static page into a new `web/` folder of an export being built (which holds
+    generator.onnx and model.json), with the wasm files from `runtime`; returns its folder.
+
+    Every file is created new (durable.copy_new), so nothing is written through a link.
     """
     export_folder = Path(export_folder)
-    runtime = find_runtime() or install_runtime()
     page = export_folder / WEB_FOLDER
-    page.mkdir(parents=True, exist_ok=True)
-    for name in PAGE_FILES:
-        shutil.copyfile(TEMPLATE / name, page / name)
-    for name in ORT_FILES:
-        shutil.copyfile(runtime / name, page / name)
-    for name in MODEL_FILES:
-        shutil.copyfile(export_folder / name, page / name)
+    page.mkdir()
+    sources = [(TEMPLATE, PAGE_FILES), (Path(runtime), ORT_FILES), (export_folder, MODEL_FILES)]
+    for folder, names in sources:
+        for name in names:
+            durable.copy_new(folder / name, page / name)
     return str(page)
 
 
 def newest_page(export_dir, dataset=None):
-    """The most recently built page folder under `export_dir` (of `dataset` if given)."""
+    """The most recently built page folder under `export_dir` (of `dataset` if given).
+
+    Hidden folders are not searched: an export being built or replaced sits in one
+    (durable.fresh_folder), and glob's `*` does not match them.
+    """
     pages = []
     for path in glob.glob(os.path.join(export_dir, "*", WEB_FOLDER, "model.json")):
         with open(path) as handle:
