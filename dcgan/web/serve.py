@@ -230,9 +230,11 @@ class PageServer:
                 self._finished.set()  # shutdown() never waits on a loop that failed
 
     def shutdown(self):
-        """Stop serve_forever (from another thread) and wait until it has returned."""
-        if self._started.is_set() and not self._finished.is_set():
+        """Stop serve_forever (from another thread) and wait until it has returned; called
+        before it starts, it makes it return at once."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: it has returned
             self._loop.call_soon_threadsafe(self._stop.set)
+        if self._started.is_set():
             self._finished.wait()
 
     def server_close(self):
