@@ -29,7 +29,8 @@ def test_a_checkpoint_folder_or_a_file_outside_a_run_is_refused(tmp_path):
         runs.check_checkpoint_choice(run.run_checkpoint_dir)
     stray = tmp_path / "notes-3"
     stray.write_text("not a checkpoint")
-    values, present = flag_values(checkpoint=str(stray), checkpoint_dir=str(tmp_path / "checkpoints"))
+    values, present = flag_values(checkpoint=str(stray),
+                                  checkpoint_dir=str(tmp_path / "checkpoints"))
     with pytest.raises(UsageError, match=r"is not in a run's folder \(no run.json in"):
         runs.sampling_run(values, present)
 

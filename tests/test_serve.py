@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from helpers import MAIN
 
 from dcgan.web import page
-from dcgan.web.serve import make_server
+from dcgan.web.serve import MAX_CONNECTIONS, make_server
 
 
 def make_page(export_dir):
@@ -136,58 +137,91 @@ def test_the_server_prints_no_traceback(tmp_path):
 
 
 @contextlib.contextmanager
-def small_server(tmp_path):
-    """make_server in a thread with 4 slots and 1 s deadlines for request and reply; yields
-    its port."""
-    server = make_server(make_page(tmp_path / "export"), 0, max_connections=4,
-                         request_deadline=1.0, reply_deadline=1.0)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
+def small_server(tmp_path, max_connections=4, request_deadline=1.0):
+    """make_server in a thread with `max_connections` and 1 s deadlines for request (unless
+    given) and reply; yields (port, server)."""
+    server = make_server(make_page(tmp_path / "export"), 0, max_connections=max_connections,
+                         request_deadline=request_deadline, reply_deadline=1.0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        yield server.server_address[1]
+        yield server.server_address[1], server
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
 
 
-def test_slow_and_piled_up_clients_hold_no_thread_for_long(tmp_path):
-    with small_server(tmp_path) as port:
-        piled_up_clients(port)
+def wait_until(condition, seconds):
+    """Whether `condition()` became true within `seconds` (polled)."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
 
 
-def piled_up_clients(port):
-    """40 half-sent requests against 4 slots: bounded threads, an answer for everyone."""
-    threads_before = threading.active_count()
+def stall(port, count):
+    """`count` connections that each send half a request and then nothing."""
     held = []
+    for _ in range(count):
+        held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        held[-1].sendall(b"GET /index.html HTTP/1.1\r\nHost: 127")
+    return held
+
+
+def closed_without_reply(sock):
+    """True when the server closes `sock` without sending anything (within its timeout)."""
     try:
-        for _ in range(40):  # half-sent requests, never finished
-            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-            sock.sendall(b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1")
-            held.append(sock)
-        time.sleep(0.3)
-        # Four connection threads and their deadline timers at most, not forty.
-        assert threading.active_count() - threads_before <= 2 * 4
-        status = http(port, "/index.html", timeout=5)[0]
-        assert status in (200, 503)  # an answer at once, never a hang
-        started = time.monotonic()
-        replies = [until_closed(sock) for sock in held]
-        assert time.monotonic() - started < 5
-        # Slow clients in a slot are cut off at the deadline; the rest were told 503 at once.
-        assert all(r.startswith(b"HTTP/1.0 503") for r in replies if r), replies
-        assert replies.count(b"") <= 4, replies
-    finally:
-        for sock in held:
-            sock.close()
-        time.sleep(0.2)
-    assert http(port, "/index.html", timeout=5)[0] == 200
-    deadline = time.monotonic() + 3
-    while threading.active_count() > threads_before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert threading.active_count() <= threads_before
+        return until_closed(sock) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_hundreds_of_stalled_connections_leave_real_requests_answered(tmp_path):
+    threads_before = threading.active_count()
+    with small_server(tmp_path, MAX_CONNECTIONS, request_deadline=3.0) as (port, server):
+        held = stall(port, 300)
+        try:
+            assert wait_until(lambda: server.connections == 300, 3), server.connections
+            for _ in range(5):
+                started = time.monotonic()
+                assert http(port, "/index.html", timeout=2)[0] == 200
+                assert time.monotonic() - started < 2
+            assert server.connections == 300  # all still stalled, holding no thread
+            assert threading.active_count() <= threads_before + 1  # the server's own
+            started = time.monotonic()
+            assert all(closed_without_reply(sock) for sock in held)  # cut at the deadline
+            assert time.monotonic() - started < 5
+            assert wait_until(lambda: server.connections == 0, 1), server.connections
+        finally:
+            for sock in held:
+                sock.close()
+        assert http(port, "/index.html", timeout=2)[0] == 200
+
+
+def test_when_every_connection_is_open_the_longest_waiting_makes_room(tmp_path):
+    with small_server(tmp_path, 4, request_deadline=30.0) as (port, server):
+        held = stall(port, 10)
+        try:
+            for sock in held:
+                sock.settimeout(2)
+            # Each connection past the fourth closed the oldest still sending its request.
+            assert all(closed_without_reply(sock) for sock in held[:6])
+            assert http(port, "/index.html", timeout=2)[0] == 200  # in the place of the 7th
+            assert closed_without_reply(held[6])
+            for sock in held[7:]:  # the newest three are still waiting, long before 30 s
+                sock.settimeout(0.2)
+                with pytest.raises(TimeoutError):
+                    sock.recv(1)
+            assert server.connections == 3
+        finally:
+            for sock in held:
+                sock.close()
 
 
 def test_a_client_that_drips_its_headers_is_cut_off_at_the_deadline(tmp_path):
-    with small_server(tmp_path) as port:
+    with small_server(tmp_path) as (port, _):
         started = time.monotonic()
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
                 contextlib.suppress(OSError):
@@ -211,16 +245,69 @@ def test_a_privileged_port_is_one_line(tmp_path):
 
 
 def test_a_client_that_never_reads_its_reply_is_cut_off_at_the_deadline(tmp_path):
-    with small_server(tmp_path) as port:
+    with small_server(tmp_path, 1) as (port, server):
         model = tmp_path / "export" / "anime_64_48_48" / page.WEB_FOLDER / "generator.onnx"
         model.write_bytes(os.urandom(16 << 20))  # far more than the socket buffers hold
-        threads_before = threading.active_count()
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.sendall(b"GET /generator.onnx HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            time.sleep(0.3)
-            assert threading.active_count() > threads_before  # sending, blocked on us
-            deadline = time.monotonic() + 4
-            while threading.active_count() > threads_before and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert threading.active_count() <= threads_before  # cut off at 1 s, thread gone
+            started = time.monotonic()
+            assert wait_until(lambda: len(server.replying) == 1, 2)  # sending, blocked on us
+            # Its one connection is taking a reply, so there is no room: 503 at once.
+            assert http(port, "/index.html", timeout=2)[0] == 503
+            assert wait_until(lambda: server.connections == 0, 4)
+            assert time.monotonic() - started < 3  # cut off at 1 s
+        assert http(port, "/index.html", timeout=2)[0] == 200
+
+
+def test_ctrl_c_stops_the_server_at_once_with_clients_stalled(tmp_path):
+    with serving(tmp_path) as (port, _, process):
+        held = stall(port, 20)
+        try:
+            assert http(port, "/index.html")[0] == 200
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=5)
+        finally:
+            for sock in held:
+                sock.close()
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr
+
+
+def damaged_exports(export_dir):
+    """Three newer exports beside a good one whose model.json is damaged: not JSON, not
+    UTF-8, JSON but not an object. Returns their page folders."""
+    folders = []
+    for name, text in (("broken_64_48_48", b'{"dataset": "anime", "z_d'),
+                       ("latin1_64_48_48", b'{"dataset": "anim\xe9"}'),
+                       ("list_64_48_48", b'["anime"]')):
+        folder = Path(export_dir) / name / page.WEB_FOLDER
+        folder.mkdir(parents=True)
+        (folder / "model.json").write_bytes(text)
+        (folder / "index.html").write_text("<p>damaged export</p>")
+        later = time.time() + 60  # newer than the good page
+        os.utime(folder / "model.json", (later, later))
+        folders.append(folder)
+    return folders
+
+
+@pytest.mark.parametrize("dataset", [None, "anime"])
+def test_a_damaged_model_json_is_skipped_with_a_warning(tmp_path, caplog, dataset):
+    good = make_page(tmp_path)
+    damaged = damaged_exports(tmp_path)
+    assert page.newest_page(str(tmp_path), dataset) == str(good)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 3, warnings
+    for folder in damaged:
+        assert sum(str(folder) in line and "damaged" in line for line in warnings) == 1
+
+
+def test_serve_serves_the_good_page_beside_a_damaged_export(tmp_path):
+    damaged = damaged_exports(tmp_path)
+    with serving(tmp_path) as (port, folder, process):
+        status, _, body = http(port, "/")
+        assert (status, body) == (200, (folder / "index.html").read_bytes())
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    assert "Traceback" not in stderr, stderr
+    warnings = [line for line in stderr.splitlines() if "skipping" in line]
+    assert len(warnings) == len(damaged), stderr

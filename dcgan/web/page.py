@@ -133,16 +133,25 @@ def build_page(export_folder, runtime):
 
 
 def newest_page(export_dir, dataset=None):
-    """The most recently built page folder under `export_dir` (of `dataset` if given).
+    """The most recently built page folder under `export_dir` (of `dataset` if given); a page
+    whose model.json cannot be read as a JSON object is skipped with a warning.
 
     Hidden folders are not searched: an export being built or replaced sits in one
     (durable.fresh_folder), and glob's `*` does not match them.
     """
     pages = []
     for path in glob.glob(os.path.join(export_dir, "*", WEB_FOLDER, "model.json")):
-        with open(path) as handle:
-            if dataset is None or json.load(handle).get("dataset") == dataset:
-                pages.append((os.path.getmtime(path), os.path.dirname(path)))
+        try:  # another export's damaged model.json must not stop this one being served
+            with open(path) as handle:
+                model = json.load(handle)
+            if not isinstance(model, dict):
+                raise ValueError("it is not a JSON object")
+        except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON, not an object
+            log.warning("skipping %s: its model.json is damaged (%s)", os.path.dirname(path),
+                        error)
+            continue
+        if dataset is None or model.get("dataset") == dataset:
+            pages.append((os.path.getmtime(path), os.path.dirname(path)))
     if not pages:
         which = f"--dataset {dataset} " if dataset else ""
         raise UsageError(f"no web page {'of ' + dataset + ' ' if dataset else ''}in "
