@@ -30,7 +30,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from dcgan import pictures
+from dcgan import durable, pictures
 from dcgan.errors import UsageError
 
 MNIST = "mnist"  # the --dataset name of the digits (IDX files, with labels)
@@ -252,20 +252,16 @@ def build_cache(paths, spec, cache_path, workers=None, progress=True):
 
 def cache_folder(folder, cache_dir=None):
     """Where the decoded cache of dataset `folder` lives: `<cache_dir>/<its name>/`, by default
-    `<its parent>/.cache/<its name>/`. A `cache_dir` inside `folder` is refused: its files
-    would be listed among the pictures of the next run."""
+    `<its parent>/.cache/<its name>/`. A `cache_dir` overlapping `folder` is refused: its
+    files would be listed among the pictures of the next run."""
     folder = os.path.normpath(folder)
-    if cache_dir and _is_within(cache_dir, folder):
-        raise UsageError(f"--cache_dir {cache_dir} is inside the dataset folder {folder}/, "
-                         "where its files would be read as pictures: choose a folder outside it")
     base = cache_dir or os.path.join(os.path.dirname(folder), CACHE_FOLDER)
-    return os.path.join(base, os.path.basename(folder))
-
-
-def _is_within(path, folder):
-    """Whether `path` is `folder` or below it (links resolved, so no alias slips through)."""
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return os.path.commonpath([path, folder]) == folder
+    cache = os.path.join(base, os.path.basename(folder))
+    if durable.overlap(cache, folder):
+        raise UsageError(f"--cache_dir {cache_dir} would put the cache at {cache}/, in the "
+                         f"dataset folder {folder}/, where its files would be read as "
+                         "pictures: choose a folder apart")
+    return cache
 
 
 # Cache names before slots existed (`48x48x3_<key>`): never used again, so they are removed.

@@ -202,3 +202,10 @@ def swap_in(fresh, target):
     sync_folder(parent)
     if had_old:
         remove(old)
+
+
+def overlap(first, second):
+    """Whether one path is, or lies inside, the other (links resolved): an output there would
+    be read back as input, or an input replaced by output."""
+    first, second = os.path.realpath(first), os.path.realpath(second)
+    return os.path.commonpath([first, second]) in (first, second)

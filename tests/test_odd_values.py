@@ -56,11 +56,12 @@ def test_a_flagfile_that_is_not_utf8_is_one_line(tmp_path):
 
 def test_a_cache_inside_the_dataset_folder_is_refused(tmp_path):
     folder = copy_photos(tmp_path / "data" / "anime", 2)
-    for inside in (folder, folder / "cache", folder / "a" / ".."):
-        with pytest.raises(UsageError, match="is inside the dataset folder"):
+    # The cache goes to <cache_dir>/anime: in the dataset for each of these.
+    for inside in (folder, folder / "cache", folder / "a" / "..", tmp_path / "data"):
+        with pytest.raises(UsageError, match="in the dataset folder"):
             data.cache_folder(str(folder), str(inside))
-    assert data.cache_folder(str(folder), str(tmp_path / "cache")) == str(tmp_path / "cache"
-                                                                          / "anime")
+    for apart in (tmp_path / "cache", tmp_path):  # tmp_path/anime: beside the data, fine
+        assert data.cache_folder(str(folder), str(apart)) == str(apart / "anime")
 
 
 def _from_a_newer_version(run):

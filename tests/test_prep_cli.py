@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from helpers import copy_photos
 
-from dcgan.prep import clean, faces, tool_cli
+from dcgan import durable
+from dcgan.prep import clean, faces
 
 
 @pytest.mark.parametrize("tool, args", [
@@ -34,7 +35,7 @@ def test_output_overlapping_input_is_refused_in_one_line(tmp_path, capsys, tool,
 def test_overlap_resolves_links_and_dot_dot(tmp_path):
     (tmp_path / "raw" / "sub").mkdir(parents=True)
     (tmp_path / "alias").symlink_to(tmp_path / "raw")
-    assert tool_cli.overlap(tmp_path / "raw", tmp_path / "alias" / "sub")
-    assert tool_cli.overlap(tmp_path / "raw" / "sub" / "..", tmp_path / "raw")
-    assert not tool_cli.overlap(tmp_path / "raw", tmp_path / "raw_clean")
-    assert not tool_cli.overlap(tmp_path / "raw" / "sub", tmp_path / "raw" / "other")
+    assert durable.overlap(tmp_path / "raw", tmp_path / "alias" / "sub")
+    assert durable.overlap(tmp_path / "raw" / "sub" / "..", tmp_path / "raw")
+    assert not durable.overlap(tmp_path / "raw", tmp_path / "raw_clean")
+    assert not durable.overlap(tmp_path / "raw" / "sub", tmp_path / "raw" / "other")

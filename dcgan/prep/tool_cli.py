@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from dcgan import durable
 
@@ -26,15 +25,9 @@ class CliParser(argparse.ArgumentParser):
         An output inside its input would be read as input on the next run (a tool cutting
         faces from its own crops), an input inside its output replaced or mixed with results.
         """
-        if overlap(source, output):
+        if durable.overlap(source, output):
             self.error(f"{output_flag} {output} overlaps {source_flag} {source}: pick a "
                        "separate folder, or a run would read its own output or replace its input")
-
-
-def overlap(first: str | os.PathLike, second: str | os.PathLike) -> bool:
-    """Whether one path is, or lies inside, the other (links resolved)."""
-    first, second = Path(first).resolve(), Path(second).resolve()
-    return first == second or first in second.parents or second in first.parents
 
 
 def unwritable(folder: str | os.PathLike, flag: str) -> str | None:
