@@ -190,19 +190,9 @@ def _remove_stale_temporaries(cache_folder):
     """Delete cache files left half-written by processes that were killed while writing them."""
     for name in os.listdir(cache_folder):
         match = re.search(r"\.tmp(\d+)", name)
-        if match and not _process_alive(int(match.group(1))):
+        if match and not durable.process_alive(int(match.group(1))):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(cache_folder, name))
-
-
-def _process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
 
 
 def _reserve_space(path):

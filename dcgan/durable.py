@@ -139,10 +139,8 @@ def _aside(target, kind, pid=None):
     return os.path.join(parent, f".{name}.{kind}-{os.getpid() if pid is None else pid}")
 
 
-def _running(pid):
-    """Whether another live process has this pid (its swap may still be under way)."""
-    if pid == os.getpid():
-        return False
+def process_alive(pid):
+    """Whether a live process has this pid (the writer of a temporary file or folder)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -150,6 +148,11 @@ def _running(pid):
     except PermissionError:  # alive, another user's
         return True
     return True
+
+
+def _running(pid):
+    """Whether another live process has this pid (its swap may still be under way)."""
+    return pid != os.getpid() and process_alive(pid)
 
 
 def remove_leftovers(target):
