@@ -326,6 +326,7 @@ class Trainer:
                 self.after_step(session, step, writer)
                 if self.chief and clock.is_up():
                     stop.time_is_up()
+                    bar.total = step  # the bar ends full, at the step the run stops at
         return step, last_saved
 
     def _expect_end(self, bar, step, steps_left):
