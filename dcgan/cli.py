@@ -26,13 +26,13 @@ from dcgan.data import MNIST, MNIST_SIZE
 from dcgan.errors import TrainingError, UsageError, describe_os_error
 from dcgan.flag_checks import DEFAULT_OUTPUT_SIZE
 from dcgan.network import ModelConfig
-from dcgan.settings import EVAL_NUM, TRAIN_EVAL_NUM, RunSettings
+from dcgan.settings import EVAL_NUM, TRAIN_EVAL_NUM, Budget, RunSettings
 from dcgan.visualize_options import BOTH, VisualizeOptions
 
 runtime.skip_keras()  # before absl or anything else can import TensorFlow
 
 # Each default is declared once, on the dataclass that holds the setting; the flags show it.
-RUN, NET, PICTURES = RunSettings, ModelConfig, VisualizeOptions
+RUN, NET, PICTURES, BUDGET = RunSettings, ModelConfig, VisualizeOptions, Budget
 
 
 def _from_recipe(knob):
@@ -44,6 +44,14 @@ def _from_recipe(knob):
 # carpedm20's flags, under their names.
 flags.DEFINE_integer(
     "epoch", RUN.epoch, "Epochs to train (a resumed run counts the ones already done)."
+)
+flags.DEFINE_integer(
+    "steps", BUDGET.steps, "Stop at this step, beside --epoch: the first reached stops the run "
+    "(a total: a resumed run counts the steps done; not kept in run.json)."
+)
+flags.DEFINE_float(
+    "minutes", BUDGET.minutes, "Train for this many minutes in this launch (e.g. 10 or 0.5), "
+    "then save and stop, unless --epoch or --steps is reached first."
 )
 flags.DEFINE_float("learning_rate", RUN.learning_rate,
                    "Adam learning rate of D and G " + _from_recipe("learning_rate"))
@@ -258,9 +266,11 @@ HELP_GROUPS = (
     ("--train: pictures and sizes", ("image_size", "output_size", "input_height", "input_width",
                                      "output_height", "output_width", "crop",
                                      "input_fname_pattern", "train_size", "batch_size")),
+    ("--train: how long (the first limit reached stops the run, saving it)",
+     ("epoch", "steps", "minutes")),
     ("--train: optimisation (--recipe sets the rest unless given)",
-     ("epoch", "recipe", "learning_rate", "d_learning_rate", "g_learning_rate", "beta1",
-      "g_steps", "ema", "ema_start", "label_smoothing", "augment", "seed")),
+     ("recipe", "learning_rate", "d_learning_rate", "g_learning_rate", "beta1", "g_steps",
+      "ema", "ema_start", "label_smoothing", "augment", "seed")),
     ("--train: network (a resumed run keeps its own)", ("z_dim", "z_dist", "gf_dim", "df_dim",
                                                         "gfc_dim", "dfc_dim")),
     ("--train: outputs", ("sample_freq", "num_samples", "ckpt_freq", "max_to_keep",
@@ -379,8 +389,9 @@ def training_settings(args):
 
 
 def _train(values, present):
-    from dcgan import data, outputs, runs
+    from dcgan import data, flag_checks, outputs, runs
 
+    budget = flag_checks.budget_from_flags(values)
     run_settings, saved = runs.training_run(values, present)
     if not run_settings.is_mnist:  # before a run's folders are made for a misspelt dataset
         data.require_folder(run_settings.dataset_folder)
@@ -388,18 +399,19 @@ def _train(values, present):
         outputs.make_output_folders(run_settings)
     runtime.start()
     _announce(run_settings, saved, values, present)
-    _trainer(run_settings).run()
+    _trainer(run_settings, budget).run()
 
 
-def _trainer(run_settings):
-    """The trainer of a run: one process, or (--distribute) a tf.distribute strategy's."""
+def _trainer(run_settings, budget):
+    """The trainer of a run (for this launch's `budget`): one process, or (--distribute) a
+    tf.distribute strategy's."""
     if run_settings.distribute == "none":
         from dcgan.train import Trainer
 
-        return Trainer(run_settings)
+        return Trainer(run_settings, budget=budget)
     from dcgan.distribute import DistributedTrainer  # tf.distribute only when asked for
 
-    return DistributedTrainer(run_settings)
+    return DistributedTrainer(run_settings, budget=budget)
 
 
 def _visualize(values, present):

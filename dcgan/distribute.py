@@ -15,9 +15,10 @@ the graph. The semantics (README, "Several GPUs or machines"):
   the data by the whole job; worker 0 draws with `--seed`, worker k with `--seed` + k;
 - only the chief writes checkpoints, run.json, sample grids and TensorBoard events. Every worker
   restores the chief's newest checkpoint (they check that they agree on its step) and the
-  workers agree before every step whether one of them was asked to stop (SIGTERM, Ctrl-C), so
-  they stop together and the chief saves once. A task still waiting for the others to start
-  stops at once on such a signal (cluster.StopOnSignal): it has nothing to save.
+  workers agree before every step whether one of them was asked to stop (SIGTERM, Ctrl-C, or
+  the chief's clock once --minutes are spent), so they stop together and the chief saves once.
+  --steps and --epoch give every worker the same last step. A task still waiting for the
+  others to start stops at once on a signal (cluster.StopOnSignal): it has nothing to save.
 """
 
 import contextlib
@@ -263,9 +264,9 @@ class DistributedTrainer(train.Trainer):
     replication = watchdog = None  # set once the cluster is joined (in load_data)
     stop_request = None  # the run's train.StopRequest (set in run)
 
-    def __init__(self, settings, progress=True):
+    def __init__(self, settings, progress=True, budget=None):
         chief = cluster.writes_outputs(settings.distribute)
-        super().__init__(settings, progress and chief, chief=chief)
+        super().__init__(settings, progress and chief, chief=chief, budget=budget)
 
     def load_data(self):
         """Join the cluster (start the server and the watchdog), then read the data, taking
@@ -345,7 +346,8 @@ class DistributedTrainer(train.Trainer):
                      ", ".join(missing), self.settings.worker_timeout)
 
     def stop_now(self, session, stop):
-        """Stop when any worker was asked to, all at the same step."""
+        """Stop when any worker was asked to (a signal, or the chief's --minutes), all at the
+        same step."""
         if self.graph.agreement is None:
             return stop.requested
         mean, _ = session.run(self.graph.agreement, {self.graph.proposal: float(stop.requested)})

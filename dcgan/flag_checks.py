@@ -4,13 +4,14 @@ Each check raises UsageError naming the flag and the fix, before TensorFlow load
 """
 
 import dataclasses
+import math
 
 from dcgan import cluster, latent, recipes
 from dcgan.data import MNIST, MNIST_CLASSES, MNIST_SIZE
 from dcgan.errors import require, require_positive
 from dcgan.network import ModelConfig
 from dcgan.precision import PRECISIONS
-from dcgan.settings import RunSettings
+from dcgan.settings import Budget, RunSettings
 
 MIN_OUTPUT_SIZE = 8
 DEFAULT_OUTPUT_SIZE = 64  # a picture folder's output side when no size flag is given
@@ -66,6 +67,19 @@ def check_evaluation_flags(flags):
     for name in ("eval_num", "ndb_k"):
         value = flags.get(name)
         require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
+
+
+def budget_from_flags(flags):
+    """This launch's Budget from --steps and --minutes (None: not given); raises UsageError for
+    a value that is not a positive (finite) number."""
+    steps, minutes = flags.get("steps"), flags.get("minutes")
+    require(steps is None or steps > 0,
+            f"--steps is the step to stop at (the run's total, like --epoch), a positive "
+            f"number such as 5000, not {steps}")
+    require(minutes is None or (math.isfinite(minutes) and minutes > 0),
+            f"--minutes is this launch's training time, a positive number such as 10 or 0.5, "
+            f"not {minutes}")
+    return Budget(steps=steps, minutes=minutes)
 
 
 def check_compute_flags(flags):

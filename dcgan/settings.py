@@ -148,6 +148,25 @@ class RunSettings:
         return dataclasses.replace(self, **changes)
 
 
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How long one launch of `--train` may train, beside the run's `--epoch`: the first limit
+    reached stops it, with a checkpoint, as a stop signal does.
+
+    A property of the launch, not of the run: it is not in run.json, and a resume without these
+    flags trains to `--epoch`. The defaults are the command line's (None: no such limit).
+    """
+
+    steps: int = None  # the run's total step count to stop at (a resume counts those done)
+    minutes: float = None  # training time of this launch, from its first step
+
+    def __post_init__(self):
+        if self.steps is not None and self.steps <= 0:
+            raise ValueError(f"steps {self.steps}")
+        if self.minutes is not None and not 0 < self.minutes < float("inf"):
+            raise ValueError(f"minutes {self.minutes}")
+
+
 class UnknownSettings(ValueError):
     """run.json keys this version does not know; `names` lists them."""
 

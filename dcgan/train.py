@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from dcgan import checkpoints, data, grids, latent, model, ops, outputs, recipes, runs, runtime
 from dcgan.errors import TrainingError, UsageError, describe_os_error
-from dcgan.settings import DamagedRun
+from dcgan.settings import Budget, DamagedRun
 from dcgan.settings import load as load_run
 from dcgan.settings import save as save_run
 
@@ -40,12 +40,21 @@ def load_training_data(settings, progress=True):
 
 
 class StopRequest:
-    """Turns SIGINT/SIGTERM into a flag checked between steps, so a step is never cut short."""
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so a step is never cut short.
+
+    The --minutes budget asks through it too (`time_is_up`), so a cluster's workers agree on
+    that stop as on a signal's (DistributedTrainer.stop_now)."""
 
     def __init__(self):
         self.requested = False
         self.signum = None  # the signal that asked, if one did
+        self.out_of_time = False  # whether this process's --minutes budget asked
         self._previous = {}
+
+    def time_is_up(self):
+        """Ask to stop because the launch's --minutes are spent (unless a stop is asked)."""
+        if not self.requested:
+            self.requested = self.out_of_time = True
 
     def __enter__(self):
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -150,16 +159,38 @@ def _check_finite(step, checkpointer, **losses):
                                 "--learning_rate)")
 
 
+class Clock:
+    """The --minutes budget of one launch (None: none), counted from the start of its loop."""
+
+    def __init__(self, minutes):
+        self.minutes = minutes
+        self.started = time.monotonic()
+        self.deadline = None if minutes is None else self.started + minutes * 60
+
+    def is_up(self):
+        """Whether the budget is spent."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def steps_left(self, steps_done):
+        """How many more steps fit in the budget at this launch's pace so far (`steps_done`
+        since the start); None without a budget."""
+        if self.deadline is None:
+            return None
+        now = time.monotonic()
+        return int(steps_done * max(self.deadline - now, 0.0) / max(now - self.started, 1e-9))
+
+
 class Trainer:
     """Runs one training session for `settings`; `run()` returns the final step.
 
     `dcgan.distribute.DistributedTrainer` runs the same loop on several devices or machines
     through the hooks `load_data`, `build_graph`, `create_session`, `open_session`,
     `stop_now`, `save_samples` and `after_loop`. `chief`: this process writes checkpoints,
-    run.json, sample grids and TensorBoard (in a cluster, one worker does).
+    run.json, sample grids and TensorBoard (in a cluster, one worker does). `budget`: this
+    launch's --steps and --minutes (dcgan.settings.Budget), beside the run's --epoch.
     """
 
-    def __init__(self, settings, progress=True, chief=True):
+    def __init__(self, settings, progress=True, chief=True, budget=None):
         runtime.start()
         settings = runtime.resolve_precision(settings)
         self.settings = settings
@@ -179,7 +210,13 @@ class Trainer:
         if not self.steps_per_epoch:
             raise UsageError(f"--train_size {settings.train_size} is smaller than --batch_size "
                              f"{settings.batch_size}: raise --train_size or lower --batch_size")
-        self.total_steps = settings.epoch * self.steps_per_epoch
+        self.budget = budget or Budget()
+        epoch_steps = settings.epoch * self.steps_per_epoch
+        steps = self.budget.steps
+        self.total_steps = min(epoch_steps, steps or epoch_steps)
+        # The flag that sets the last step, as the final line names it.
+        self.limit = f"--steps {steps}" if steps and steps <= epoch_steps \
+            else f"--epoch {settings.epoch}"
         self.evaluator = None
         if settings.eval_freq and self.chief:
             from dcgan.evaluate import TrainingEvaluator  # metrics load only when asked for
@@ -264,17 +301,22 @@ class Trainer:
         return f"epoch {epoch}/{self.settings.epoch}"
 
     def _loop(self, session, step, stop, writer):
-        """Steps until the run is done or a stop is asked for; returns (step, last saved step)."""
+        """Steps until the run is done, its --minutes are spent or a stop is asked for; returns
+        (step, last saved step). The clock is read after each step, so a launch trains at least
+        one; in a cluster the chief's clock decides, and stop_now makes every worker stop at
+        the same step."""
         settings, checkpointer = self.settings, self.graph.checkpointer
-        last_saved, started, started_step = step, time.time(), step
+        last_saved, started_step, clock = step, step, Clock(self.budget.minutes)
         with self._progress_bar(step) as bar:
             while step < self.total_steps and not self.stop_now(session, stop):
                 d_loss, g_loss = self.step(session, step, writer)
                 step += 1
-                rate = settings.batch_size * (step - started_step) / (time.time() - started)
+                rate = settings.batch_size * (step - started_step) / \
+                    max(time.monotonic() - clock.started, 1e-9)
                 bar.set_description(self._epoch_label(step), refresh=False)
                 bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}",
                                 img_s=f"{rate:.1f}", refresh=False)
+                self._expect_end(bar, step, clock.steps_left(step - started_step))
                 bar.update(1)
                 if step % settings.sample_freq == 0:
                     self.save_samples(session, step)
@@ -282,7 +324,16 @@ class Trainer:
                     checkpointer.save(session, step)
                     last_saved = step
                 self.after_step(session, step, writer)
+                if self.chief and clock.is_up():
+                    stop.time_is_up()
+                    bar.total = step  # the bar ends full, at the step the run stops at
         return step, last_saved
+
+    def _expect_end(self, bar, step, steps_left):
+        """With --minutes, the bar's total (and so its ETA) is the step the run is expected to
+        stop at: the last step, or the one the time left reaches at this launch's pace."""
+        if steps_left is not None:
+            bar.total = min(self.total_steps, step + steps_left)
 
     def _train_and_save(self, session, step, stop):
         """The loop, then the final checkpoint and grid; returns the last step.
@@ -331,22 +382,29 @@ class Trainer:
                 # After the restore: it has checked the checkpoints hold these flags' network.
                 save_run(settings)
             step = self._train_and_save(session, step, stop)
-        log.info(self._summary(step, first_step, time.time() - started, stop.requested))
+        log.info(self._summary(step, first_step, time.time() - started, stop))
         return step
 
-    def _summary(self, step, first_step, seconds, stopped):
-        """The last line of a training: what was done, and where each output is."""
+    def _summary(self, step, first_step, seconds, stop):
+        """The last line of a training: what was done, why it stopped, and where each output
+        is."""
         settings = self.settings
         where = (f"checkpoint {settings.run_checkpoint_dir}/ (step {step}), samples "
                  f"{settings.run_sample_dir}/, logs {settings.run_log_dir}/")
-        if stopped:
+        if stop.out_of_time:
+            minutes = f"{self.budget.minutes:g}"
+            return f"reached --minutes {minutes}: stopped at step {step} of {self.total_steps} " \
+                   f"after {_duration(seconds)}; {where}: the same command trains {minutes} " \
+                   "minutes more"
+        if stop.requested:
             return f"stopped at step {step} of {self.total_steps} after {_duration(seconds)}; " \
                    f"{where}: the same command resumes"
+        flag = self.limit.split()[0]
         if step == first_step:
-            return f"nothing to train: step {step} already completes --epoch {settings.epoch}; " \
-                   f"pass a larger --epoch to train on; {where}"
+            return f"nothing to train: step {step} already reaches {self.limit}; pass a " \
+                   f"larger {flag} to train on; {where}"
         return f"trained steps {first_step + 1}-{step} of {self.total_steps} in " \
-               f"{_duration(seconds)}; {where}"
+               f"{_duration(seconds)}: reached {self.limit}; {where}"
 
 
 def _duration(seconds):

@@ -9,6 +9,13 @@ BAD_FLAGS = [
     ["--train", "--batch_size", "0"],
     ["--train", "--epoch", "-1"],
     ["--train", "--epoch", "x"],
+    ["--train", "--steps", "0"],
+    ["--train", "--steps", "-5"],
+    ["--train", "--steps", "2.5"],
+    ["--train", "--minutes", "0"],
+    ["--train", "--minutes", "-1"],
+    ["--train", "--minutes", "ten"],
+    ["--train", "--minutes", "nan"],
     ["--train", "--learning_rate", "0"],
     ["--train", "--beta1", "1.5"],
     ["--train", "--z_dim", "0"],
@@ -60,6 +67,28 @@ def test_bad_flags_exit_2_with_one_line(args, tmp_path):
 def test_the_seed_is_checked_in_every_mode_that_takes_one(args, tmp_path):
     # One rule: numpy, TensorFlow, scikit-learn and the web page all take 0..2**31-1.
     assert_one_line_exit_2(run_main(args, tmp_path), "--seed must be in 0..2147483647")
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"steps": 0}, "--steps is the step to stop at (the run's total, like --epoch), a positive "
+                   "number such as 5000, not 0"),
+    ({"steps": -5}, "not -5"),
+    ({"minutes": 0.0}, "--minutes is this launch's training time, a positive number such as 10 "
+                       "or 0.5, not 0.0"),
+    ({"minutes": -1.0}, "not -1.0"),
+    ({"minutes": float("nan")}, "not nan"),
+    ({"minutes": float("inf")}, "not inf"),
+], ids=str)
+def test_a_budget_that_is_not_a_positive_number_is_refused(given, message):
+    from dcgan import flag_checks
+    from dcgan.errors import UsageError
+
+    with pytest.raises(UsageError) as raised:
+        flag_checks.budget_from_flags(given)
+    assert message in str(raised.value)
+    budget = flag_checks.budget_from_flags({"steps": 3, "minutes": 0.5})
+    assert (budget.steps, budget.minutes) == (3, 0.5)
+    assert flag_checks.budget_from_flags({}) == flag_checks.Budget()  # no limit
 
 
 def assert_one_line_exit_2(result, *words, after_start=False):

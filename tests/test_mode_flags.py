@@ -40,6 +40,8 @@ def test_flags_typed_are_told_apart_from_values_and_flagfiles():
 @pytest.mark.parametrize("args, message", [
     (["--visualize", "--epoch", "5"], "--epoch is for --train, not --visualize: drop it"),
     (["--export", "--augment", "nonsense"], "--augment is for --train, not --export: drop it"),
+    (["--visualize", "--steps", "5"], "--steps is for --train, not --visualize: drop it"),
+    (["--evaluate", "--minutes", "1"], "--minutes is for --train, not --evaluate: drop it"),
     (["--evaluate", "--distribute", "mirrored"], "--distribute is for --train, not --evaluate"),
     (["--train", "--mode", "grid"], "--mode is for --visualize, not --train: drop it"),
 ], ids=lambda value: " ".join(value) if isinstance(value, list) else "")
