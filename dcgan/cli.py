@@ -46,12 +46,13 @@ flags.DEFINE_integer(
     "epoch", RUN.epoch, "Epochs to train (a resumed run counts the ones already done)."
 )
 flags.DEFINE_integer(
-    "steps", BUDGET.steps, "Stop at this step, beside --epoch: the first reached stops the run "
-    "(a total: a resumed run counts the steps done; not kept in run.json)."
+    "steps", BUDGET.steps, "Stop at this step (a total: a resumed run counts the steps done; "
+    "not kept in run.json). Without --epoch it replaces the epoch limit; with it, the first "
+    "reached stops the run."
 )
 flags.DEFINE_float(
     "minutes", BUDGET.minutes, "Train for this many minutes in this launch (e.g. 10 or 0.5), "
-    "then save and stop, unless --epoch or --steps is reached first."
+    "then save and stop, unless --steps (or --epoch, when given) is reached first."
 )
 flags.DEFINE_float("learning_rate", RUN.learning_rate,
                    "Adam learning rate of D and G " + _from_recipe("learning_rate"))
@@ -391,7 +392,7 @@ def training_settings(args):
 def _train(values, present):
     from dcgan import data, flag_checks, outputs, runs
 
-    budget = flag_checks.budget_from_flags(values)
+    budget = flag_checks.budget_from_flags(values, present)
     run_settings, saved = runs.training_run(values, present)
     if not run_settings.is_mnist:  # before a run's folders are made for a misspelt dataset
         data.require_folder(run_settings.dataset_folder)

@@ -69,9 +69,10 @@ def check_evaluation_flags(flags):
         require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
 
 
-def budget_from_flags(flags):
-    """This launch's Budget from --steps and --minutes (None: not given); raises UsageError for
-    a value that is not a positive (finite) number."""
+def budget_from_flags(flags, present=()):
+    """This launch's Budget from --steps and --minutes (None: not given), and whether --epoch
+    limits it too (given, or neither of them is); raises UsageError for a value that is not a
+    positive (finite) number."""
     steps, minutes = flags.get("steps"), flags.get("minutes")
     require(steps is None or steps > 0,
             f"--steps is the step to stop at (the run's total, like --epoch), a positive "
@@ -79,7 +80,8 @@ def budget_from_flags(flags):
     require(minutes is None or (math.isfinite(minutes) and minutes > 0),
             f"--minutes is this launch's training time, a positive number such as 10 or 0.5, "
             f"not {minutes}")
-    return Budget(steps=steps, minutes=minutes)
+    return Budget(steps=steps, minutes=minutes,
+                  epoch_limit="epoch" in present or (steps is None and minutes is None))
 
 
 def check_compute_flags(flags):

@@ -159,6 +159,10 @@ class Budget:
 
     steps: int = None  # the run's total step count to stop at (a resume counts those done)
     minutes: float = None  # training time of this launch, from its first step
+    # Whether the run's --epoch stops this launch too: not when --steps or --minutes is given
+    # without --epoch ("train ten minutes" should not end at the default 25 epochs of a small
+    # folder).
+    epoch_limit: bool = True
 
     def __post_init__(self):
         if self.steps is not None and self.steps <= 0:

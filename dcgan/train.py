@@ -180,6 +180,17 @@ class Clock:
         return int(steps_done * max(self.deadline - now, 0.0) / max(now - self.started, 1e-9))
 
 
+def _last_step(epoch_steps, epochs, budget):
+    """The step a launch stops at and the flag that sets it (the final line names it):
+    --epoch's or --steps', whichever comes first; (None, None) when only --minutes limits it."""
+    limits = []
+    if budget.epoch_limit:
+        limits.append((epoch_steps, f"--epoch {epochs}"))
+    if budget.steps:
+        limits.append((budget.steps, f"--steps {budget.steps}"))
+    return min(limits, default=(None, None))
+
+
 class Trainer:
     """Runs one training session for `settings`; `run()` returns the final step.
 
@@ -211,12 +222,8 @@ class Trainer:
             raise UsageError(f"--train_size {settings.train_size} is smaller than --batch_size "
                              f"{settings.batch_size}: raise --train_size or lower --batch_size")
         self.budget = budget or Budget()
-        epoch_steps = settings.epoch * self.steps_per_epoch
-        steps = self.budget.steps
-        self.total_steps = min(epoch_steps, steps or epoch_steps)
-        # The flag that sets the last step, as the final line names it.
-        self.limit = f"--steps {steps}" if steps and steps <= epoch_steps \
-            else f"--epoch {settings.epoch}"
+        self.total_steps, self.limit = _last_step(settings.epoch * self.steps_per_epoch,
+                                                  settings.epoch, self.budget)
         self.evaluator = None
         if settings.eval_freq and self.chief:
             from dcgan.evaluate import TrainingEvaluator  # metrics load only when asked for
@@ -297,8 +304,10 @@ class Trainer:
                     desc=self._epoch_label(step), disable=not self.progress)
 
     def _epoch_label(self, step):
-        epoch = min(step // self.steps_per_epoch + 1, self.settings.epoch)
-        return f"epoch {epoch}/{self.settings.epoch}"
+        epoch = step // self.steps_per_epoch + 1
+        if not self.budget.epoch_limit:
+            return f"epoch {epoch}"
+        return f"epoch {min(epoch, self.settings.epoch)}/{self.settings.epoch}"
 
     def _loop(self, session, step, stop, writer):
         """Steps until the run is done, its --minutes are spent or a stop is asked for; returns
@@ -308,7 +317,7 @@ class Trainer:
         settings, checkpointer = self.settings, self.graph.checkpointer
         last_saved, started_step, clock = step, step, Clock(self.budget.minutes)
         with self._progress_bar(step) as bar:
-            while step < self.total_steps and not self.stop_now(session, stop):
+            while not self._done(step) and not self.stop_now(session, stop):
                 d_loss, g_loss = self.step(session, step, writer)
                 step += 1
                 rate = settings.batch_size * (step - started_step) / \
@@ -329,11 +338,15 @@ class Trainer:
                     bar.total = step  # the bar ends full, at the step the run stops at
         return step, last_saved
 
+    def _done(self, step):
+        """Whether `step` is the last step (never, when only --minutes limits the launch)."""
+        return self.total_steps is not None and step >= self.total_steps
+
     def _expect_end(self, bar, step, steps_left):
         """With --minutes, the bar's total (and so its ETA) is the step the run is expected to
         stop at: the last step, or the one the time left reaches at this launch's pace."""
         if steps_left is not None:
-            bar.total = min(self.total_steps, step + steps_left)
+            bar.total = min(self.total_steps or step + steps_left, step + steps_left)
 
     def _train_and_save(self, session, step, stop):
         """The loop, then the final checkpoint and grid; returns the last step.
@@ -385,6 +398,9 @@ class Trainer:
         log.info(self._summary(step, first_step, time.time() - started, stop))
         return step
 
+    def _of(self):
+        return "" if self.total_steps is None else f" of {self.total_steps}"
+
     def _summary(self, step, first_step, seconds, stop):
         """The last line of a training: what was done, why it stopped, and where each output
         is."""
@@ -393,17 +409,17 @@ class Trainer:
                  f"{settings.run_sample_dir}/, logs {settings.run_log_dir}/")
         if stop.out_of_time:
             minutes = f"{self.budget.minutes:g}"
-            return f"reached --minutes {minutes}: stopped at step {step} of {self.total_steps} " \
+            return f"reached --minutes {minutes}: stopped at step {step}{self._of()} " \
                    f"after {_duration(seconds)}; {where}: the same command trains {minutes} " \
                    "minutes more"
         if stop.requested:
-            return f"stopped at step {step} of {self.total_steps} after {_duration(seconds)}; " \
+            return f"stopped at step {step}{self._of()} after {_duration(seconds)}; " \
                    f"{where}: the same command resumes"
         flag = self.limit.split()[0]
         if step == first_step:
             return f"nothing to train: step {step} already reaches {self.limit}; pass a " \
                    f"larger {flag} to train on; {where}"
-        return f"trained steps {first_step + 1}-{step} of {self.total_steps} in " \
+        return f"trained steps {first_step + 1}-{step}{self._of()} in " \
                f"{_duration(seconds)}: reached {self.limit}; {where}"
 
 
