@@ -316,6 +316,19 @@ def _command_name(argv0):
     return "python main.py" if name.endswith(".py") else name
 
 
+def parse(argv):
+    """absl's parsing of `argv` (program name first); returns the words that are not flags. A
+    bad flag raises UsageError with the one line `main.py` prints for it (tests check the flag
+    tables through this and `run`, in-process)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        raise UsageError(f"{error} (see `python main.py --help`)") from None
+    except UnicodeDecodeError as error:  # absl reads a --flagfile as UTF-8 text
+        raise UsageError(f"a --flagfile is not UTF-8 text (byte {error.start}: {error.reason}): "
+                         "save it as UTF-8, one flag per line") from None
+
+
 def parse_flags(argv):
     """absl parsing, but a bad flag is one line and exit status 2 rather than a usage dump, and
     --help prints the flags grouped by mode."""
@@ -323,12 +336,9 @@ def parse_flags(argv):
         print(help_text(_command_name(argv[0])))
         sys.exit(0)
     try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        fail(f"{error} (see `python main.py --help`)")
-    except UnicodeDecodeError as error:  # absl reads a --flagfile as UTF-8 text
-        fail(f"a --flagfile is not UTF-8 text (byte {error.start}: {error.reason}): save it "
-             "as UTF-8, one flag per line")
+        return parse(argv)
+    except UsageError as error:
+        fail(str(error))
 
 
 def _settings_for_sampling(values, present):

@@ -9,12 +9,14 @@ checkout (`face_files`, `copy_faces`) and skip, saying why, where it is absent.
 import functools
 import io
 import os
+import shlex
 import shutil
 import struct
 import subprocess
 import sys
 import zlib
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -195,6 +197,42 @@ def run_main(args, cwd, timeout=300, env=None, prefix=(), **kwargs):
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run([*prefix, sys.executable, str(MAIN), *args], cwd=cwd, env=env,
                           text=True, capture_output=True, timeout=timeout, **kwargs)
+
+
+def refusal(args):
+    """The line `python main.py ARGS` would exit 2 with (less its `error: `), found in this
+    process and the current folder: absl's parsing and `cli.run`, as main.py runs them.
+
+    The test fails if the command gets as far as starting TensorFlow (where a mode's real work
+    begins) or is not refused at all. The flags are unparsed afterwards, as before the call.
+    The exit status, the `error: ` prefix and the quiet console are main.py's, proven for all
+    rows by the few subprocess tests that keep them (tests/test_cli.py).
+    """
+    from dcgan import cli, runtime
+    from dcgan.errors import UsageError
+
+    argv = ["main.py", *args]
+    typed = f"`python main.py {shlex.join(args)}`"
+
+    def start():
+        raise AssertionError(f"{typed} got as far as starting TensorFlow")
+
+    cli.FLAGS.unparse_flags()
+    try:
+        with mock.patch.object(runtime, "start", start):
+            cli.run(cli.parse(argv), command_line=argv)
+    except UsageError as error:
+        return str(error)
+    finally:
+        cli.FLAGS.unparse_flags()
+    raise AssertionError(f"{typed} was not refused")
+
+
+def files_under(folder):
+    """Every path under `folder` (files, folders, links), relative to it: compare before and
+    after a command that must write nothing."""
+    folder = Path(folder)
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
 
 
 def with_file_size_limit(limit):
