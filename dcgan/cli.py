@@ -342,18 +342,22 @@ def parse_flags(argv):
 
 
 def _settings_for_sampling(values, present):
-    """The saved run a sampling mode reads, with the command line's overrides, and the path of
-    the checkpoint it asks for (None: the newest)."""
+    """The saved run a sampling mode reads, with the command line's overrides."""
     from dcgan import flag_checks, runs
 
     flag_checks.check_compute_flags(values)
     saved = runs.sampling_run(values, present)
     overrides = {name: values[name] for name in SAMPLING_OVERRIDES if name in present}
-    run_settings = saved.replace(**overrides)
+    return saved.replace(**overrides)
+
+
+def _checkpoint_to_sample(run_settings, values):
+    """Start TensorFlow (once every flag is checked); the path of the checkpoint --checkpoint
+    asks for (None: the newest)."""
     runtime.start()
     from dcgan import checkpoints
 
-    return run_settings, checkpoints.pick(run_settings.run_checkpoint_dir, values["checkpoint"])
+    return checkpoints.pick(run_settings.run_checkpoint_dir, values["checkpoint"])
 
 
 def _announce(run_settings, saved, values, present):
@@ -415,8 +419,9 @@ def _trainer(run_settings):
 def _visualize(values, present):
     from dcgan import visualize_options
 
-    run_settings, checkpoint = _settings_for_sampling(values, present)
+    run_settings = _settings_for_sampling(values, present)
     options = visualize_options.from_flags(values, present, run_settings)
+    checkpoint = _checkpoint_to_sample(run_settings, values)
     from dcgan.visualize import listing, visualize
 
     for line in listing(visualize(run_settings, options, checkpoint)):
@@ -431,7 +436,8 @@ def _evaluate(values, present):
     eval_data = values["eval_data"]
     if eval_data is not None and not os.path.isdir(eval_data):
         raise UsageError(f"--eval_data {eval_data} is not a folder of pictures")
-    run_settings, checkpoint = _settings_for_sampling(values, present)
+    run_settings = _settings_for_sampling(values, present)
+    checkpoint = _checkpoint_to_sample(run_settings, values)
     from dcgan.evaluate import evaluate
 
     _, path = evaluate(run_settings, values["eval_num"], eval_data, values["seed"] or 0,
@@ -440,7 +446,8 @@ def _evaluate(values, present):
 
 
 def _export(values, present):
-    run_settings, checkpoint = _settings_for_sampling(values, present)
+    run_settings = _settings_for_sampling(values, present)
+    checkpoint = _checkpoint_to_sample(run_settings, values)
     from dcgan.export import export
 
     # The page is built inside the export, so both are swapped in together or not at all.
