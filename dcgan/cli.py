@@ -327,6 +327,19 @@ def _command_name(argv0):
     return "python main.py" if name.endswith(".py") else name
 
 
+def parse(argv):
+    """absl's parsing of `argv` (program name first); returns the words that are not flags. A
+    bad flag raises UsageError with the one line `main.py` prints for it (tests check the flag
+    tables through this and `run`, in-process)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        raise UsageError(f"{error} (see `python main.py --help`)") from None
+    except UnicodeDecodeError as error:  # absl reads a --flagfile as UTF-8 text
+        raise UsageError(f"a --flagfile is not UTF-8 text (byte {error.start}: {error.reason}): "
+                         "save it as UTF-8, one flag per line") from None
+
+
 def parse_flags(argv):
     """absl parsing, but a bad flag is one line and exit status 2 rather than a usage dump, and
     --help prints the flags grouped by mode."""
@@ -334,27 +347,28 @@ def parse_flags(argv):
         print(help_text(_command_name(argv[0])))
         sys.exit(0)
     try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        fail(f"{error} (see `python main.py --help`)")
-    except UnicodeDecodeError as error:  # absl reads a --flagfile as UTF-8 text
-        fail(f"a --flagfile is not UTF-8 text (byte {error.start}: {error.reason}): save it "
-             "as UTF-8, one flag per line")
+        return parse(argv)
+    except UsageError as error:
+        fail(str(error))
 
 
 def _settings_for_sampling(values, present):
-    """The saved run a sampling mode reads, with the command line's overrides, and the path of
-    the checkpoint it asks for (None: the newest)."""
+    """The saved run a sampling mode reads, with the command line's overrides."""
     from dcgan import flag_checks, runs
 
     flag_checks.check_compute_flags(values)
     saved = runs.sampling_run(values, present)
     overrides = {name: values[name] for name in SAMPLING_OVERRIDES if name in present}
-    run_settings = saved.replace(**overrides)
+    return saved.replace(**overrides)
+
+
+def _checkpoint_to_sample(run_settings, values):
+    """Start TensorFlow (once every flag is checked); the path of the checkpoint --checkpoint
+    asks for (None: the newest)."""
     runtime.start()
     from dcgan import checkpoints
 
-    return run_settings, checkpoints.pick(run_settings.run_checkpoint_dir, values["checkpoint"])
+    return checkpoints.pick(run_settings.run_checkpoint_dir, values["checkpoint"])
 
 
 def _announce(run_settings, saved, values, present):
@@ -418,8 +432,9 @@ def _trainer(run_settings, budget):
 def _visualize(values, present):
     from dcgan import visualize_options
 
-    run_settings, checkpoint = _settings_for_sampling(values, present)
+    run_settings = _settings_for_sampling(values, present)
     options = visualize_options.from_flags(values, present, run_settings)
+    checkpoint = _checkpoint_to_sample(run_settings, values)
     from dcgan.visualize import listing, visualize
 
     for line in listing(visualize(run_settings, options, checkpoint)):
@@ -434,7 +449,8 @@ def _evaluate(values, present):
     eval_data = values["eval_data"]
     if eval_data is not None and not os.path.isdir(eval_data):
         raise UsageError(f"--eval_data {eval_data} is not a folder of pictures")
-    run_settings, checkpoint = _settings_for_sampling(values, present)
+    run_settings = _settings_for_sampling(values, present)
+    checkpoint = _checkpoint_to_sample(run_settings, values)
     from dcgan.evaluate import evaluate
 
     _, path = evaluate(run_settings, values["eval_num"], eval_data, values["seed"] or 0,
@@ -443,7 +459,8 @@ def _evaluate(values, present):
 
 
 def _export(values, present):
-    run_settings, checkpoint = _settings_for_sampling(values, present)
+    run_settings = _settings_for_sampling(values, present)
+    checkpoint = _checkpoint_to_sample(run_settings, values)
     from dcgan.export import export
 
     # The page is built inside the export, so both are swapped in together or not at all.

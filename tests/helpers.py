@@ -6,15 +6,19 @@ anime faces in particular (face detection, the faces' statistics) read ../shared
 checkout (`face_files`, `copy_faces`) and skip, saying why, where it is absent.
 """
 
+import contextlib
 import functools
 import io
+import logging
 import os
+import shlex
 import shutil
 import struct
 import subprocess
 import sys
 import zlib
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -195,6 +199,70 @@ def run_main(args, cwd, timeout=300, env=None, prefix=(), **kwargs):
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run([*prefix, sys.executable, str(MAIN), *args], cwd=cwd, env=env,
                           text=True, capture_output=True, timeout=timeout, **kwargs)
+
+
+def refusal(args):
+    """The line `python main.py ARGS` would exit 2 with (less its `error: `), found in this
+    process and the current folder: absl's parsing and `cli.run`, as main.py runs them.
+
+    The test fails if the command gets as far as starting TensorFlow (where a mode's real work
+    begins), shows anything else on the way (a print, or a log line main.py would show: the
+    package's INFO and up, anyone's WARNING and up) or is not refused at all. The flags are
+    unparsed afterwards, as before the call. The exit status and the `error: ` prefix are
+    main.py's, proven by the few rows that still run it (tests/test_cli.py).
+    """
+    from dcgan import cli, runtime
+    from dcgan.errors import UsageError
+
+    argv = ["main.py", *args]
+    typed = f"`python main.py {shlex.join(args)}`"
+
+    def start():
+        raise AssertionError(f"{typed} got as far as starting TensorFlow")
+
+    shown = []
+    cli.FLAGS.unparse_flags()
+    try:
+        with mock.patch.object(runtime, "start", start), _shown_lines(shown):
+            cli.run(cli.parse(argv), command_line=argv)
+    except UsageError as error:
+        line = str(error)
+    else:
+        raise AssertionError(f"{typed} was not refused")
+    finally:
+        cli.FLAGS.unparse_flags()
+    assert not shown, f"{typed} showed more than its error line: {shown}"
+    return line
+
+
+@contextlib.contextmanager
+def _shown_lines(shown):
+    """While the block runs, add to `shown` what main.py would put on the console: what is
+    printed, the package's log lines of INFO and up and anyone's of WARNING and up."""
+    package, root = logging.getLogger("dcgan"), logging.getLogger()
+    records, package_level = [], package.level
+    watched = [(package, logging.Handler(logging.INFO)), (root, logging.Handler(logging.WARNING))]
+    for logger, handler in watched:
+        handler.emit = records.append
+        logger.addHandler(handler)
+    package.setLevel(logging.INFO)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            yield
+    finally:
+        for logger, handler in watched:
+            logger.removeHandler(handler)
+        package.setLevel(package_level)
+        logged = {id(record): record.getMessage() for record in records}  # once, not twice
+        shown += printed.getvalue().splitlines() + list(logged.values())
+
+
+def files_under(folder):
+    """Every path under `folder` (files, folders, links), relative to it: compare before and
+    after a command that must write nothing."""
+    folder = Path(folder)
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
 
 
 def with_file_size_limit(limit):

@@ -7,7 +7,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from helpers import run_main
+from helpers import files_under, refusal, run_main
 
 from dcgan import grids, latent, walks
 from dcgan.grids import GAP, to_uint8
@@ -274,6 +274,9 @@ def test_mnist_label_and_digit_rows(mnist_run, tmp_path):
 
 
 # --- mistakes: one line, exit status 2, before TensorFlow loads ----------------------------
+# The options are checked against the run found (its run.json), before TensorFlow loads, so
+# the table runs in this process: helpers.refusal fails a row that would start TensorFlow.
+# main.py's own contract is proven by one row here and tests/test_cli.py's subprocess rows.
 
 BAD = [
     (["--mode", "nope"], "--mode must be one of"),
@@ -304,21 +307,39 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("args", "message"), BAD, ids=lambda a: " ".join(a))
-def test_bad_visualize_flags(trained_run, args, message):
+BAD_ROWS = [pytest.param(args, message, id=" ".join(args)) for args, message in BAD]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_ROWS)
+def test_bad_visualize_flags(trained_run, args, message, monkeypatch):
     workdir, _ = trained_run
-    result = run_main(["--visualize", *args], workdir)
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
+    before = files_under(workdir)
+    monkeypatch.chdir(workdir)
+    line = refusal(["--visualize", *args])
+    assert message in line and "\n" not in line, line
+    assert files_under(workdir) == before
 
 
-def test_no_checkpoint_names_the_folder_and_the_train_command(tmp_path):
-    result = run_main(["--visualize", "--dataset", "anime", "--mode", "best"], tmp_path)
-    assert result.returncode == 2
-    assert "in checkpoints/" in result.stderr
-    assert "`python main.py --dataset anime --train`" in result.stderr
+def test_a_bad_visualize_flag_from_main_py_is_status_2_and_one_line(trained_run, monkeypatch):
+    """Slow on purpose (a Python start): one row of the table through main.py, after the run is
+    found. Exit status 2, the in-process refusal as its one `error:` line, nothing written."""
+    workdir, _ = trained_run
+    before = files_under(workdir)
+    monkeypatch.chdir(workdir)
+    args = ["--visualize", "--mode", "nope"]
+    expected = f"error: {refusal(args)}"
+    result = run_main(args, workdir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip() == expected
+    assert files_under(workdir) == before
+
+
+def test_no_checkpoint_names_the_folder_and_the_train_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = refusal(["--visualize", "--dataset", "anime", "--mode", "best"])
+    assert "in checkpoints/" in line
+    assert "`python main.py --dataset anime --train`" in line
+    assert files_under(tmp_path) == []
 
 
 def test_every_visualize_mode_has_its_flags_and_a_picture_maker():
