@@ -49,5 +49,4 @@ def claim_output_folder(folder, run_folder):
             and os.path.exists(os.path.join(owner, RUN_FILE)):
         raise UsageError(f"{folder} holds the outputs of the run in {os.path.normpath(owner)}: "
                          "pass --name NAME to give this run folders of its own")
-    with open(marker, "w") as handle:
-        handle.write(os.path.relpath(run_folder, folder) + "\n")
+    durable.write_atomically(marker, (os.path.relpath(run_folder, folder) + "\n").encode())

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from dcgan import grids, latent, walks
+from dcgan import durable, grids, latent, walks
 from dcgan.session import TrainedGenerator
 from dcgan.visualize_options import MERGED_TILES, VisualizeOptions
 
@@ -192,10 +192,9 @@ def best(canvas):
         file = f"rank{rank:03d}_seed{seeds[index]}_score{scores[index]:.4f}.png"
         paths.append(grids.save_image(canvas.path(name, file), picture))
     table = canvas.path(name, "scores.tsv")
-    with open(table, "w") as handle:
-        handle.write("rank\tseed\tscore\tkept\n")
-        for rank, index in enumerate(order, start=1):
-            handle.write(f"{rank}\t{seeds[index]}\t{scores[index]:.6f}\t{int(rank <= len(kept))}\n")
+    rows = [f"{rank}\t{seeds[index]}\t{scores[index]:.6f}\t{int(rank <= len(kept))}\n"
+            for rank, index in enumerate(order, start=1)]
+    durable.write_atomically(table, ("rank\tseed\tscore\tkept\n" + "".join(rows)).encode())
     return [*paths, table]
 
 

@@ -195,3 +195,23 @@ def test_cli_bad_argument_exits_2_with_one_line(tmp_path):
                           timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--margin" in proc.stderr
+
+
+def test_a_link_planted_where_a_picture_goes_is_replaced_not_written_through(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(MISAKA, raw / "misaka.png")
+    precious = tmp_path / "precious.txt"
+    precious.write_text("not yours to overwrite")
+    name = faces.output_names([raw / "misaka.png"], raw)[raw / "misaka.png"]
+    boxes, out = tmp_path / "boxes", tmp_path / "data" / "anime"
+    boxes.mkdir()
+    out.mkdir(parents=True)
+    drawn, crop = boxes / f"{name}.jpg", out / f"{name}-0.jpg"
+    for planted in (drawn, crop):
+        planted.symlink_to(precious)
+    result = _faces_cli(raw, tmp_path / "data", "--draw", str(boxes))
+    assert result.returncode == 0, result.stderr
+    assert precious.read_text() == "not yours to overwrite"
+    for written in (drawn, crop):
+        assert not written.is_symlink() and Image.open(written).format == "JPEG"

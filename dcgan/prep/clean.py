@@ -202,7 +202,8 @@ def write_output(source: Path, output: Path, result: Result) -> Path:
 
 
 def _write_report(report: Path, result: Result) -> None:
-    report.write_text("".join(f"{p}\t{why}\n" for p, why in result.dropped), **NAMES)
+    durable.write_atomically(str(report), "".join(f"{p}\t{why}\n" for p, why in result.dropped)
+                             .encode(**NAMES))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.list is not None:
         args.list.parent.mkdir(parents=True, exist_ok=True)
-        args.list.write_text("".join(p + "\n" for p in result.kept), **NAMES)
+        durable.write_atomically(str(args.list), "".join(p + "\n" for p in result.kept)
+                                 .encode(**NAMES))
         report, where = args.list.with_name(args.list.name + ".dropped.tsv"), args.list
         _write_report(report, result)
     else:

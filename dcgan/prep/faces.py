@@ -12,6 +12,7 @@ name unique). A rerun skips pictures already done (recorded in
 from __future__ import annotations
 
 import hashlib
+import io
 import multiprocessing
 import os
 import re
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dcgan import pictures
+from dcgan import durable, pictures
 from dcgan.prep import cascade, fetch, tool_cli
 
 MANIFEST = ".faces_manifest.tsv"
@@ -193,14 +194,19 @@ def _process(task: tuple[str, str]) -> tuple[str, int, str]:
     boxes = detect_faces(_WORKER["classifier"], rgb, settings)
     out_dir: Path = _WORKER["out_dir"]
     for i, crop in enumerate(crop_faces(rgb, boxes, settings)):
-        target = out_dir / f"{name}-{i}.jpg"
-        tmp = target.with_name("." + target.name + ".part")
-        crop.save(tmp, format="JPEG", quality=95)
-        os.replace(tmp, target)
+        _write_jpeg(out_dir / f"{name}-{i}.jpg", crop, quality=95)
     if _WORKER["draw_dir"] is not None:
-        draw_boxes(rgb, boxes, settings.margin).save(_WORKER["draw_dir"] / f"{name}.jpg",
-                                                      quality=90)
+        _write_jpeg(_WORKER["draw_dir"] / f"{name}.jpg",
+                    draw_boxes(rgb, boxes, settings.margin), quality=90)
     return path, len(boxes), "ok" if boxes else "no face found"
+
+
+def _write_jpeg(path: Path, image: Image.Image, quality: int) -> None:
+    """Encode `image` in memory and put it at `path` whole, never through a link planted there
+    (durable.write_atomically)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    durable.write_atomically(str(path), buffer.getvalue())
 
 
 def _parse_args(argv):
