@@ -1,5 +1,6 @@
 """A run's output folders: made once before training, checked writable, owned by one run."""
 
+import contextlib
 import os
 
 from dcgan import durable
@@ -14,18 +15,38 @@ def make_output_folders(settings):
     """Create the run's checkpoint, sample and log folders and check that each can be written.
 
     Done before anything is trained, so a read-only or misspelt folder is a UsageError naming
-    its flag rather than a failure at the first checkpoint, hours later.
+    its flag rather than a failure at the first checkpoint, hours later. The folders this call
+    made are removed again when one of them is refused: a refused command leaves nothing.
     """
+    made = []
     for flag, attribute in OUTPUT_FOLDERS:
         folder = getattr(settings, attribute)
+        made += _missing(folder)
         try:
             durable.make_writable_folder(folder)
         except OSError as error:
+            _remove_empty(made)
             raise UsageError(f"--{flag} {getattr(settings, flag)}: cannot write in {folder} "
                              f"({error.strerror or error}): pick a writable folder with "
                              f"--{flag}") from None
     for folder in (settings.run_sample_dir, settings.run_log_dir):
         claim_output_folder(folder, settings.run_checkpoint_dir)
+
+
+def _missing(folder):
+    """`folder` and those of its parents that do not exist yet, deepest first."""
+    missing, path = [], os.path.abspath(folder)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
+def _remove_empty(folders):
+    """Remove each of `folders` (deepest first within each run of them) that is empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):  # not made, or not empty: not ours to remove
+            os.rmdir(folder)
 
 
 OWNER_FILE = ".dcgan_run"  # in a run's sample and log folders: the path to its checkpoints
