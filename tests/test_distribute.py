@@ -270,16 +270,14 @@ def test_a_run_resumes_on_any_device_layout_with_the_same_weights(tmp_path):
     from dcgan.train import Trainer
 
     copy_faces(tmp_path / "data" / "anime", 16)
-    first = tiny_settings(tmp_path, distribute="mirrored", devices="/cpu:0,/cpu:1", epoch=1,
-                          precision="fp32")  # fp32: no bf16 rewrite to wait for
+    first = tiny_settings(tmp_path, distribute="mirrored", devices="/cpu:0,/cpu:1", epoch=1)
     assert DistributedTrainer(first, progress=False).run() == 2  # 16 faces / batch 8
     folders = {name: str(tmp_path / name) for name in ("data", "checkpoints", "samples", "logs")}
     mirrored = {"distribute": "mirrored", "devices": "/cpu:0,/cpu:1"}
     for epoch, layout, make in [(2, {}, Trainer), (3, mirrored, DistributedTrainer)]:
         values, present = flag_values(
             dataset="anime", epoch=epoch, data_dir=folders["data"], sample_dir=folders["samples"],
-            checkpoint_dir=folders["checkpoints"], tensorboard_dir=folders["logs"],
-            precision="fp32", **layout)
+            checkpoint_dir=folders["checkpoints"], tensorboard_dir=folders["logs"], **layout)
         run, saved = runs.training_run(values, present)
         assert saved is not None and run.batch_size == 8
         assert (run.distribute, run.devices) == (layout.get("distribute", "none"),
