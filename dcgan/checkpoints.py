@@ -138,11 +138,15 @@ class Checkpointer:
     def restore_or_initialize(self, session):
         """Restore the newest usable checkpoint if any, else initialise; returns the step."""
         remove_leftovers(self.folder)
-        if not listed(self.folder):
+        newest = latest(self.folder)
+        if newest is None:
             session.run(self.initializer)
             self.saved_step = None
             return 0
         self.saved_step = self.restore(session)
+        if self.saved_step != step_of(newest):  # the run's first line named the newest: say where
+            log.info("training goes on from step %d, its newest usable checkpoint",
+                     self.saved_step)
         return self.saved_step
 
     def restore(self, session, path=None):

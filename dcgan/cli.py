@@ -57,7 +57,8 @@ flags.DEFINE_float(
 flags.DEFINE_float("learning_rate", RUN.learning_rate,
                    "Adam learning rate of D and G " + _from_recipe("learning_rate"))
 flags.DEFINE_float("beta1", RUN.beta1, "Adam beta1 (momentum) " + _from_recipe("beta1"))
-flags.DEFINE_integer("train_size", None, "Use at most this many images per epoch (default all).")
+flags.DEFINE_integer("train_size", RUN.train_size,
+                     "Use at most this many images per epoch (0: every image).")
 flags.DEFINE_integer("batch_size", RUN.batch_size, "Images per training batch.")
 flags.DEFINE_integer("input_height", None, "Centre-crop height (implies --crop).")
 flags.DEFINE_integer("input_width", None, "Centre-crop width (default: --input_height).")
@@ -129,7 +130,7 @@ flags.DEFINE_integer("image_size", None, "Square centre-crop size (sets --input_
 flags.DEFINE_integer("output_size", None, "Square output size (sets --output_height/width).")
 flags.DEFINE_integer("g_steps", RUN.g_steps,
                      "Generator updates per discriminator update " + _from_recipe("g_steps"))
-flags.DEFINE_integer("seed", None, "Random seed for a reproducible run or sample.")
+flags.DEFINE_integer("seed", RUN.seed, "Random seed for a reproducible run or sample.")
 flags.DEFINE_integer("num_samples", RUN.num_samples, "Images in each sample grid.")
 flags.DEFINE_integer("gf_dim", NET.gf_dim, "Generator filters in the last deconvolution.")
 flags.DEFINE_integer("df_dim", NET.df_dim, "Discriminator filters in the first convolution.")
@@ -180,9 +181,9 @@ flags.DEFINE_boolean(
 )
 flags.DEFINE_integer(
     "eval_num",
-    None,
-    f"Images per compared set (--evaluate: {EVAL_NUM}, training: {TRAIN_EVAL_NUM}; capped by half "
-    "the real images).",
+    RUN.eval_num,
+    f"Images per compared set (0: {EVAL_NUM} for --evaluate, {TRAIN_EVAL_NUM} in training; "
+    "capped by half the real images).",
 )
 flags.DEFINE_string(
     "eval_data", None, "--evaluate against this folder of pictures instead of the run's dataset."
@@ -372,16 +373,19 @@ def _checkpoint_to_sample(run_settings, values):
 
 
 def _announce(run_settings, saved, values, present):
-    """Training's first line: the run it starts or resumes, its sizes, and why that one."""
+    """Training's first line, its one announcement: the run it starts or resumes (from its
+    newest checkpoint: the restore says so if it falls back to an older one), its sizes, and
+    why that one."""
     from dcgan import checkpoints, runs, settings
 
     what = f"run {run_settings.run_name} ({settings.describe(run_settings)})"
-    newest = checkpoints.latest(run_settings.run_checkpoint_dir) if saved else None
+    newest = checkpoints.latest(run_settings.run_checkpoint_dir)
     if newest is None:
         log.info("starting %s in %s/", what, run_settings.run_checkpoint_dir)
         return
     why = ""
-    if "name" not in present:  # found by dataset and sizes: say which others the flags skip
+    if saved is not None and "name" not in present:
+        # found by dataset and sizes: say which others the flags skip
         sizes = runs.picks_as_flags(runs.run_picks(values, present))
         why = (f"; the newest {run_settings.dataset} run{' with ' + sizes if sizes else ''}"
                " (--name picks another or starts a new one)")
@@ -414,19 +418,19 @@ def _train(values, present):
         outputs.make_output_folders(run_settings)
     runtime.start()
     _announce(run_settings, saved, values, present)
-    _trainer(run_settings, budget).run()
+    _trainer(run_settings, budget, saved).run()
 
 
-def _trainer(run_settings, budget):
-    """The trainer of a run (for this launch's `budget`): one process, or (--distribute) a
-    tf.distribute strategy's."""
+def _trainer(run_settings, budget, resumed):
+    """The trainer of a run (for this launch's `budget`, continuing saved run `resumed` or
+    None): one process, or (--distribute) a tf.distribute strategy's."""
     if run_settings.distribute == "none":
         from dcgan.train import Trainer
 
-        return Trainer(run_settings, budget=budget)
+        return Trainer(run_settings, budget=budget, resumed=resumed)
     from dcgan.distribute import DistributedTrainer  # tf.distribute only when asked for
 
-    return DistributedTrainer(run_settings, budget=budget)
+    return DistributedTrainer(run_settings, budget=budget, resumed=resumed)
 
 
 def _visualize(values, present):

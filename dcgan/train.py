@@ -10,10 +10,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from dcgan import checkpoints, data, grids, latent, model, ops, outputs, recipes, runs, runtime
+from dcgan import checkpoints, data, grids, latent, model, ops, runtime
 from dcgan.errors import TrainingError, UsageError, describe_os_error
-from dcgan.settings import Budget, DamagedRun
-from dcgan.settings import load as load_run
+from dcgan.settings import Budget
 from dcgan.settings import save as save_run
 
 tf1 = tf.compat.v1
@@ -98,12 +97,8 @@ def real_batches(training_data, batch_size, seed, cfg):
 def build_gan(settings, real, real_labels, replicas=1):
     """The run's DCGAN on a batch of real images (one replica of `replicas`)."""
     with ops.built_for(settings.precision):
-        return model.DCGAN(
-            settings.model, real, real_labels, settings.learning_rate, settings.beta1,
-            settings.ema, d_learning_rate=settings.d_learning_rate,
-            g_learning_rate=settings.g_learning_rate, label_smoothing=settings.label_smoothing,
-            augment_policies=recipes.parse_augment(settings.augment),
-            ema_start=settings.ema_start, replicas=replicas)
+        return model.DCGAN(settings.model, real, real_labels, choices=settings.choices,
+                           replicas=replicas)
 
 
 def summaries(gan, tiles):
@@ -137,18 +132,6 @@ class TrainingGraph:
             self.checkpointer = checkpoints.Checkpointer(settings.run_checkpoint_dir,
                                                          settings.max_to_keep)
             self.graph.finalize()
-
-
-def _saved_settings(settings):
-    """The run.json of the run being resumed, or None when there is none or it is damaged (then
-    the restore checks the checkpoints hold the network these flags build, and run.json is
-    written anew from the flags)."""
-    try:
-        return load_run(settings.run_checkpoint_dir)
-    except DamagedRun as damaged:
-        log.warning("%s is damaged (%s): writing it again from these flags once a checkpoint "
-                    "restores", damaged.path, damaged.reason)
-        return None
 
 
 def _check_finite(step, checkpointer, **losses):
@@ -199,20 +182,21 @@ class Trainer:
     `stop_now`, `save_samples` and `after_loop`. `chief`: this process writes checkpoints,
     run.json, sample grids and TensorBoard (in a cluster, one worker does). `budget`: this
     launch's --steps and --minutes (dcgan.settings.Budget), beside the run's --epoch.
+    `resumed`: the saved run this launch continues (None: a new run), as `dcgan.runs` found and
+    checked it.
+
+    `settings` are final (`dcgan.runs.training_run`): the Trainer reads no run.json and
+    applies no default; it writes run.json once, from them. The run's output folders must exist
+    (`dcgan.outputs.make_output_folders`, which the command line runs before TensorFlow loads).
     """
 
-    def __init__(self, settings, progress=True, chief=True, budget=None):
+    def __init__(self, settings, progress=True, chief=True, budget=None, resumed=None):
         runtime.start()
         settings = runtime.resolve_precision(settings)
         self.settings = settings
         self.chief = chief
         self.progress = progress
-        if self.chief:
-            outputs.make_output_folders(settings)
-        saved = _saved_settings(settings)
-        self.announced_resume = saved is not None  # the command line said "resuming run ..."
-        if saved is not None:
-            runs.check_compatible(saved, settings)
+        self.resumed = resumed
         self.data = self.load_data()
         usable = len(self.data.images)
         if settings.train_size:
@@ -384,13 +368,9 @@ class Trainer:
         returns the last step."""
         settings = self.settings
         started = time.time()
-        newest = checkpoints.latest(settings.run_checkpoint_dir)
         session, step = self.open_session()
         first_step = step
         with session:
-            if step and (not self.announced_resume or step != checkpoints.step_of(newest)):
-                # the newest could not be read, or run.json was: say where training resumes
-                log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
             if self.chief:
                 # After the restore: it has checked the checkpoints hold these flags' network.
                 save_run(settings)

@@ -293,4 +293,12 @@ def cropped_run(**changes):
     from dcgan.settings import RunSettings
 
     model = ModelConfig(output_height=48, output_width=32, c_dim=3)
-    return RunSettings(dataset="anime", model=model, crop_height=96, crop_width=64, **changes)
+    return RunSettings.create(dataset="anime", model=model, crop_height=96, crop_width=64,
+                              **changes)
+
+
+def carpedm20(**changes):
+    """carpedm20's training choices (model.DCGAN's `choices`), with `changes` over them."""
+    from dcgan import recipes
+
+    return {**recipes.RECIPES[recipes.CARPEDM20], **changes}

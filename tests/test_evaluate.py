@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TINY_FLAGS, copy_photos, photo_arrays, run_main
+from helpers import TINY_FLAGS, carpedm20, copy_photos, photo_arrays, run_main
 
 from dcgan import checkpoints, model, runs, settings
 from dcgan.errors import UsageError
@@ -135,7 +135,7 @@ def test_ema_shadows_follow_the_weights_by_the_decay():
     with tf.Graph().as_default():
         tf1.set_random_seed(3)
         real = tf.constant(faces, tf.float32) / 127.5 - 1.0
-        gan = model.DCGAN(cfg, real, ema_decay=0.95)
+        gan = model.DCGAN(cfg, real, choices=carpedm20(ema=0.95))
         pairs = model.ema_pairs()
         names = {v.op.name for v, _ in pairs}
         assert names == {v.op.name for v in model.scoped_variables("generator")
