@@ -96,3 +96,19 @@ def test_docs_flags_md_names_every_flag_and_its_default():
             assert float(written) == default, f"docs/flags.md: --{name} {written}, not {default}"
         else:
             assert written == str(default), f"docs/flags.md: --{name} {written!r}, not {default!r}"
+
+
+def _methods(path, class_name):
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    [found] = [node for node in ast.walk(tree)
+               if isinstance(node, ast.ClassDef) and node.name == class_name]
+    return {node.name for node in found.body if isinstance(node, ast.FunctionDef)}
+
+
+def test_the_distributed_trainer_overrides_only_the_trainers_public_hooks():
+    base = _methods(REPO / "dcgan" / "train.py", "Trainer")
+    overridden = _methods(REPO / "dcgan" / "distribute.py", "DistributedTrainer") & base
+    private = {name for name in overridden if name.startswith("_") and name != "__init__"}
+    assert not private, f"DistributedTrainer overrides Trainer's private {sorted(private)}"
