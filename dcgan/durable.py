@@ -11,11 +11,13 @@ with an error instead of being written through, so a write never lands outside i
 """
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
 import stat
 import tempfile
+import typing
 
 # Create a file that must not exist yet, and never through a link (a planted one fails: EEXIST).
 NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -83,22 +85,60 @@ def write_atomically(path, data):
     A link at `path` is replaced, not written through. Raises OSError naming `path` (disk full,
     read-only folder) after removing the temporary file.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    temporary = f"{path}.tmp{os.getpid()}"
+    with replacing(path) as new:
+        new.file.write(data)
+    return path
+
+
+@dataclasses.dataclass
+class Replacement:
+    """What a `replacing` block writes: `file` (binary, read and write) holds the new version
+    under the temporary name `temporary`; `path` is where it goes once complete, which the
+    block may change (a name that depends on what was written)."""
+
+    file: typing.BinaryIO
+    temporary: str
+    path: str
+
+
+@contextlib.contextmanager
+def replacing(path, temporary=None):
+    """Write a new version of `path` whole or not at all, for writers that stream or need a
+    file: yields a Replacement whose file is created new beside `path` (never through a link;
+    by default `<path>.tmp<pid>`, a leftover of a killed process with our pid removed first).
+
+    When the block ends, the file is fsync'ed, renamed over `path` (a link there is replaced,
+    not written through) and the folder fsync'ed; when it raises, the file is removed. An
+    OSError names `path`, not the temporary name.
+    """
+    path = os.fspath(path)
+    ours = temporary is None  # named by our pid: no live process but us writes it
+    temporary = f"{path}.tmp{os.getpid()}" if ours else os.fspath(temporary)
+    new = None
     try:
-        # A leftover of a killed process that had our pid; unlink never follows a link.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        write_new(temporary, data)
-        os.replace(temporary, path)
+        if ours:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)  # unlink never follows a link
+        new = Replacement(_create(temporary), temporary, path)
+        with new.file:
+            yield new
+            new.file.flush()
+            os.fsync(new.file.fileno())
+        os.replace(temporary, new.path)
     except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
+        if new is not None:  # created by us (O_EXCL), so ours to remove
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
         if isinstance(error, OSError):  # name the file the user asked for, not our temporary
             _named(error, path)
         raise
-    sync_folder(folder)
-    return path
+    sync_folder(os.path.dirname(os.path.abspath(new.path)))
+
+
+def _create(path):
+    """A read-write binary handle on the new file `path` (see NEW_FILE)."""
+    descriptor = os.open(path, (NEW_FILE & ~os.O_WRONLY) | os.O_RDWR, 0o666)
+    return os.fdopen(descriptor, "w+b")
 
 
 def make_writable_folder(folder):

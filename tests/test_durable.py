@@ -33,6 +33,22 @@ def test_an_atomic_write_replaces_a_link_and_never_writes_through_it(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "victim.txt"]
 
 
+def test_a_streamed_replacement_is_whole_or_absent_and_may_choose_its_name(tmp_path):
+    target = tmp_path / "picture"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError) as raised, durable.replacing(target) as new:
+        new.file.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")  # the disk fills mid-write
+    assert raised.value.filename == str(target)  # the user's file, not our temporary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["picture"]
+    assert target.read_bytes() == b"old"
+    with durable.replacing(target, tmp_path / ".picture.part") as new:
+        new.file.write(b"\xff\xd8 a jpeg")
+        new.path = f"{target}.jpg"  # named by what was written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["picture", "picture.jpg"]
+    assert (tmp_path / "picture.jpg").read_bytes() == b"\xff\xd8 a jpeg"
+
+
 def test_a_write_past_a_file_size_limit_names_the_file_and_leaves_nothing(tmp_path):
     # RLIMIT_FSIZE binds root too; Python ignores SIGXFSZ, so the write fails with EFBIG.
     script = ("import resource, sys\n"
