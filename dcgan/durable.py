@@ -23,22 +23,23 @@ import typing
 NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def sync_file(path):
-    """Flush one file's data to the disk."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+def _flush(path, flags=0):
+    """fsync `path`, opened read-only with the extra open `flags`."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def sync_file(path):
+    """Flush one file's data to the disk (a link there is refused, not followed)."""
+    _flush(path, os.O_NOFOLLOW)
 
 
 def sync_folder(folder):
     """Flush a folder's entries (renames, new and deleted files) to the disk."""
-    descriptor = os.open(folder or ".", os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    _flush(folder or ".")
 
 
 def _named(error, path):

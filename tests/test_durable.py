@@ -10,9 +10,15 @@ import pytest
 from dcgan import durable
 
 
-def test_a_new_file_refuses_a_link_and_names_the_file(tmp_path):
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious")
+@pytest.fixture
+def victim(tmp_path):
+    """A file that a link planted where we write points to: it must stay as it is."""
+    path = tmp_path / "victim.txt"
+    path.write_text("precious")
+    return path
+
+
+def test_a_new_file_refuses_a_link_and_names_the_file(tmp_path, victim):
     os.symlink(victim, tmp_path / "out.bin")
     with pytest.raises(OSError) as raised:
         durable.write_new(tmp_path / "out.bin", b"new")
@@ -20,9 +26,7 @@ def test_a_new_file_refuses_a_link_and_names_the_file(tmp_path):
     assert victim.read_text() == "precious"
 
 
-def test_an_atomic_write_replaces_a_link_and_never_writes_through_it(tmp_path):
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious")
+def test_an_atomic_write_replaces_a_link_and_never_writes_through_it(tmp_path, victim):
     os.symlink(victim, tmp_path / "run.json")
     # A link planted under the temporary name too (the next pid's, or ours).
     os.symlink(victim, tmp_path / f"run.json.tmp{os.getpid()}")

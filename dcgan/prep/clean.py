@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report, where = write_output(args.input, args.output, result), args.output
 
-    counts = ", ".join(f"{n} {why}" for why, n in sorted(result.counts().items())) or "none"
-    others = "".join(f"; left out {n} {why}" for why, n in sorted(left_out.items()))
+    counts = tool_cli.counts_in_words(result.counts()) or "none"
+    others = tool_cli.counts_in_words(left_out, "", "; left out ")
     print(f"{len(paths)} pictures checked, {len(result.kept)} kept -> {where}; "
           f"dropped: {counts} (details in {report}){others}")
     return 0

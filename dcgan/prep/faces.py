@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     read, faces = _run(tasks, versions, manifest_path, signature, jobs, init, skipped)
     elapsed = time.perf_counter() - started
 
-    detail = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())) or "none"
+    detail = tool_cli.counts_in_words(skipped) or "none"
     print(f"{len(sources) + left_out.total()} pictures found, {read} read, {faces} faces "
           f"written to {out_dir} in {elapsed:.1f} s; skipped: {detail}")
     return 0

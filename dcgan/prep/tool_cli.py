@@ -1,5 +1,5 @@
 """What the prep tools share on their command line: one-line usage errors, the rule that a
-tool's output lies apart from its input, an early write check."""
+tool's output lies apart from its input, an early write check, counts in their last line."""
 
 from __future__ import annotations
 
@@ -39,3 +39,9 @@ def unwritable(folder: str | os.PathLike, flag: str) -> str | None:
     except OSError as exc:
         return f"error: cannot write in {folder} ({exc.strerror or exc}): pick another {flag}"
     return None
+
+
+def counts_in_words(counts, separator=", ", prefix=""):
+    """`counts` (reason -> how many) as `<prefix><n> <reason>` items joined by `separator`, in
+    the order of the reasons, for a tool's summary line; '' when there are none."""
+    return separator.join(f"{prefix}{n} {why}" for why, n in sorted(counts.items()))
