@@ -12,6 +12,7 @@ with an error instead of being written through, so a write never lands outside i
 
 import contextlib
 import dataclasses
+import errno
 import os
 import re
 import shutil
@@ -71,6 +72,23 @@ def write_new(path, data):
             _named(error, path)
         raise
     return path
+
+
+def append_to(path):
+    """A UTF-8 text handle appending to the file `path` (a log), created if missing. A link at
+    `path` is replaced by a new file, never written through."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        try:
+            descriptor = os.open(path, flags, 0o666)
+        except OSError as error:
+            if error.errno != errno.ELOOP:  # ELOOP: O_NOFOLLOW met a link
+                raise
+            os.unlink(path)  # the link, never what it points to
+            descriptor = os.open(path, flags | os.O_EXCL, 0o666)
+    except OSError as error:
+        raise _named(error, path) from None
+    return os.fdopen(descriptor, "a", encoding="utf-8")
 
 
 def copy_new(source, target):

@@ -187,7 +187,7 @@ def test_cli_bad_argument_exits_2_with_one_line(tmp_path):
     assert proc.stderr.count("\n") == 1 and "--margin" in proc.stderr
 
 
-def test_a_link_planted_where_a_picture_goes_is_replaced_not_written_through(tmp_path):
+def test_a_link_planted_where_faces_writes_is_replaced_not_written_through(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     shutil.copy(MISAKA, raw / "misaka.png")
@@ -198,10 +198,12 @@ def test_a_link_planted_where_a_picture_goes_is_replaced_not_written_through(tmp
     boxes.mkdir()
     out.mkdir(parents=True)
     drawn, crop = boxes / f"{name}.jpg", out / f"{name}-0.jpg"
-    for planted in (drawn, crop):
+    manifest = out / faces.MANIFEST
+    for planted in (drawn, crop, manifest):
         planted.symlink_to(precious)
     result = _faces_cli(raw, tmp_path / "data", "--draw", str(boxes))
     assert result.returncode == 0, result.stderr
     assert precious.read_text() == "not yours to overwrite"
+    assert not manifest.is_symlink() and faces.read_manifest(manifest)[name][2] == 1
     for written in (drawn, crop):
         assert not written.is_symlink() and Image.open(written).format == "JPEG"

@@ -299,7 +299,7 @@ def _run(tasks, versions, manifest_path, signature, jobs, init, skipped):
 
     read = faces = 0
     name_of = dict(tasks)
-    with open(manifest_path, "a", encoding="utf-8") as manifest:
+    with durable.append_to(manifest_path) as manifest:
         for path, count, status in tqdm(_results(tasks, jobs, init), total=len(tasks),
                                         unit="pic", desc="faces", disable=None):
             reason = status.split(" (")[0]
