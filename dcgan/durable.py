@@ -20,6 +20,8 @@ import stat
 import tempfile
 import typing
 
+from dcgan.errors import UsageError
+
 # Create a file that must not exist yet, and never through a link (a planted one fails: EEXIST).
 NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -160,12 +162,20 @@ def _create(path):
     return os.fdopen(descriptor, "w+b")
 
 
-def make_writable_folder(folder):
-    """Create `folder` if needed and try a file in it (left nowhere); raises OSError when it
-    cannot be written, so a command can say so before any work rather than hours later."""
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryFile(dir=folder):
-        pass
+def make_writable_folder(folder, flag, given):
+    """Create `folder` if needed and try a file in it (left nowhere), so a command says it
+    cannot write there before any work rather than hours later.
+
+    Raises UsageError naming `flag` and the value `given` for it (the folder itself, or the one
+    it lies in) when the folder cannot be made or written.
+    """
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(f"{flag} {given}: cannot write in {folder} ({error.strerror or error}): "
+                         f"pick a writable folder with {flag}") from None
 
 
 def remove(path):

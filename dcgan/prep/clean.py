@@ -209,8 +209,9 @@ def _write_report(report: Path, result: Result) -> None:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    problem = (tool_cli.unwritable(args.list.parent, "--list") if args.list is not None
-               else tool_cli.unwritable(args.output.parent, "--output"))
+    problem = (tool_cli.unwritable(args.list.parent, "--list", args.list)
+               if args.list is not None
+               else tool_cli.unwritable(args.output.parent, "--output", args.output))
     if problem:
         print(problem, file=sys.stderr)
         return 2

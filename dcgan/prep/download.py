@@ -307,7 +307,7 @@ def _parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    problem = tool_cli.unwritable(args.out, "--out")
+    problem = tool_cli.unwritable(args.out, "--out", args.out)
     if problem:
         print(problem, file=sys.stderr)
         return 2

@@ -330,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     out_dir = args.data_dir / args.dataset
-    problem = tool_cli.unwritable(out_dir, "--data_dir") or (
-        args.draw and tool_cli.unwritable(args.draw, "--draw"))
+    problem = tool_cli.unwritable(out_dir, "--data_dir", args.data_dir) or (
+        args.draw and tool_cli.unwritable(args.draw, "--draw", args.draw))
     if problem:
         print(problem, file=sys.stderr)
         return 2
