@@ -180,12 +180,6 @@ def _cache_slot(folder, spec, pattern):
     return hashlib.sha1(os.fsencode(json.dumps(what))).hexdigest()[:8]
 
 
-def _replace_atomically(write, final_path):
-    temporary = f"{final_path}.tmp{os.getpid()}"
-    write(temporary)
-    os.replace(temporary, final_path)
-
-
 def _remove_stale_temporaries(cache_folder):
     """Delete cache files left half-written by processes that were killed while writing them."""
     for name in os.listdir(cache_folder):
@@ -195,31 +189,36 @@ def _remove_stale_temporaries(cache_folder):
                 os.remove(os.path.join(cache_folder, name))
 
 
-def _reserve_space(path):
+def _mapped_npy(handle, shape):
+    """A writable uint8 memory map of `shape`, the body of the .npy file open in `handle`."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+              "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(handle, header)
+    offset, size = handle.tell(), int(np.prod(shape))
+    handle.flush()
     # A memory map over a sparse file dies of SIGBUS when the disk fills; claim the blocks now so
     # a full disk is an OSError here instead.
     if hasattr(os, "posix_fallocate"):
-        with open(path, "r+b") as handle:
-            os.posix_fallocate(handle.fileno(), 0, os.path.getsize(path))
+        os.posix_fallocate(handle.fileno(), 0, offset + size)
+    return np.memmap(handle, dtype=np.uint8, mode="r+", offset=offset, shape=shape)
 
 
 def build_cache(paths, spec, cache_path, workers=None, progress=True):
     """Decode `paths` into a uint8 .npy at `cache_path`; returns (count, skipped Counter).
 
     Work is spread over threads (Pillow releases the GIL while decoding and resizing). The file
-    appears under its final name only once complete, so an interrupted build is redone.
+    is written through durable.replacing: it appears under its final name only once complete,
+    so an interrupted build (disk full, Ctrl-C) leaves nothing and is redone.
     """
     from tqdm import tqdm
 
     shape = (len(paths), spec.output_height, spec.output_width, spec.c_dim)
     skipped = collections.Counter()
     count = 0
-    temporary = f"{cache_path}.tmp{os.getpid()}.npy"
     os.makedirs(os.path.dirname(cache_path), exist_ok=True)
     _remove_stale_temporaries(os.path.dirname(cache_path))
-    try:
-        array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
-        _reserve_space(temporary)
+    with durable.replacing(cache_path) as new:
+        array = _mapped_npy(new.file, shape)
         workers = workers or os.cpu_count() or 1
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             results = pool.map(lambda path: _load_or_reason(path, spec), paths, chunksize=32)
@@ -232,11 +231,6 @@ def build_cache(paths, spec, cache_path, workers=None, progress=True):
                     count += 1
         array.flush()
         del array
-    except BaseException:  # disk full, Ctrl-C: leave no half-written cache behind
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    os.replace(temporary, cache_path)
     return count, skipped
 
 
@@ -300,7 +294,7 @@ def _build(folder, paths, spec, npy_path, meta_path, progress):
     try:
         count, skipped = build_cache(paths, spec, npy_path, progress=progress)
         meta = {"count": count, "skipped": dict(skipped), "files": len(paths)}
-        _replace_atomically(lambda tmp: _write_json(tmp, meta), meta_path)
+        durable.write_atomically(meta_path, json.dumps(meta).encode())
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
             raise  # a full disk is not a wrong folder: the caller's one line says so
@@ -334,11 +328,6 @@ def load_folder(folder, spec, pattern="*", progress=True, cache_dir=None):
     # Only now, with ours mapped: a cache another run has mapped stays readable when unlinked.
     _prune_cache(where, {os.path.basename(npy_path), os.path.basename(meta_path)}, prefix)
     return TrainingData(images, None, skipped + listing_skips, folder)
-
-
-def _write_json(path, value):
-    with open(path, "w") as handle:
-        json.dump(value, handle)
 
 
 def _open_maybe_gzip(path):

@@ -193,6 +193,13 @@ def permissions_apply():
     return without_capabilities("dac_override", "dac_read_search")
 
 
+def run_prep(tool, *args, prefix=(), timeout=60):
+    """Run `python -m dcgan.prep.TOOL ARGS` in the checkout (after the command `prefix`, such
+    as `permissions_apply()`); returns the CompletedProcess (text)."""
+    return subprocess.run([*prefix, sys.executable, "-m", f"dcgan.prep.{tool}", *map(str, args)],
+                          check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
 def run_main(args, cwd, timeout=300, env=None, prefix=(), **kwargs):
     """Run `python main.py ARGS` in `cwd` (with `env` added to the environment, after the
     command `prefix` such as `with_file_size_limit`); returns the CompletedProcess (text)."""

@@ -1,5 +1,6 @@
 """Reading real pictures (and broken ones) into training data; MNIST; the tf.data feed."""
 
+import errno
 import os
 import shutil
 import subprocess
@@ -182,6 +183,31 @@ def test_a_file_replaced_with_its_old_size_and_mtime_is_seen(tmp_path, tool):
     np.testing.assert_array_equal(again[0], expected)
     np.testing.assert_array_equal(again[1:], first[1:])
     assert not np.array_equal(again[0], first[0])
+
+
+def test_a_cache_build_that_fills_the_disk_leaves_nothing_and_never_writes_through_a_link(
+        tmp_path):
+    folder = copy_faces(tmp_path / "anime", 3)
+    cache = tmp_path / "cache" / "faces.npy"
+    cache.parent.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    # A file-size limit stands in for a full disk (it binds root too): the build claims its
+    # blocks before decoding, and fails there.
+    script = ("import os, resource, sys\n"
+              "from dcgan import data\n"
+              "os.symlink(sys.argv[3], f'{sys.argv[2]}.tmp{os.getpid()}')\n"  # where it builds
+              "paths, _ = data.list_image_files(sys.argv[1])\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+              "try:\n"
+              "    data.build_cache(paths, data.ImageSpec(48, 48, 3, 96, 96), sys.argv[2],\n"
+              "                     progress=False)\n"
+              "except OSError as error:\n"
+              "    print(error.errno, error.filename)\n")
+    result = subprocess.run([sys.executable, "-c", script, str(folder), str(cache), str(victim)],
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.split() == [str(errno.EFBIG), str(cache)]
+    assert victim.read_bytes() == b"precious" and not list(cache.parent.iterdir())
 
 
 def test_only_the_cache_in_use_is_kept(tmp_path):
