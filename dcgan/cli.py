@@ -120,7 +120,8 @@ flags.DEFINE_boolean("export_web", False, "Same as `--export web`: export and bu
 flags.DEFINE_string("export_dir", "export", "Folder of runs' exports; the run's name is added.")
 flags.DEFINE_boolean("serve", False, "Serve the newest exported web page on 127.0.0.1.")
 flags.DEFINE_integer("port", 8000, "Port for --serve.")
-flags.DEFINE_integer("max_to_keep", RUN.max_to_keep, "Checkpoints kept on disk.")
+flags.DEFINE_integer("max_to_keep", RUN.max_to_keep,
+                     "Checkpoints kept: the newest N and the newest N on the --ckpt_freq schedule.")
 flags.DEFINE_integer("sample_freq", RUN.sample_freq, "Steps between sample grids.")
 flags.DEFINE_integer("ckpt_freq", RUN.ckpt_freq, "Steps between checkpoints.")
 flags.DEFINE_integer("z_dim", NET.z_dim, "Length of the latent vector z.")

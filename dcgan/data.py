@@ -32,6 +32,7 @@ from PIL import Image
 
 from dcgan import durable, pictures
 from dcgan.errors import UsageError
+from dcgan.words import counted
 
 MNIST = "mnist"  # the --dataset name of the digits (IDX files, with labels)
 MNIST_SIZE = 28  # the digits' side in pixels
@@ -76,41 +77,89 @@ class TrainingData:
         if not self.skipped:
             return ""
         total = sum(self.skipped.values())
-        kinds = ", ".join(f"{count} {kind}" for kind, count in self.skipped.most_common())
-        return (f"skipped {total} of {total + len(self.images)} files in {self.source}: {kinds}")
+        kinds = ", ".join(counted(count, one_of(kind), kind)
+                          for kind, count in self.skipped.most_common())
+        return (f"skipped {total} of {counted(total + len(self.images), 'file')} in "
+                f"{self.source}: {kinds}")
+
+
+# The skip kinds (plural, as the report counts them) and how one of each reads.
+SINGULAR_KINDS = {
+    "files that do not decode": "file that does not decode",
+    "empty files": "empty file",
+    "unreadable files": "unreadable file",
+    "unreadable folders": "unreadable folder",
+    "not picture files": "not picture file",
+    "pipes and devices": "pipe or device",
+    "linked folders (not followed)": "linked folder (not followed)",
+    "hidden folders (names starting with .)": "hidden folder (name starting with .)",
+    pictures.HIDDEN: "hidden file (name starting with .)",
+}
+
+
+def one_of(kind):
+    """How one skipped file of `kind` reads ("pictures over 100 Mpx" -> "picture over ...")."""
+    if kind in SINGULAR_KINDS:
+        return SINGULAR_KINDS[kind]
+    return "picture " + kind[len("pictures "):] if kind.startswith("pictures ") else kind
 
 
 def list_image_files(folder, pattern="*"):
-    """Files in `folder` matching `pattern` with a picture extension, sorted.
+    """Files under `folder` (sub-folders included) whose names match `pattern` and have a
+    picture extension, sorted.
 
-    Returns (paths, skipped) where skipped counts the entries left out by kind (sub-folders,
-    other file types, hidden pictures, pipes and devices, broken or looping links). Names are
-    whatever bytes the folder holds (a Shift-JIS name arrives as a surrogate-escaped str).
+    Returns (paths, skipped) where skipped counts the entries left out by kind (other file
+    types, hidden pictures and folders, linked folders, folders we may not enter, pipes and
+    devices, broken or looping links). Linked folders are not followed: a link back up the tree
+    would read the same pictures forever. Names are whatever bytes the folder holds (a Shift-JIS
+    name arrives as a surrogate-escaped str).
     """
     skipped = collections.Counter()
     paths = []
-    for name in sorted(os.listdir(folder)):
-        if not fnmatch.fnmatch(name, pattern):
-            continue
+
+    def unreadable_folder(_error):
+        skipped["unreadable folders"] += 1
+
+    for parent, folders, names in os.walk(folder, onerror=unreadable_folder):
+        folders[:] = _folders_to_enter(parent, folders, skipped)
+        for name in names:
+            kind = _kind_left_out(parent, name, pattern)
+            if kind is None:
+                paths.append(os.path.join(parent, name))
+            elif kind:
+                skipped[kind] += 1
+    return sorted(paths), skipped
+
+
+def _folders_to_enter(parent, folders, skipped):
+    """The sub-folders of `parent` to read, counting those left out in `skipped`."""
+    entered = []
+    for name in sorted(folders):
         if pictures.is_hidden(name):
-            if pictures.is_picture_name(name):
-                skipped[pictures.HIDDEN] += 1
-            continue
-        path = os.path.join(folder, name)
-        try:
-            mode = os.stat(path).st_mode
-        except OSError:  # a link to nowhere, a link loop, a folder we may not enter
-            skipped["unreadable files"] += 1
-            continue
-        if stat.S_ISDIR(mode):
-            skipped["folders"] += 1
-        elif not pictures.is_picture_name(name):
-            skipped["not picture files"] += 1
-        elif not stat.S_ISREG(mode):  # opening a named pipe would wait forever
-            skipped["pipes and devices"] += 1
+            skipped["hidden folders (names starting with .)"] += 1
+        elif os.path.islink(os.path.join(parent, name)):
+            skipped["linked folders (not followed)"] += 1
         else:
-            paths.append(path)
-    return paths, skipped
+            entered.append(name)
+    return entered
+
+
+def _kind_left_out(parent, name, pattern):
+    """Why the file `name` in `parent` is not read: None when it is read, '' when it does not
+    count at all (another pattern, a hidden file that is not a picture), else the kind."""
+    if not fnmatch.fnmatch(name, pattern):
+        return ""
+    if pictures.is_hidden(name):
+        return pictures.HIDDEN if pictures.is_picture_name(name) else ""
+    try:
+        mode = os.stat(os.path.join(parent, name)).st_mode
+    except OSError:  # a link to nowhere, a link loop
+        return "unreadable files"
+    if not pictures.is_picture_name(name):
+        return "not picture files"
+    if not stat.S_ISREG(mode):  # opening a named pipe would wait forever
+        return "pipes and devices"
+    return None
 
 
 def _decode(path, c_dim):
@@ -140,7 +189,8 @@ def load_image(path, spec):
     width, height = image.size
     if spec.crop_height:
         if width < spec.crop_width or height < spec.crop_height:
-            raise BadImage(f"smaller than the crop size {spec.crop_height}x{spec.crop_width}")
+            raise BadImage("pictures smaller than the crop size "
+                           f"{spec.crop_height}x{spec.crop_width}")
         left = int(round((width - spec.crop_width) / 2.0))
         top = int(round((height - spec.crop_height) / 2.0))
         image = image.crop((left, top, left + spec.crop_width, top + spec.crop_height))
@@ -289,7 +339,7 @@ def _build(folder, paths, spec, npy_path, meta_path, progress):
     from it, skipped).
 
     A cache folder we may not write (a read-only --data_dir) is a UsageError naming the flag."""
-    log.info("reading %d pictures from %s (once; cached in %s)", len(paths), folder,
+    log.info("reading %s from %s (once; cached in %s)", counted(len(paths), "picture"), folder,
              os.path.dirname(npy_path))
     try:
         count, skipped = build_cache(paths, spec, npy_path, progress=progress)

@@ -14,6 +14,7 @@ from dcgan import checkpoints, data, grids, latent, model, ops, runtime
 from dcgan.errors import TrainingError, UsageError, describe_os_error
 from dcgan.settings import Budget
 from dcgan.settings import save as save_run
+from dcgan.words import counted
 
 tf1 = tf.compat.v1
 log = logging.getLogger(__name__)
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 SUMMARY_EVERY = 10  # steps between TensorBoard writes
 FIXED_Z_SEED = 20161  # the sample grids' latent vectors stay the same across resumes
 SUMMARY_TILES = 16  # generated images in TensorBoard's one grid picture (4 x 4)
+# Below this many images a DCGAN mostly learns the images themselves (it memorises instead of
+# varying): Karras et al. 2020 (ADA) see discriminator overfitting from a few thousand down.
+FEW_IMAGES = 1000
 
 
 def load_training_data(settings, progress=True):
@@ -35,7 +39,18 @@ def load_training_data(settings, progress=True):
     if usable < settings.batch_size:
         raise UsageError(f"{training_data.source} has {usable} usable images, fewer than "
                          f"--batch_size {settings.batch_size}: add images or lower --batch_size")
+    if usable < FEW_IMAGES:
+        log.warning(few_images_advice(usable, settings.augment))
     return training_data
+
+
+def few_images_advice(usable, augment):
+    """The warning for a dataset too small for varied results, with what to do about it."""
+    advice = "collect more pictures"
+    if not recipes.parse_augment(augment):
+        advice += " or add --augment color,translation (DiffAugment, made for small sets)"
+    return (f"only {counted(usable, 'usable image')}: a GAN needs thousands to make varied "
+            f"new ones and copies a small set; {advice}")
 
 
 class StopRequest:
@@ -130,7 +145,8 @@ class TrainingGraph:
             self.d_summary, self.g_summary = summaries(
                 self.gan, min(settings.batch_size, SUMMARY_TILES))
             self.checkpointer = checkpoints.Checkpointer(settings.run_checkpoint_dir,
-                                                         settings.max_to_keep)
+                                                         settings.max_to_keep,
+                                                         every=settings.ckpt_freq)
             self.graph.finalize()
 
 
@@ -213,7 +229,8 @@ class Trainer:
             from dcgan.evaluate import TrainingEvaluator  # metrics load only when asked for
 
             self.evaluator = TrainingEvaluator(settings, self.data.images)
-        log.info("training on %d images (%d steps an epoch)", usable, self.steps_per_epoch)
+        log.info("training on %s (%s an epoch)", counted(usable, "image"),
+                 counted(self.steps_per_epoch, "step"))
         self.graph = self.build_graph()
         self.fixed_z = latent.sample_z(np.random.default_rng(FIXED_Z_SEED), settings.num_samples,
                                       settings.model.z_dim, settings.model.z_dist)
@@ -240,8 +257,8 @@ class Trainer:
         gan = self.graph.gan
         pictures = session.run(gan.sampler.images,
                                gan.sampler.feed(self.fixed_z, self.fixed_labels))
-        epoch = step // self.steps_per_epoch
-        path = os.path.join(self.settings.run_sample_dir, f"train_{epoch:02d}_{step:05d}.png")
+        path = os.path.join(self.settings.run_sample_dir,
+                            f"train_{self.epoch_of(step):02d}_{step:05d}.png")
         return grids.save_grid(path, pictures)
 
     def after_step(self, session, step, writer):
@@ -287,8 +304,13 @@ class Trainer:
         return tqdm(total=self.total_steps, initial=step, unit="step", dynamic_ncols=True,
                     desc=self._epoch_label(step), disable=not self.progress)
 
+    def epoch_of(self, step):
+        """The epoch (from 1) that step `step` (from 1) trains in: the number the bar shows and
+        the sample grid of that step is named by."""
+        return max(step - 1, 0) // self.steps_per_epoch + 1
+
     def _epoch_label(self, step):
-        epoch = step // self.steps_per_epoch + 1
+        epoch = self.epoch_of(step)
         if not self.budget.epoch_limit:
             return f"epoch {epoch}"
         return f"epoch {min(epoch, self.settings.epoch)}/{self.settings.epoch}"

@@ -53,7 +53,19 @@ def test_bad_files_are_skipped_and_counted_and_odd_ones_converted(tmp_path):
     total = sum(expected.values())
     summary = loaded.skipped_summary()
     assert summary.startswith(f"skipped {total} of {total + 20 + converted} files")
-    assert "2 files that do not decode" in summary and "1 pipes and devices" in summary
+    # Each kind reads as its count says: "1 pipe or device", never "1 pipes and devices".
+    assert "2 files that do not decode" in summary and "1 pipe or device" in summary
+    assert "1 picture over 100 Mpx" in summary and "1 empty file," in summary
+    assert "1 linked folder (not followed)" in summary
+
+
+def test_pictures_in_sub_folders_are_read(tmp_path):
+    folder = tmp_path / "anime"
+    copy_photos(folder / "season1", 3)
+    copy_photos(folder / "season2" / "extras", 2, start=3)
+    copy_photos(folder, 1, start=5)
+    loaded = data.load_folder(str(folder), SPEC, progress=False)
+    assert len(loaded.images) == 6 and not loaded.skipped
 
 
 def test_oversized_headers_are_refused_by_every_decoding_thread(tmp_path):
@@ -148,7 +160,7 @@ def test_names_that_are_not_utf8_are_read_and_hidden_pictures_are_counted(tmp_pa
     loaded = data.load_folder(str(folder), SPEC, progress=False)
     assert len(loaded.images) == 8
     assert dict(loaded.skipped) == {"hidden files (names starting with .)": 1}
-    assert "1 hidden files (names starting with .)" in loaded.skipped_summary()
+    assert "1 hidden file (name starting with .)" in loaded.skipped_summary()
 
 
 # -- the cache ------------------------------------------------------------------------------------
@@ -249,7 +261,7 @@ def test_a_read_only_data_folder_trains_with_cache_dir(tmp_path):
     assert "--cache_dir" in refused.stderr and "Traceback" not in refused.stderr
     assert trained.returncode == 0, trained.stderr
     assert "training on 9 images" in trained.stderr  # the Shift-JIS name included
-    assert "1 hidden files" in trained.stderr
+    assert "1 hidden file (" in trained.stderr
     assert list((tmp_path / "cache" / "anime").glob("*.npy"))
 
 
