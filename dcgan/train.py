@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from dcgan import checkpoints, data, grids, latent, model, ops, runtime
+from dcgan import checkpoints, data, grids, latent, model, ops, recipes, runtime
 from dcgan.errors import TrainingError, UsageError, describe_os_error
 from dcgan.settings import Budget
 from dcgan.settings import save as save_run

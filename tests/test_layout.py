@@ -124,7 +124,7 @@ def test_docs_flags_md_names_every_flag_and_its_default():
     assert documented["output_size"][0] == \
         f"{flag_checks.DEFAULT_OUTPUT_SIZE} (MNIST {data.MNIST_SIZE})"
     assert documented["eval_num"][0] == \
-        f"{settings.EVAL_NUM} (`--evaluate`), {settings.TRAIN_EVAL_NUM} (training)"
+        f"0 ({settings.EVAL_NUM} for `--evaluate`, {settings.TRAIN_EVAL_NUM} in training)"
 
 
 def test_docs_flags_md_recipe_table_matches_the_recipes():
