@@ -242,11 +242,12 @@ flags.DEFINE_integer("worker_timeout", RUN.worker_timeout, "--distribute multi_w
 
 FLAGS = flags.FLAGS
 log = logging.getLogger("dcgan")
-# Flags a sampling mode takes from the command line rather than from the saved run.
+# Flags a sampling mode takes from the command line, when given, rather than from the saved run.
+# --precision is always the command line's (default auto: fp32 when sampling, the web page's
+# pixels): run.json holds what the trainer computed in, which is no choice for sampling.
 SAMPLING_OVERRIDES = (
     "num_samples",
     "sample_dir",
-    "precision",
     "intra_op_threads",
     "inter_op_threads",
     "ndb_k",
@@ -361,7 +362,7 @@ def _settings_for_sampling(values, present):
     flag_checks.check_compute_flags(values)
     saved = runs.sampling_run(values, present)
     overrides = {name: values[name] for name in SAMPLING_OVERRIDES if name in present}
-    return saved.replace(**overrides)
+    return saved.replace(precision=values["precision"], **overrides)
 
 
 def _checkpoint_to_sample(run_settings, values):

@@ -49,7 +49,9 @@ def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
                 "eval/ms_ssim"):
         assert (tag, 8) in scalars and (tag, 16) in scalars, tag
 
-    result = run_main(["--evaluate", *EVAL_FLAGS], work)
+    # Sampling computes in fp32 by default and training in what run.json records (bf16 on a CPU
+    # with bfloat16 units): the same numbers as at step 16 need the trainer's precision.
+    result = run_main(["--evaluate", "--precision", run.precision, *EVAL_FLAGS], work)
     assert result.returncode == 0, result.stderr
     assert "SWD x1e3" in result.stdout and "real vs real" in result.stdout
     assert "EMA weights" in result.stdout
