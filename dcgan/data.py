@@ -32,6 +32,7 @@ from PIL import Image
 
 from dcgan import durable, pictures
 from dcgan.errors import UsageError
+from dcgan.progress import bar as progress_bar
 
 MNIST = "mnist"  # the --dataset name of the digits (IDX files, with labels)
 MNIST_SIZE = 28  # the digits' side in pixels
@@ -209,8 +210,6 @@ def build_cache(paths, spec, cache_path, workers=None, progress=True):
     Work is spread over threads (Pillow releases the GIL while decoding and resizing). The file
     appears under its final name only once complete, so an interrupted build is redone.
     """
-    from tqdm import tqdm
-
     shape = (len(paths), spec.output_height, spec.output_width, spec.c_dim)
     skipped = collections.Counter()
     count = 0
@@ -223,8 +222,8 @@ def build_cache(paths, spec, cache_path, workers=None, progress=True):
         workers = workers or os.cpu_count() or 1
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             results = pool.map(lambda path: _load_or_reason(path, spec), paths, chunksize=32)
-            for image, reason in tqdm(results, total=len(paths), desc="decoding images",
-                                      unit="img", disable=not progress, leave=False):
+            for image, reason in progress_bar(results, total=len(paths), desc="decoding images",
+                                              unit="img", enabled=progress, leave=False):
                 if reason:
                     skipped[reason] += 1
                 else:

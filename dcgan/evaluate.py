@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from dcgan import data, durable, grids, latent, metrics
 from dcgan.errors import UsageError
+from dcgan.progress import Stages
 from dcgan.session import TrainedGenerator, run_sampler
 from dcgan.settings import EVAL_NUM, TRAIN_EVAL_NUM
 
@@ -35,11 +36,10 @@ def load_real_images(settings, eval_data=None):
 
     Both go through the uint8 cache, decoded with the run's crop and size.
     """
-    if eval_data:
-        return data.load_folder(eval_data, settings.spec, progress=False,
-                                cache_dir=settings.cache_dir).images
+    if eval_data:  # a first evaluation of a big folder decodes it: that has its own bar
+        return data.load_folder(eval_data, settings.spec, cache_dir=settings.cache_dir).images
     return data.load(settings.dataset_folder, settings.spec, settings.input_fname_pattern,
-                     settings.is_mnist, progress=False, cache_dir=settings.cache_dir).images
+                     settings.is_mnist, cache_dir=settings.cache_dir).images
 
 
 def set_size(wanted, real_count, ndb_k, source):
@@ -103,10 +103,14 @@ def evaluate(settings, eval_num=None, eval_data=None, seed=0, checkpoint=None):
     source = eval_data or settings.dataset_folder
     size = set_size(eval_num or EVAL_NUM, len(real), settings.ndb_k, source)
     real = real_subset(real, size, seed + FAKE_Z_SEED)
-    with TrainedGenerator(settings, checkpoint=checkpoint) as generator:
-        fake = grids.to_uint8(generator.generate(generator.sample_z(size, seed + FAKE_Z_SEED)))
-        step, ema = generator.step, generator.ema
-    result = metrics.evaluate_sets(fake, real, seed=seed, ndb_k=settings.ndb_k)
+    with Stages("evaluate", ["restore", "generate", "SWD", "NDB", "MS-SSIM"]) as stage:
+        with TrainedGenerator(settings, checkpoint=checkpoint) as generator:
+            stage("generate")
+            fake = grids.to_uint8(generator.generate(generator.sample_z(size,
+                                                                        seed + FAKE_Z_SEED)))
+            step, ema = generator.step, generator.ema
+        result = metrics.evaluate_sets(fake, real, seed=seed, ndb_k=settings.ndb_k,
+                                       on_stage=stage)
     print(f"{settings.run_name} step {step}{' (EMA weights)' if ema else ''} vs {source}:")
     print(metrics.format_report(result))
     record = {"run": settings.run_name, "step": step, "ema": ema, "real_images": source,

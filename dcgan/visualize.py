@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from dcgan import durable, grids, latent, walks
+from dcgan.progress import bar as progress_bar
 from dcgan.session import TrainedGenerator
 from dcgan.visualize_options import MERGED_TILES, VisualizeOptions
 
@@ -181,8 +182,7 @@ def best(canvas):
     o = canvas.options
     seeds = np.arange(o.seed, o.seed + o.search_num)
     labels = canvas.labels_of(seeds)
-    pictures = canvas.generator.generate(canvas.z_of(seeds), labels)
-    scores = canvas.generator.score(pictures, labels)
+    pictures, scores = _search(canvas.generator, canvas.z_of(seeds), labels)
     order = np.argsort(-scores, kind="stable")
     kept = order[:o.num_samples]
     name = f"_seed{o.seed}_top{o.num_samples}of{o.search_num}"
@@ -196,6 +196,19 @@ def best(canvas):
             for rank, index in enumerate(order, start=1)]
     durable.write_atomically(table, ("rank\tseed\tscore\tkept\n" + "".join(rows)).encode())
     return [*paths, table]
+
+
+def _search(generator, z, labels, chunk=256):
+    """Generate and score the images of `z` (and `labels`) a chunk at a time, under a bar;
+    returns (images in [-1, 1], D's scores)."""
+    pictures, scores = [], []
+    with progress_bar(desc="best-of-N", total=len(z), unit="img") as bar:
+        for start in range(0, len(z), chunk):
+            part = None if labels is None else labels[start:start + chunk]
+            pictures.append(generator.generate(z[start:start + chunk], part))
+            scores.append(generator.score(pictures[-1], part))
+            bar.update(len(pictures[-1]))
+    return np.concatenate(pictures), np.concatenate(scores)
 
 
 def files(canvas):
