@@ -4,20 +4,31 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+TENSORFLOW = ">=2.18,<2.22"
+# Where PyPI has tensorflow-cpu wheels. Markers have no `not`, so the complement is spelled out.
+CPU_BUILD = ('(sys_platform == "linux" and platform_machine == "x86_64") '
+             'or sys_platform == "win32"')
+FULL_BUILD = ('(sys_platform != "linux" or platform_machine != "x86_64") '
+              'and sys_platform != "win32"')
+
 setup(
     name="dcgan",
     version="0.1.0",
     description="TensorFlow (tf.compat.v1 graph) DCGAN toolkit: anime faces, CG art, MNIST.",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10,<3.13",
+    # 3.13: TensorFlow 2.21 and every other requirement ship 3.13 wheels (.ci/wheels.py checks).
+    python_requires=">=3.10,<3.14",
     packages=find_packages(include=["dcgan", "dcgan.*"]),
     # The web page's static files ship beside its Python.
     package_data={"dcgan.web": ["*.html", "*.js"]},
     include_package_data=True,
     install_requires=[
-        # CPU build by default; the README says how to swap in the GPU build.
-        "tensorflow-cpu>=2.18,<2.22",
+        # The CPU build where it has wheels (Linux x86_64, Windows x86_64), `tensorflow`
+        # elsewhere (macOS arm64, Linux aarch64): one command installs everywhere TensorFlow
+        # does. The README says how to swap in the GPU build.
+        f"tensorflow-cpu{TENSORFLOW}; {CPU_BUILD}",
+        f"tensorflow{TENSORFLOW}; {FULL_BUILD}",
         "numpy>=2.0,<3",
         "absl-py>=2.1,<3",
         "imageio>=2.31,<3",

@@ -32,6 +32,7 @@ from PIL import Image
 
 from dcgan import durable, pictures
 from dcgan.errors import UsageError
+from dcgan.progress import bar as progress_bar
 from dcgan.words import counted
 
 MNIST = "mnist"  # the --dataset name of the digits (IDX files, with labels)
@@ -260,8 +261,6 @@ def build_cache(paths, spec, cache_path, workers=None, progress=True):
     is written through durable.replacing: it appears under its final name only once complete,
     so an interrupted build (disk full, Ctrl-C) leaves nothing and is redone.
     """
-    from tqdm import tqdm
-
     shape = (len(paths), spec.output_height, spec.output_width, spec.c_dim)
     skipped = collections.Counter()
     count = 0
@@ -272,8 +271,8 @@ def build_cache(paths, spec, cache_path, workers=None, progress=True):
         workers = workers or os.cpu_count() or 1
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             results = pool.map(lambda path: _load_or_reason(path, spec), paths, chunksize=32)
-            for image, reason in tqdm(results, total=len(paths), desc="decoding images",
-                                      unit="img", disable=not progress, leave=False):
+            for image, reason in progress_bar(results, total=len(paths), desc="decoding images",
+                                              unit="img", enabled=progress, leave=False):
                 if reason:
                     skipped[reason] += 1
                 else:

@@ -19,6 +19,7 @@ import tensorflow as tf
 from dcgan import data, durable, grids, latent, memorisation, metrics
 from dcgan.errors import UsageError
 from dcgan.generator import Generator
+from dcgan.progress import Stages
 from dcgan.session import run_sampler
 from dcgan.settings import EVAL_NUM, TRAIN_EVAL_NUM
 
@@ -37,11 +38,10 @@ def load_real_images(settings, eval_data=None):
 
     Both go through the uint8 cache, decoded with the run's crop and size.
     """
-    if eval_data:
-        return data.load_folder(eval_data, settings.spec, progress=False,
-                                cache_dir=settings.cache_dir).images
+    if eval_data:  # a first evaluation of a big folder decodes it: that has its own bar
+        return data.load_folder(eval_data, settings.spec, cache_dir=settings.cache_dir).images
     return data.load(settings.dataset_folder, settings.spec, settings.input_fname_pattern,
-                     settings.is_mnist, progress=False, cache_dir=settings.cache_dir).images
+                     settings.is_mnist, cache_dir=settings.cache_dir).images
 
 
 def set_size(wanted, real_count, ndb_k, source):
@@ -110,10 +110,13 @@ def evaluate(settings, eval_num=None, eval_data=None, seed=0, checkpoint=None):
     real = real_subset(real, size, seed + FAKE_Z_SEED)
     cfg = settings.model
     z = latent.sample_z(np.random.default_rng(seed + FAKE_Z_SEED), size, cfg.z_dim, cfg.z_dist)
-    with Generator(settings, checkpoint=checkpoint) as generator:
-        fake = generator.images(z=z)
-        step, ema = generator.step, generator.ema
-    result = metrics.evaluate_sets(fake, real, seed=seed, ndb_k=settings.ndb_k)
+    with Stages("evaluate", ["restore", "generate", "SWD", "NDB", "MS-SSIM"]) as stage:
+        with Generator(settings, checkpoint=checkpoint) as generator:
+            stage("generate")
+            fake = generator.images(z=z)
+            step, ema = generator.step, generator.ema
+        result = metrics.evaluate_sets(fake, real, seed=seed, ndb_k=settings.ndb_k,
+                                       on_stage=stage)
     print(f"{settings.run_name} step {step}{' (EMA weights)' if ema else ''} vs {source}:")
     print(metrics.format_report(result))
     name = record_name(step, result, seed, eval_data)

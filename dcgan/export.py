@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from dcgan import checkpoints, durable
 from dcgan.errors import TrainingError, UsageError, describe_os_error
+from dcgan.progress import Stages
 from dcgan.session import TrainedGenerator
 from dcgan.web import page as webpage
 
@@ -157,13 +158,20 @@ def write_export(generator, folder, runtime=None):
     """Write every file of the export into the new, empty `folder` (and the page when
     `runtime`, the onnxruntime-web folder, is given); returns their paths."""
     names = tensor_names(generator)
-    graph_def = freeze(generator)
-    paths = [write_frozen_graph(graph_def, folder),
-             write_saved_model(generator, folder),
-             write_onnx(graph_def, names, folder),
-             write_model_json(model_description(generator, names), folder)]
-    if runtime is not None:
-        paths.append(webpage.build_page(folder, runtime))
+    stages = ["frozen graph", "SavedModel", "ONNX", "model.json"]
+    stages += ["web page"] if runtime is not None else []
+    with Stages("export", stages) as stage:
+        graph_def = freeze(generator)
+        paths = [write_frozen_graph(graph_def, folder)]
+        stage("SavedModel")
+        paths.append(write_saved_model(generator, folder))
+        stage("ONNX")
+        paths.append(write_onnx(graph_def, names, folder))
+        stage("model.json")
+        paths.append(write_model_json(model_description(generator, names), folder))
+        if runtime is not None:
+            stage("web page")
+            paths.append(webpage.build_page(folder, runtime))
     return paths
 
 

@@ -511,7 +511,8 @@ def ms_ssim_diversity(images, n_pairs=1000, seed=0, batch=256):
 # Everything at once
 
 
-def evaluate_sets(fake_images, real_images, seed=0, ndb_k=100, ms_ssim_pairs=1000):
+def evaluate_sets(fake_images, real_images, seed=0, ndb_k=100, ms_ssim_pairs=1000,
+                  on_stage=None):
     """All metrics of a fake set against a real set, each beside its real-vs-real floor.
 
     The real set is shuffled (seeded) and split into two disjoint halves A and B of n images,
@@ -520,8 +521,10 @@ def evaluate_sets(fake_images, real_images, seed=0, ndb_k=100, ms_ssim_pairs=100
     the same patch positions, directions and bins. MS-SSIM diversity uses the n fakes and the
     whole real set. Returns a flat dict of floats (plus the ints "n" and "ndb_bins"):
     swd_<size>..., swd_avg, swd_floor_<size>..., swd_floor_avg, ndb_over_k, ndb_js,
-    ndb_over_k_floor, ndb_js_floor, ms_ssim_fake, ms_ssim_real.
+    ndb_over_k_floor, ndb_js_floor, ms_ssim_fake, ms_ssim_real. `on_stage`, if given, is
+    called with "SWD", "NDB" and "MS-SSIM" as each starts (a progress bar's hook).
     """
+    on_stage = on_stage or (lambda name: None)
     fake = _as_images(fake_images, "fake_images")
     real = _as_images(real_images, "real_images")
     _check_same_geometry(fake, real)
@@ -536,10 +539,12 @@ def evaluate_sets(fake_images, real_images, seed=0, ndb_k=100, ms_ssim_pairs=100
         fake = fake[np.sort(rng.choice(len(fake), size=n, replace=False))]
 
     result = {"n": n}
+    on_stage("SWD")
     swd_fake, swd_floor = _swd_against(real_a, [fake, real_b], seed)
     result.update(swd_fake)
     result.update({k.replace("swd_", "swd_floor_", 1): v for k, v in swd_floor.items()})
 
+    on_stage("NDB")
     bins = ndb_fit(real_a, k=ndb_k, seed=seed)
     for suffix, images in (("", fake), ("_floor", real_b)):
         score = ndb_score(bins, images)
@@ -547,6 +552,7 @@ def evaluate_sets(fake_images, real_images, seed=0, ndb_k=100, ms_ssim_pairs=100
         result[f"ndb_js{suffix}"] = score["js"]
     result["ndb_bins"] = ndb_k
 
+    on_stage("MS-SSIM")
     result["ms_ssim_fake"] = ms_ssim_diversity(fake, ms_ssim_pairs, seed)
     result["ms_ssim_real"] = ms_ssim_diversity(real, ms_ssim_pairs, seed)
     return result

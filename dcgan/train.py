@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from dcgan import checkpoints, data, grids, latent, model, ops, recipes, runtime
 from dcgan.errors import TrainingError, UsageError, describe_os_error
+from dcgan.progress import bar as progress_bar
 from dcgan.settings import Budget
 from dcgan.settings import save as save_run
 from dcgan.words import counted
@@ -213,6 +213,7 @@ class Trainer:
         self.chief = chief
         self.progress = progress
         self.resumed = resumed
+        self.newest_grid = self.last_losses = None  # for the last line: set as training goes
         self.data = self.load_data()
         usable = len(self.data.images)
         if settings.train_size:
@@ -259,7 +260,8 @@ class Trainer:
                                gan.sampler.feed(self.fixed_z, self.fixed_labels))
         path = os.path.join(self.settings.run_sample_dir,
                             f"train_{self.epoch_of(step):02d}_{step:05d}.png")
-        return grids.save_grid(path, pictures)
+        self.newest_grid = grids.save_grid(path, pictures)
+        return self.newest_grid
 
     def after_step(self, session, step, writer):
         """Work done between steps: the in-training evaluation every `eval_freq` steps."""
@@ -301,8 +303,8 @@ class Trainer:
 
     def _progress_bar(self, step):
         """One bar for the whole run, its description naming the epoch."""
-        return tqdm(total=self.total_steps, initial=step, unit="step", dynamic_ncols=True,
-                    desc=self._epoch_label(step), disable=not self.progress)
+        return progress_bar(total=self.total_steps, initial=step, unit="step",
+                            desc=self._epoch_label(step), enabled=self.progress)
 
     def epoch_of(self, step):
         """The epoch (from 1) that step `step` (from 1) trains in: the number the bar shows and
@@ -325,6 +327,7 @@ class Trainer:
         with self._progress_bar(step) as bar:
             while not self._done(step) and not self.stop_now(session, stop):
                 d_loss, g_loss = self.step(session, step, writer)
+                self.last_losses = d_loss, g_loss
                 step += 1
                 rate = settings.batch_size * (step - started_step) / \
                     max(time.monotonic() - clock.started, 1e-9)
@@ -407,8 +410,9 @@ class Trainer:
         """The last line of a training: what was done, why it stopped, and where each output
         is."""
         settings = self.settings
-        where = (f"checkpoint {settings.run_checkpoint_dir}/ (step {step}), samples "
-                 f"{settings.run_sample_dir}/, logs {settings.run_log_dir}/")
+        newest = f" (newest {os.path.basename(self.newest_grid)})" if self.newest_grid else ""
+        where = (f"{self._losses()}checkpoint {settings.run_checkpoint_dir}/ (step {step}), "
+                 f"samples {settings.run_sample_dir}/{newest}, logs {settings.run_log_dir}/")
         if stop.out_of_time:
             minutes = f"{self.budget.minutes:g}"
             return f"reached --minutes {minutes}: stopped at step {step}{self._of()} " \
@@ -423,6 +427,12 @@ class Trainer:
                    f"larger {flag} to train on; {where}"
         return f"trained steps {first_step + 1}-{step}{self._of()} in " \
                f"{_duration(seconds)}: reached {self.limit}; {where}"
+
+    def _losses(self):
+        """'last losses D 1.234, G 0.987; ', or '' when this launch trained no step."""
+        if self.last_losses is None:
+            return ""
+        return "last losses D {:.3f}, G {:.3f}; ".format(*self.last_losses)
 
 
 def _duration(seconds):

@@ -14,6 +14,7 @@ import numpy as np
 
 from dcgan import durable, grids, walks
 from dcgan.generator import Generator
+from dcgan.progress import bar as progress_bar
 from dcgan.visualize_options import MERGED_TILES, VisualizeOptions
 
 # A folder holding more files than this is printed as its name and a count, not file by file.
@@ -181,7 +182,7 @@ def best(canvas):
     o = canvas.options
     seeds = np.arange(o.seed, o.seed + o.search_num)
     labels = canvas.labels_of(seeds)
-    pictures, scores = canvas.generator.images_and_scores(seeds, labels=labels)
+    pictures, scores = _search(canvas.generator, seeds, labels)
     order = np.argsort(-scores, kind="stable")
     kept = order[:o.num_samples]
     name = f"_seed{o.seed}_top{o.num_samples}of{o.search_num}"
@@ -195,6 +196,20 @@ def best(canvas):
             for rank, index in enumerate(order, start=1)]
     durable.write_atomically(table, ("rank\tseed\tscore\tkept\n" + "".join(rows)).encode())
     return [*paths, table]
+
+
+def _search(generator, seeds, labels, chunk=256):
+    """The uint8 pictures of `seeds` (and `labels`) and D's scores of them, a chunk at a time
+    under a bar (thousands of candidates take a while)."""
+    pictures, scores = [], []
+    with progress_bar(desc="best-of-N", total=len(seeds), unit="img") as bar:
+        for start in range(0, len(seeds), chunk):
+            part = None if labels is None else labels[start:start + chunk]
+            drawn, scored = generator.images_and_scores(seeds[start:start + chunk], labels=part)
+            pictures.append(drawn)
+            scores.append(scored)
+            bar.update(len(drawn))
+    return np.concatenate(pictures), np.concatenate(scores)
 
 
 def files(canvas):

@@ -213,6 +213,13 @@ def run_main(args, cwd, timeout=300, env=None, prefix=(), **kwargs):
                           text=True, capture_output=True, timeout=timeout, **kwargs)
 
 
+def progress_lines(output, desc):
+    """The progress lines of the step `desc` in `output`, where a bar prints whole lines
+    because stderr is no terminal; fails if a redrawn bar's carriage returns are there."""
+    assert "\r" not in output, output
+    return [line for line in output.splitlines() if line.startswith(f"{desc}: ")]
+
+
 def refusal(args):
     """The line `python main.py ARGS` would exit 2 with (less its `error: `), found in this
     process and the current folder: absl's parsing and `cli.run`, as main.py runs them.

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import SHARED, copy_photos, photo, photo_bytes, run_prep
+from helpers import SHARED, copy_photos, photo, photo_bytes, progress_lines, run_prep
 from PIL import Image, ImageEnhance
 
 from dcgan.prep import clean
@@ -58,6 +58,10 @@ def test_cli_copies_kept_set_and_leaves_originals(planted, tmp_path):
     proc = _clean_cli("--input", str(planted), "--output", str(out), "--jobs", "2")
     assert proc.returncode == 0, proc.stderr
     assert "66 pictures checked, 60 kept" in proc.stdout
+    # The inspection's bar, as whole lines in a pipe: its start and end, every 5% between.
+    lines = progress_lines(proc.stderr, "inspect")
+    assert lines[0].startswith("inspect:   0% 0/66 [") and \
+        lines[-1].startswith("inspect: 100% 66/66 [") and len(lines) <= 22, lines
     assert {p.name: p.read_bytes() for p in planted.iterdir()} == before
     assert len(list(out.glob("*.jpg"))) == 60
     assert len((out / clean.REPORT).read_text().splitlines()) == 6

@@ -23,6 +23,7 @@ from helpers import (
     photo,
     photo_bytes,
     png_header_claiming,
+    progress_lines,
 )
 from PIL import Image
 
@@ -97,9 +98,14 @@ def test_odd_files_are_converted_the_right_way_up(tmp_path):
     assert first_frame.shape == (96, 96, 3)
 
 
-def test_cache_is_reused_and_rebuilt_when_files_change(tmp_path):
+def test_cache_is_reused_and_rebuilt_when_files_change(tmp_path, capsys):
     folder = copy_photos(tmp_path / "anime", 12)
-    first = data.load_folder(str(folder), SPEC, progress=False)
+    first = data.load_folder(str(folder), SPEC)
+    # Building the cache has a bar; captured here, so it is whole lines: every 5%, 12 images
+    # in chunks as the decoding threads hand them over, and always its start and end.
+    lines = progress_lines(capsys.readouterr().err, "decoding images")
+    assert lines[0].startswith("decoding images:   0% 0/12 [") and \
+        lines[-1].startswith("decoding images: 100% 12/12 ["), lines
     caches = list(Path(data.cache_folder(str(folder))).glob("*.npy"))
     assert caches and not (folder / data.CACHE_FOLDER).exists()  # the dataset stays untouched
     assert len(caches) == 1

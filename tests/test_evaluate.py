@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TINY_FLAGS, carpedm20, copy_photos, photo_arrays, run_main
+from helpers import TINY_FLAGS, carpedm20, copy_photos, photo_arrays, progress_lines, run_main
 
 from dcgan import checkpoints, model, runs, settings
 from dcgan.errors import UsageError
@@ -55,6 +55,11 @@ def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
     assert result.returncode == 0, result.stderr
     assert "SWD x1e3" in result.stdout and "real vs real" in result.stdout
     assert "EMA weights" in result.stdout
+    # One bar over its stages, as lines here (stderr is a pipe): each names the stage it is in.
+    lines = progress_lines(result.stderr, "evaluate")
+    assert [line.split("/s, ")[-1] for line in lines] == \
+        ["restore]", "generate]", "SWD]", "NDB]", "MS-SSIM]", "done]"], lines
+    assert lines[-1].startswith("evaluate: 100% 5/5 [")
     path = work / result.stdout.strip().splitlines()[-1]
     assert path.name == "eval_00016_n32_k8_seed0.json"
     saved = json.loads(path.read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, run_main, with_file_size_limit
+from helpers import REPO, progress_lines, run_main, with_file_size_limit
 
 from dcgan import latent
 
@@ -21,6 +21,10 @@ def exported(trained_run, tmp_path_factory):
     result = run_main(["--dataset", "anime", "--export", "--export_dir", str(export_dir)],
                       workdir)
     assert result.returncode == 0, result.stderr
+    # One bar over the formats, as lines here (stderr is a pipe), naming the one being written.
+    lines = progress_lines(result.stderr, "export")
+    assert [line.split("/s, ")[-1] for line in lines] == \
+        ["frozen graph]", "SavedModel]", "ONNX]", "model.json]", "done]"], lines
     return export_dir / settings.run_name, settings
 
 
@@ -215,8 +219,10 @@ def test_a_failed_re_export_leaves_the_previous_one_whole(trained_run, exported,
                        str(previous.parent)], workdir, env={"DCGAN_ORT_WEB": str(runtime)},
                       prefix=with_file_size_limit(limit))
     assert result.returncode == 1, result.stderr
-    line = result.stderr.strip()
-    assert "\n" not in line and "Traceback" not in line, line
+    # One line, after the bar's lines up to the stage that failed.
+    *before_it, line = result.stderr.strip().splitlines()
+    assert before_it == progress_lines(result.stderr, "export"), result.stderr
+    assert before_it[-1].endswith("web page]") and "Traceback" not in result.stderr
     assert line == (f"error: cannot write the export: File too large: {previous}/web/{wasm}: "
                     "the file is larger than this system allows: free space or lift the limit; "
                     f"the previous export in {previous} is unchanged"), line

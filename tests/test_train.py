@@ -1,6 +1,7 @@
 """Training on real pictures: steps, samples, checkpoints, resume, stop signals, seeds."""
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import MAIN, TINY_FLAGS, copy_photos, run_main
+from helpers import MAIN, TINY_FLAGS, copy_photos, progress_lines, run_main
 
 from dcgan import checkpoints, train
 from dcgan.grids import GAP, GAP_VALUE
@@ -60,8 +61,15 @@ def test_resume_continues_the_step_count(tmp_path):
         "in checkpoints/anime_8_16_16/; the newest anime run"), resumed.stderr
     last = resumed.stderr.strip().splitlines()[-1]
     assert last.startswith("INFO: trained steps 9-16 of 16 in ") and \
-        "checkpoint checkpoints/anime_8_16_16/ (step 16), samples samples/anime_8_16_16/, " \
-        "logs logs/anime_8_16_16/" in last, last
+        "checkpoint checkpoints/anime_8_16_16/ (step 16), samples samples/anime_8_16_16/ " \
+        "(newest train_02_00016.png), logs logs/anime_8_16_16/" in last, last
+    # The last losses, as the bar's last line shows them.
+    d_loss, g_loss = re.search(r"last losses D (\d+\.\d+), G (\d+\.\d+);", last).groups()
+    # Piped, the bar is whole lines: its start, every 5% (8 steps: each step) and its end.
+    lines = progress_lines(resumed.stderr, "epoch 2/2")
+    assert lines[0].startswith("epoch 2/2:  50% 8/16 [") and len(lines) == 9, lines
+    assert lines[-1].startswith("epoch 2/2: 100% 16/16 [") and \
+        f"d_loss={d_loss}, g_loss={g_loss}" in lines[-1], lines[-1]
     # Nothing of TensorFlow's own: its load-time lines or the Saver's deprecation notice.
     assert "deprecated" not in resumed.stderr and "absl::" not in resumed.stderr
     assert checkpoints.step_of(checkpoints.latest(folder)) == 16
@@ -149,8 +157,9 @@ def test_steps_stops_at_that_step_and_a_larger_steps_resumes_to_it(tmp_path):
     assert "WARNING: only 64 usable images: a GAN needs thousands" in first.stderr
     last = first.stderr.strip().splitlines()[-1]
     assert last.startswith("INFO: trained steps 1-5 of 5 in ") and \
-        ": reached --steps 5; checkpoint checkpoints/anime_8_16_16/ (step 5)" in last, last
-    assert "| 5/5 [" in first.stderr  # the bar's total is the --steps limit, not --epoch's
+        ": reached --steps 5; last losses D " in last and \
+        "; checkpoint checkpoints/anime_8_16_16/ (step 5)" in last, last
+    assert "% 5/5 [" in first.stderr  # the bar's total is the --steps limit, not --epoch's
     # --steps is a total: the resume counts the 5 done and stops at 11. Given without --epoch,
     # the run's --epoch 1 (8 steps) does not stop it.
     resumed = run_main(["--dataset", "anime", "--train", "--steps", "11"], tmp_path)
@@ -178,7 +187,7 @@ def test_minutes_stops_early_with_a_checkpoint_and_says_so(tmp_path):
         and "the same command trains 0.02 minutes more" in last, last
     samples = tmp_path / "samples" / "anime_8_16_16"
     assert (samples / f"train_{(step - 1) // 8 + 1:02d}_{step:05d}.png").exists()
-    assert f"| {step}/{step} [" in result.stderr  # the bar ends full at the step it stopped at
+    assert f"% {step}/{step} [" in result.stderr  # the bar ends full at the step it stopped at
 
 
 def test_the_few_images_warning_offers_diffaugment_only_where_it_is_off():

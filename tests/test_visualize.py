@@ -7,7 +7,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from helpers import files_under, refusal, run_main
+from helpers import files_under, progress_lines, refusal, run_main
 
 from dcgan import grids, latent, walks
 from dcgan.grids import GAP, to_uint8
@@ -147,9 +147,13 @@ def test_interpolation_strip_ends_are_the_seeds_images(trained_run, tmp_path):
         assert len(_frames(gif_path)) == 3 * (FRAMES - 1)
 
 
-def test_best_of_n_keeps_the_images_d_scores_highest(trained_run, tmp_path):
+def test_best_of_n_keeps_the_images_d_scores_highest(trained_run, tmp_path, capsys):
     _, run = trained_run
     paths = _run(trained_run, tmp_path, "best")
+    # The search has a bar; captured here, so it is whole lines: its start and its end.
+    lines = progress_lines(capsys.readouterr().err, "best-of-N")
+    assert lines[0].startswith("best-of-N:   0% 0/24 [") and \
+        lines[-1].startswith("best-of-N: 100% 24/24 [") and len(lines) == 2, lines
     grid, table = paths[0], paths[-1]
     assert grid.name == "best_00032_seed11_top6of24.png"
     assert imageio.imread(grid).shape == (*_grid_shape(2, 3), 3)

@@ -25,6 +25,7 @@ from PIL import Image
 from dcgan import durable, pictures
 from dcgan.pictures import DECODE_ERRORS
 from dcgan.prep import tool_cli
+from dcgan.progress import bar as progress_bar
 
 HASH_SIDE = 32  # pHash: DCT of a 32x32 grey thumbnail, keep the 8x8 lowest frequencies
 REPORT = ".clean_report.tsv"
@@ -109,9 +110,10 @@ def clean(paths: list[str], min_size: int = 48, threshold: int = 6, jobs: int = 
     """
     if jobs > 1 and len(paths) > 200:
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            found = pool.map(inspect, paths, chunksize=64)
+            found = list(progress_bar(pool.imap(inspect, paths, chunksize=64), total=len(paths),
+                                      desc="inspect", unit="pic"))
     else:
-        found = [inspect(p) for p in paths]
+        found = [inspect(p) for p in progress_bar(paths, desc="inspect", unit="pic")]
 
     result = Result()
     by_digest: dict[str, str] = {}

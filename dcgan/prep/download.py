@@ -26,6 +26,7 @@ from pathlib import Path
 from dcgan import pictures
 from dcgan.pictures import DECODE_ERRORS
 from dcgan.prep import fetch, tool_cli
+from dcgan.progress import bar as progress_bar
 
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 MNIST_FILES = {
@@ -105,11 +106,10 @@ def fetch_pictures(items: list[tuple[str, str, str | None]], out: Path,
     next item is tried. Once a host cannot be reached (no route, no name, refused), its other
     items are counted as not tried instead of waiting on it again.
     """
-    from tqdm import tqdm
-
     out.mkdir(parents=True, exist_ok=True)
     counts, unreachable = Counter(), set()
-    for url, name, md5 in tqdm(items, unit="file", desc="download", disable=None):
+    bar = progress_bar(items, unit="file", desc="download")
+    for url, name, md5 in bar:
         if _host(url) in unreachable:
             counts["not tried (host unreachable)"] += 1
             continue
@@ -118,7 +118,7 @@ def fetch_pictures(items: list[tuple[str, str, str | None]], out: Path,
         except (fetch.FetchError, ValueError) as exc:
             kind = getattr(exc, "kind", "bad name")
             counts[kind] += 1
-            tqdm.write(f"skipped ({kind}): {exc}", file=sys.stderr)
+            bar.write(f"skipped ({kind}): {exc}", file=sys.stderr)
             if getattr(exc, "offline", False):
                 unreachable.add(_host(url))
     return counts

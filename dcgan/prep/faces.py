@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw
 
 from dcgan import durable, pictures
 from dcgan.prep import cascade, fetch, tool_cli
+from dcgan.progress import bar as progress_bar
 
 MANIFEST = ".faces_manifest.tsv"
 HASH_CHARS = 12  # of the source path's sha1 in each output name: 48 bits
@@ -295,13 +296,11 @@ def _run(tasks, versions, manifest_path, signature, jobs, init, skipped):
     """Do the tasks, recording each outcome in the manifest as it comes (an interrupted run
     resumes there); returns (pictures read, faces written). A picture that could not be read
     (permissions, I/O) is not recorded, so the next run tries it again."""
-    from tqdm import tqdm
-
     read = faces = 0
     name_of = dict(tasks)
     with durable.append_to(manifest_path) as manifest:
-        for path, count, status in tqdm(_results(tasks, jobs, init), total=len(tasks),
-                                        unit="pic", desc="faces", disable=None):
+        for path, count, status in progress_bar(_results(tasks, jobs, init), total=len(tasks),
+                                                unit="pic", desc="faces"):
             reason = status.split(" (")[0]
             if reason != "unreadable":
                 manifest.write(f"{name_of[path]}\t{versions[path]}\t{signature}\t{count}\t"
