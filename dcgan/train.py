@@ -302,9 +302,10 @@ class Trainer:
         return d_out["d_loss"], g_out["g_loss"]
 
     def _progress_bar(self, step):
-        """One bar for the whole run, its description naming the epoch."""
+        """One bar for the whole run, its description naming the epoch (at the start: that of
+        the first step it trains)."""
         return progress_bar(total=self.total_steps, initial=step, unit="step",
-                            desc=self._epoch_label(step), enabled=self.progress)
+                            desc=self._epoch_label(step + 1), enabled=self.progress)
 
     def epoch_of(self, step):
         """The epoch (from 1) that step `step` (from 1) trains in: the number the bar shows and
