@@ -201,6 +201,55 @@ def run_main(args, cwd, timeout=300, env=None, prefix=(), **kwargs):
                           text=True, capture_output=True, timeout=timeout, **kwargs)
 
 
+def main_in_process(args, cwd):
+    """Run what `python main.py ARGS` in `cwd` runs, in this process (no Python or TensorFlow
+    start-up to pay): absl's parsing and `cli.main`. Returns a CompletedProcess whose stdout is
+    what was printed and whose stderr is what main.py shows there: the package's log lines
+    (INFO and up, as `LEVEL: message`), anyone's WARNING and up, and the `error: ` line.
+
+    For tests that check files, numbers and messages; the process itself (exit statuses, no
+    traceback, start-up, signals) is checked through `run_main`. An unexpected exception is
+    raised here, where main.py would print a traceback. The flags are unparsed afterwards.
+    """
+    from dcgan import cli
+
+    argv = ["main.py", *args]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    returncode = 0
+    here = os.getcwd()
+    cli.FLAGS.unparse_flags()
+    try:
+        os.chdir(cwd)
+        with _console(stderr), contextlib.redirect_stdout(stdout), \
+                contextlib.redirect_stderr(stderr):
+            try:
+                cli.main(cli.parse(argv))
+            except SystemExit as exit_:
+                returncode = exit_.code
+    finally:
+        os.chdir(here)
+        cli.FLAGS.unparse_flags()
+    return subprocess.CompletedProcess(argv, returncode, stdout.getvalue(), stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _console(stream):
+    """While the block runs, write to `stream` the log lines main.py shows on its console: the
+    package's INFO and up, anyone's WARNING and up, as `LEVEL: message`."""
+    package, root = logging.getLogger("dcgan"), logging.getLogger()
+    package_level = package.level
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.addFilter(lambda record: record.levelno >= logging.WARNING
+                      or record.name.startswith("dcgan"))
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        package.setLevel(package_level)
+
+
 def refusal(args):
     """The line `python main.py ARGS` would exit 2 with (less its `error: `), found in this
     process and the current folder: absl's parsing and `cli.run`, as main.py runs them.
