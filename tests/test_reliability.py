@@ -175,6 +175,24 @@ def test_sigkill_before_during_and_after_a_save_never_loses_or_corrupts_a_checkp
     assert_every_checkpoint_readable(folder)
 
 
+def test_a_restart_clears_what_a_kill_inside_tensorflows_write_leaves(short_run, tmp_path):
+    """What a kill between TensorFlow's write of a file and its rename leaves (a `.tempstate`
+    file; a step with its index but no data shard), made from the run's own checkpoint bytes:
+    the kill test above cannot stop the trainer inside TensorFlow's C++ write."""
+    work = copy_of(short_run, tmp_path)
+    folder = work / "checkpoints" / RUN
+    [data_file] = folder.glob("DCGAN.model-2.data-*")
+    (folder / "DCGAN.model-3.data-00000-of-00001.tempstate8765").write_bytes(
+        data_file.read_bytes()[:1000])
+    (folder / "DCGAN.model-3.index").write_bytes((folder / "DCGAN.model-2.index").read_bytes())
+    assert newest_step(folder) == 2 and leftovers(folder)  # step 3 is not complete
+    result = main_in_process([*TRAIN, "--epoch", "2", "--ckpt_freq", "1"], work)
+    assert result.returncode == 0, result.stderr
+    assert "from step 2" in result.stderr
+    assert newest_step(folder) == 4 and not leftovers(folder)
+    assert_every_checkpoint_readable(folder)  # step 3 is the one trained anew
+
+
 # -- divergence -----------------------------------------------------------------------------------
 
 def checkpoint_bytes(folder):
