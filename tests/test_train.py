@@ -108,7 +108,8 @@ def test_a_stop_signal_finishes_the_step_saves_and_exits_zero(signum, tmp_path):
     deadline = time.time() + 120
     while "step/s" not in seen and "s/step" not in seen and time.time() < deadline:
         seen += process.stderr.read(1)
-    process.send_signal(signum)  # training is under way: the bar has timed a step
+    time.sleep(1.0)  # the bar's first line ("?step/s") comes before the first step
+    process.send_signal(signum)
     _, rest = process.communicate(timeout=60)
     assert process.returncode == 0, seen + rest
     folder = str(tmp_path / "checkpoints" / "anime_8_16_16")
