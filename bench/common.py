@@ -100,17 +100,19 @@ def scratch_faces(scratch, count, size):
 
 def project_trainer(scratch, precision, batch_size, size, intra=0, inter=0):
     """The project's real Trainer on the scratch faces, and an initialised session for it."""
+    from dcgan import outputs
     from dcgan.network import ModelConfig
     from dcgan.settings import RunSettings
     from dcgan.train import Trainer
 
-    settings = RunSettings(
+    settings = RunSettings.create(
         dataset="faces", model=ModelConfig(output_height=size, output_width=size),
         data_dir=os.path.join(scratch, "data"),
         checkpoint_dir=os.path.join(scratch, f"checkpoints_{precision}"),
         sample_dir=os.path.join(scratch, "samples"), tensorboard_dir=os.path.join(scratch, "logs"),
         batch_size=batch_size, precision=precision, seed=1, intra_op_threads=intra,
         inter_op_threads=inter)
+    outputs.make_output_folders(settings)  # as the command line does before training
     trainer = Trainer(settings, progress=False)
     session, _ = trainer.open_session()
     return trainer, session

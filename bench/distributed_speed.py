@@ -33,7 +33,7 @@ def _settings(scratch, distribute, batch, size):
     from dcgan.network import ModelConfig
     from dcgan.settings import RunSettings
 
-    return RunSettings(
+    return RunSettings.create(
         dataset="faces", model=ModelConfig(output_height=size, output_width=size),
         data_dir=os.path.join(scratch, "data"),
         checkpoint_dir=os.path.join(scratch, f"checkpoints_{distribute}"),
@@ -44,9 +44,11 @@ def _settings(scratch, distribute, batch, size):
 
 def _time_training(settings, steps):
     """Seconds per iteration of the real loop body, after WARMUP iterations."""
-    from dcgan import distribute, train
+    from dcgan import cluster, distribute, outputs, train
 
     make = train.Trainer if settings.distribute == "none" else distribute.DistributedTrainer
+    if cluster.writes_outputs(settings.distribute):  # as the command line does before training
+        outputs.make_output_folders(settings)
     trainer = make(settings, progress=False)
     session, _ = trainer.open_session()
     stop = train.StopRequest()
@@ -65,12 +67,13 @@ def _gradient_shapes(size):
     """Shapes of D's and G's trainable variables for the default network at `size` px."""
     import tensorflow as tf
 
-    from dcgan import model
+    from dcgan import model, recipes
     from dcgan.network import ModelConfig
 
     with tf.Graph().as_default():
         images = tf.compat.v1.placeholder(tf.float32, [None, size, size, 3])
-        model.DCGAN(ModelConfig(output_height=size, output_width=size), images)
+        model.DCGAN(ModelConfig(output_height=size, output_width=size), images,
+                    choices=recipes.RECIPES[recipes.DEFAULT])
         return [v.shape.as_list() for v in tf.compat.v1.trainable_variables()]
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dcgan import grids, latent
+from dcgan import grids, latent, outputs
 from dcgan.evaluate import TrainingEvaluator
 from dcgan.network import ModelConfig
 from dcgan.session import run_sampler
@@ -50,6 +50,7 @@ class TimedTrainer(Trainer):
     """
 
     def __init__(self, settings, marks):
+        outputs.make_output_folders(settings)  # as the command line does before training
         super().__init__(settings, progress=False)
         self.marks = sorted(marks)
         self.passed = 0
@@ -138,7 +139,7 @@ def format_row(values):
 
 def settings_for(args, work):
     """RunSettings of the benchmarked run in the scratch folder `work`."""
-    return RunSettings(
+    return RunSettings.create(
         dataset="anime", crop_height=96, crop_width=96,
         model=ModelConfig(output_height=args.output_size, output_width=args.output_size,
                           gf_dim=args.gf_dim, df_dim=args.df_dim),

@@ -135,11 +135,13 @@ class Unusable(Exception):
 
 
 class Checkpointer:
-    """Saves every variable of the graph under `folder`, keeping the newest `max_to_keep`."""
+    """Saves every variable of the graph under `folder`, keeping the newest `max_to_keep` and
+    the newest `max_to_keep` on the schedule (steps that are multiples of `every`)."""
 
-    def __init__(self, folder, max_to_keep=5, var_list=None):
+    def __init__(self, folder, max_to_keep=5, var_list=None, every=None):
         self.folder = folder
         self.max_to_keep = max_to_keep
+        self.every = every
         self.variables = var_list if var_list is not None else tf1.global_variables()
         # The Saver deletes nothing (max_to_keep=None): pruning waits until the new checkpoint
         # is fsync'ed (see _prune). Relative paths in its index, so a run folder can be moved.
@@ -155,11 +157,15 @@ class Checkpointer:
     def restore_or_initialize(self, session):
         """Restore the newest usable checkpoint if any, else initialise; returns the step."""
         remove_leftovers(self.folder)
-        if not listed(self.folder):
+        newest = latest(self.folder)
+        if newest is None:
             session.run(self.initializer)
             self.saved_step = None
             return 0
         self.saved_step = self.restore(session)
+        if self.saved_step != step_of(newest):  # the run's first line named the newest: say where
+            log.info("training goes on from step %d, its newest usable checkpoint",
+                     self.saved_step)
         return self.saved_step
 
     def restore(self, session, path=None):
@@ -295,15 +301,30 @@ class Checkpointer:
         durable.sync_folder(self.folder)
 
     def _prune(self, step):
-        """Delete the complete checkpoints older than the newest `max_to_keep` up to `step`
-        (none when `max_to_keep` is 0 or None: keep all, as TensorFlow's Saver does)."""
+        """Delete the complete checkpoints up to `step` beyond those kept (none when
+        `max_to_keep` is 0 or None: keep all, as TensorFlow's Saver does)."""
         if not self.max_to_keep:
             return
         older = [path for path in listed(self.folder) if step_of(path) <= step]
-        for path in older[self.max_to_keep:]:
+        doomed = pruned(older, self.max_to_keep, self.every)
+        for path in doomed:
             _remove(checkpoint_files.files_of(path))
-        if older[self.max_to_keep:]:
+        if doomed:
             durable.sync_folder(self.folder)
+
+
+def pruned(paths, max_to_keep, every=None):
+    """Which of `paths` (checkpoint prefixes, newest first) to delete: all but the newest
+    `max_to_keep`, and the newest `max_to_keep` on the schedule (steps that are multiples of
+    `every`; every step when `every` is None).
+
+    Checkpoints off the schedule (written on Ctrl-C, at a --minutes limit, at the last step)
+    never push the scheduled ones (those `--checkpoint STEP` names) out of the kept set, however
+    often a run is stopped and resumed."""
+    scheduled = [path for path in paths if every is None or step_of(path) % every == 0]
+    kept = set(paths[:max_to_keep]) | set(scheduled[:max_to_keep])
+    return [path for path in paths if path not in kept]
+
 
 def pick(folder, choice):
     """The checkpoint `--checkpoint` names in run folder `folder`: None for the newest, a step

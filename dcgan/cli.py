@@ -57,7 +57,8 @@ flags.DEFINE_float(
 flags.DEFINE_float("learning_rate", RUN.learning_rate,
                    "Adam learning rate of D and G " + _from_recipe("learning_rate"))
 flags.DEFINE_float("beta1", RUN.beta1, "Adam beta1 (momentum) " + _from_recipe("beta1"))
-flags.DEFINE_integer("train_size", None, "Use at most this many images per epoch (default all).")
+flags.DEFINE_integer("train_size", RUN.train_size,
+                     "Use at most this many images per epoch (0: every image).")
 flags.DEFINE_integer("batch_size", RUN.batch_size, "Images per training batch.")
 flags.DEFINE_integer("input_height", None, "Centre-crop height (implies --crop).")
 flags.DEFINE_integer("input_width", None, "Centre-crop width (default: --input_height).")
@@ -119,7 +120,8 @@ flags.DEFINE_boolean("export_web", False, "Same as `--export web`: export and bu
 flags.DEFINE_string("export_dir", "export", "Folder of runs' exports; the run's name is added.")
 flags.DEFINE_boolean("serve", False, "Serve the newest exported web page on 127.0.0.1.")
 flags.DEFINE_integer("port", 8000, "Port for --serve.")
-flags.DEFINE_integer("max_to_keep", RUN.max_to_keep, "Checkpoints kept on disk.")
+flags.DEFINE_integer("max_to_keep", RUN.max_to_keep,
+                     "Checkpoints kept: the newest N and the newest N on the --ckpt_freq schedule.")
 flags.DEFINE_integer("sample_freq", RUN.sample_freq, "Steps between sample grids.")
 flags.DEFINE_integer("ckpt_freq", RUN.ckpt_freq, "Steps between checkpoints.")
 flags.DEFINE_integer("z_dim", NET.z_dim, "Length of the latent vector z.")
@@ -129,7 +131,7 @@ flags.DEFINE_integer("image_size", None, "Square centre-crop size (sets --input_
 flags.DEFINE_integer("output_size", None, "Square output size (sets --output_height/width).")
 flags.DEFINE_integer("g_steps", RUN.g_steps,
                      "Generator updates per discriminator update " + _from_recipe("g_steps"))
-flags.DEFINE_integer("seed", None, "Random seed for a reproducible run or sample.")
+flags.DEFINE_integer("seed", RUN.seed, "Random seed for a reproducible run or sample.")
 flags.DEFINE_integer("num_samples", RUN.num_samples, "Images in each sample grid.")
 flags.DEFINE_integer("gf_dim", NET.gf_dim, "Generator filters in the last deconvolution.")
 flags.DEFINE_integer("df_dim", NET.df_dim, "Discriminator filters in the first convolution.")
@@ -180,9 +182,9 @@ flags.DEFINE_boolean(
 )
 flags.DEFINE_integer(
     "eval_num",
-    None,
-    f"Images per compared set (--evaluate: {EVAL_NUM}, training: {TRAIN_EVAL_NUM}; capped by half "
-    "the real images).",
+    RUN.eval_num,
+    f"Images per compared set (0: {EVAL_NUM} for --evaluate, {TRAIN_EVAL_NUM} in training; "
+    "capped by half the real images).",
 )
 flags.DEFINE_string(
     "eval_data", None, "--evaluate against this folder of pictures instead of the run's dataset."
@@ -240,11 +242,12 @@ flags.DEFINE_integer("worker_timeout", RUN.worker_timeout, "--distribute multi_w
 
 FLAGS = flags.FLAGS
 log = logging.getLogger("dcgan")
-# Flags a sampling mode takes from the command line rather than from the saved run.
+# Flags a sampling mode takes from the command line, when given, rather than from the saved run.
+# --precision is always the command line's (default auto: fp32 when sampling, the web page's
+# pixels): run.json holds what the trainer computed in, which is no choice for sampling.
 SAMPLING_OVERRIDES = (
     "num_samples",
     "sample_dir",
-    "precision",
     "intra_op_threads",
     "inter_op_threads",
     "ndb_k",
@@ -359,7 +362,7 @@ def _settings_for_sampling(values, present):
     flag_checks.check_compute_flags(values)
     saved = runs.sampling_run(values, present)
     overrides = {name: values[name] for name in SAMPLING_OVERRIDES if name in present}
-    return saved.replace(**overrides)
+    return saved.replace(precision=values["precision"], **overrides)
 
 
 def _checkpoint_to_sample(run_settings, values):
@@ -372,16 +375,19 @@ def _checkpoint_to_sample(run_settings, values):
 
 
 def _announce(run_settings, saved, values, present):
-    """Training's first line: the run it starts or resumes, its sizes, and why that one."""
+    """Training's first line, its one announcement: the run it starts or resumes (from its
+    newest checkpoint: the restore says so if it falls back to an older one), its sizes, and
+    why that one."""
     from dcgan import checkpoints, runs, settings
 
     what = f"run {run_settings.run_name} ({settings.describe(run_settings)})"
-    newest = checkpoints.latest(run_settings.run_checkpoint_dir) if saved else None
+    newest = checkpoints.latest(run_settings.run_checkpoint_dir)
     if newest is None:
         log.info("starting %s in %s/", what, run_settings.run_checkpoint_dir)
         return
     why = ""
-    if "name" not in present:  # found by dataset and sizes: say which others the flags skip
+    if saved is not None and "name" not in present:
+        # found by dataset and sizes: say which others the flags skip
         sizes = runs.picks_as_flags(runs.run_picks(values, present))
         why = (f"; the newest {run_settings.dataset} run{' with ' + sizes if sizes else ''}"
                " (--name picks another or starts a new one)")
@@ -414,19 +420,19 @@ def _train(values, present):
         outputs.make_output_folders(run_settings)
     runtime.start()
     _announce(run_settings, saved, values, present)
-    _trainer(run_settings, budget).run()
+    _trainer(run_settings, budget, saved).run()
 
 
-def _trainer(run_settings, budget):
-    """The trainer of a run (for this launch's `budget`): one process, or (--distribute) a
-    tf.distribute strategy's."""
+def _trainer(run_settings, budget, resumed):
+    """The trainer of a run (for this launch's `budget`, continuing saved run `resumed` or
+    None): one process, or (--distribute) a tf.distribute strategy's."""
     if run_settings.distribute == "none":
         from dcgan.train import Trainer
 
-        return Trainer(run_settings, budget=budget)
+        return Trainer(run_settings, budget=budget, resumed=resumed)
     from dcgan.distribute import DistributedTrainer  # tf.distribute only when asked for
 
-    return DistributedTrainer(run_settings, budget=budget)
+    return DistributedTrainer(run_settings, budget=budget, resumed=resumed)
 
 
 def _visualize(values, present):

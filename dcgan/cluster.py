@@ -229,13 +229,13 @@ def check_flags(flags, resumed=None):
     """Check --distribute, --devices, --worker_timeout, TF_CONFIG and, where the replica count
     is known, --batch_size. `resumed`: the folder of the run a resume continues, whose batch
     is kept."""
-    kind = flags.get("distribute") or "none"
+    kind = flags["distribute"]
     require(kind in STRATEGIES,
             f"--distribute must be one of {', '.join(STRATEGIES)}, not {kind!r}")
-    devices = device_list(flags.get("devices"))
+    devices = device_list(flags["devices"])
     require(not devices or kind == "mirrored", "--devices names the devices of --distribute "
             "mirrored: add --distribute mirrored or drop --devices")
-    timeout = flags.get("worker_timeout", ARRIVAL_TIMEOUT_S)
+    timeout = flags["worker_timeout"]
     require(timeout is not None and timeout > 0,
             f"--worker_timeout must be a positive number of seconds, not {timeout}")
     if devices:

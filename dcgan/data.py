@@ -32,6 +32,7 @@ from PIL import Image
 
 from dcgan import durable, pictures
 from dcgan.errors import UsageError
+from dcgan.words import counted
 
 MNIST = "mnist"  # the --dataset name of the digits (IDX files, with labels)
 MNIST_SIZE = 28  # the digits' side in pixels
@@ -76,41 +77,89 @@ class TrainingData:
         if not self.skipped:
             return ""
         total = sum(self.skipped.values())
-        kinds = ", ".join(f"{count} {kind}" for kind, count in self.skipped.most_common())
-        return (f"skipped {total} of {total + len(self.images)} files in {self.source}: {kinds}")
+        kinds = ", ".join(counted(count, one_of(kind), kind)
+                          for kind, count in self.skipped.most_common())
+        return (f"skipped {total} of {counted(total + len(self.images), 'file')} in "
+                f"{self.source}: {kinds}")
+
+
+# The skip kinds (plural, as the report counts them) and how one of each reads.
+SINGULAR_KINDS = {
+    "files that do not decode": "file that does not decode",
+    "empty files": "empty file",
+    "unreadable files": "unreadable file",
+    "unreadable folders": "unreadable folder",
+    "not picture files": "not picture file",
+    "pipes and devices": "pipe or device",
+    "linked folders (not followed)": "linked folder (not followed)",
+    "hidden folders (names starting with .)": "hidden folder (name starting with .)",
+    pictures.HIDDEN: "hidden file (name starting with .)",
+}
+
+
+def one_of(kind):
+    """How one skipped file of `kind` reads ("pictures over 100 Mpx" -> "picture over ...")."""
+    if kind in SINGULAR_KINDS:
+        return SINGULAR_KINDS[kind]
+    return "picture " + kind[len("pictures "):] if kind.startswith("pictures ") else kind
 
 
 def list_image_files(folder, pattern="*"):
-    """Files in `folder` matching `pattern` with a picture extension, sorted.
+    """Files under `folder` (sub-folders included) whose names match `pattern` and have a
+    picture extension, sorted.
 
-    Returns (paths, skipped) where skipped counts the entries left out by kind (sub-folders,
-    other file types, hidden pictures, pipes and devices, broken or looping links). Names are
-    whatever bytes the folder holds (a Shift-JIS name arrives as a surrogate-escaped str).
+    Returns (paths, skipped) where skipped counts the entries left out by kind (other file
+    types, hidden pictures and folders, linked folders, folders we may not enter, pipes and
+    devices, broken or looping links). Linked folders are not followed: a link back up the tree
+    would read the same pictures forever. Names are whatever bytes the folder holds (a Shift-JIS
+    name arrives as a surrogate-escaped str).
     """
     skipped = collections.Counter()
     paths = []
-    for name in sorted(os.listdir(folder)):
-        if not fnmatch.fnmatch(name, pattern):
-            continue
+
+    def unreadable_folder(_error):
+        skipped["unreadable folders"] += 1
+
+    for parent, folders, names in os.walk(folder, onerror=unreadable_folder):
+        folders[:] = _folders_to_enter(parent, folders, skipped)
+        for name in names:
+            kind = _kind_left_out(parent, name, pattern)
+            if kind is None:
+                paths.append(os.path.join(parent, name))
+            elif kind:
+                skipped[kind] += 1
+    return sorted(paths), skipped
+
+
+def _folders_to_enter(parent, folders, skipped):
+    """The sub-folders of `parent` to read, counting those left out in `skipped`."""
+    entered = []
+    for name in sorted(folders):
         if pictures.is_hidden(name):
-            if pictures.is_picture_name(name):
-                skipped[pictures.HIDDEN] += 1
-            continue
-        path = os.path.join(folder, name)
-        try:
-            mode = os.stat(path).st_mode
-        except OSError:  # a link to nowhere, a link loop, a folder we may not enter
-            skipped["unreadable files"] += 1
-            continue
-        if stat.S_ISDIR(mode):
-            skipped["folders"] += 1
-        elif not pictures.is_picture_name(name):
-            skipped["not picture files"] += 1
-        elif not stat.S_ISREG(mode):  # opening a named pipe would wait forever
-            skipped["pipes and devices"] += 1
+            skipped["hidden folders (names starting with .)"] += 1
+        elif os.path.islink(os.path.join(parent, name)):
+            skipped["linked folders (not followed)"] += 1
         else:
-            paths.append(path)
-    return paths, skipped
+            entered.append(name)
+    return entered
+
+
+def _kind_left_out(parent, name, pattern):
+    """Why the file `name` in `parent` is not read: None when it is read, '' when it does not
+    count at all (another pattern, a hidden file that is not a picture), else the kind."""
+    if not fnmatch.fnmatch(name, pattern):
+        return ""
+    if pictures.is_hidden(name):
+        return pictures.HIDDEN if pictures.is_picture_name(name) else ""
+    try:
+        mode = os.stat(os.path.join(parent, name)).st_mode
+    except OSError:  # a link to nowhere, a link loop
+        return "unreadable files"
+    if not pictures.is_picture_name(name):
+        return "not picture files"
+    if not stat.S_ISREG(mode):  # opening a named pipe would wait forever
+        return "pipes and devices"
+    return None
 
 
 def _decode(path, c_dim):
@@ -140,7 +189,8 @@ def load_image(path, spec):
     width, height = image.size
     if spec.crop_height:
         if width < spec.crop_width or height < spec.crop_height:
-            raise BadImage(f"smaller than the crop size {spec.crop_height}x{spec.crop_width}")
+            raise BadImage("pictures smaller than the crop size "
+                           f"{spec.crop_height}x{spec.crop_width}")
         left = int(round((width - spec.crop_width) / 2.0))
         top = int(round((height - spec.crop_height) / 2.0))
         image = image.crop((left, top, left + spec.crop_width, top + spec.crop_height))
@@ -180,12 +230,6 @@ def _cache_slot(folder, spec, pattern):
     return hashlib.sha1(os.fsencode(json.dumps(what))).hexdigest()[:8]
 
 
-def _replace_atomically(write, final_path):
-    temporary = f"{final_path}.tmp{os.getpid()}"
-    write(temporary)
-    os.replace(temporary, final_path)
-
-
 def _remove_stale_temporaries(cache_folder):
     """Delete cache files left half-written by processes that were killed while writing them."""
     for name in os.listdir(cache_folder):
@@ -195,31 +239,36 @@ def _remove_stale_temporaries(cache_folder):
                 os.remove(os.path.join(cache_folder, name))
 
 
-def _reserve_space(path):
+def _mapped_npy(handle, shape):
+    """A writable uint8 memory map of `shape`, the body of the .npy file open in `handle`."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+              "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(handle, header)
+    offset, size = handle.tell(), int(np.prod(shape))
+    handle.flush()
     # A memory map over a sparse file dies of SIGBUS when the disk fills; claim the blocks now so
     # a full disk is an OSError here instead.
     if hasattr(os, "posix_fallocate"):
-        with open(path, "r+b") as handle:
-            os.posix_fallocate(handle.fileno(), 0, os.path.getsize(path))
+        os.posix_fallocate(handle.fileno(), 0, offset + size)
+    return np.memmap(handle, dtype=np.uint8, mode="r+", offset=offset, shape=shape)
 
 
 def build_cache(paths, spec, cache_path, workers=None, progress=True):
     """Decode `paths` into a uint8 .npy at `cache_path`; returns (count, skipped Counter).
 
     Work is spread over threads (Pillow releases the GIL while decoding and resizing). The file
-    appears under its final name only once complete, so an interrupted build is redone.
+    is written through durable.replacing: it appears under its final name only once complete,
+    so an interrupted build (disk full, Ctrl-C) leaves nothing and is redone.
     """
     from tqdm import tqdm
 
     shape = (len(paths), spec.output_height, spec.output_width, spec.c_dim)
     skipped = collections.Counter()
     count = 0
-    temporary = f"{cache_path}.tmp{os.getpid()}.npy"
     os.makedirs(os.path.dirname(cache_path), exist_ok=True)
     _remove_stale_temporaries(os.path.dirname(cache_path))
-    try:
-        array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
-        _reserve_space(temporary)
+    with durable.replacing(cache_path) as new:
+        array = _mapped_npy(new.file, shape)
         workers = workers or os.cpu_count() or 1
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             results = pool.map(lambda path: _load_or_reason(path, spec), paths, chunksize=32)
@@ -232,11 +281,6 @@ def build_cache(paths, spec, cache_path, workers=None, progress=True):
                     count += 1
         array.flush()
         del array
-    except BaseException:  # disk full, Ctrl-C: leave no half-written cache behind
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    os.replace(temporary, cache_path)
     return count, skipped
 
 
@@ -295,12 +339,12 @@ def _build(folder, paths, spec, npy_path, meta_path, progress):
     from it, skipped).
 
     A cache folder we may not write (a read-only --data_dir) is a UsageError naming the flag."""
-    log.info("reading %d pictures from %s (once; cached in %s)", len(paths), folder,
+    log.info("reading %s from %s (once; cached in %s)", counted(len(paths), "picture"), folder,
              os.path.dirname(npy_path))
     try:
         count, skipped = build_cache(paths, spec, npy_path, progress=progress)
         meta = {"count": count, "skipped": dict(skipped), "files": len(paths)}
-        _replace_atomically(lambda tmp: _write_json(tmp, meta), meta_path)
+        durable.write_atomically(meta_path, json.dumps(meta).encode())
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
             raise  # a full disk is not a wrong folder: the caller's one line says so
@@ -334,11 +378,6 @@ def load_folder(folder, spec, pattern="*", progress=True, cache_dir=None):
     # Only now, with ours mapped: a cache another run has mapped stays readable when unlinked.
     _prune_cache(where, {os.path.basename(npy_path), os.path.basename(meta_path)}, prefix)
     return TrainingData(images, None, skipped + listing_skips, folder)
-
-
-def _write_json(path, value):
-    with open(path, "w") as handle:
-        json.dump(value, handle)
 
 
 def _open_maybe_gzip(path):

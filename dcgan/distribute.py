@@ -264,16 +264,17 @@ class DistributedTrainer(train.Trainer):
     replication = watchdog = None  # set once the cluster is joined (in load_data)
     stop_request = None  # the run's train.StopRequest (set in run)
 
-    def __init__(self, settings, progress=True, budget=None):
+    def __init__(self, settings, progress=True, budget=None, resumed=None):
         chief = cluster.writes_outputs(settings.distribute)
-        super().__init__(settings, progress and chief, chief=chief, budget=budget)
+        super().__init__(settings, progress and chief, chief=chief, budget=budget,
+                         resumed=resumed)
 
     def load_data(self):
         """Join the cluster (start the server and the watchdog), then read the data, taking
         turns with the other workers for the cache."""
         runtime.start()
-        resumed = self.settings.run_checkpoint_dir if self.announced_resume else None
-        self.replication = Replication(self.settings, resumed)
+        self.replication = Replication(self.settings,
+                                       self.resumed and self.resumed.run_checkpoint_dir)
         if self.replication.cluster is not None:
             self.watchdog = cluster.Watchdog(self.replication.cluster, self._advice,
                                              self.settings.worker_timeout)

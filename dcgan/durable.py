@@ -11,32 +11,38 @@ with an error instead of being written through, so a write never lands outside i
 """
 
 import contextlib
+import dataclasses
+import errno
 import os
 import re
 import shutil
 import stat
 import tempfile
+import typing
+
+from dcgan.errors import UsageError
 
 # Create a file that must not exist yet, and never through a link (a planted one fails: EEXIST).
 NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def sync_file(path):
-    """Flush one file's data to the disk."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+def _flush(path, flags=0):
+    """fsync `path`, opened read-only with the extra open `flags`."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def sync_file(path):
+    """Flush one file's data to the disk (a link there is refused, not followed)."""
+    _flush(path, os.O_NOFOLLOW)
 
 
 def sync_folder(folder):
     """Flush a folder's entries (renames, new and deleted files) to the disk."""
-    descriptor = os.open(folder or ".", os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    _flush(folder or ".")
 
 
 def _named(error, path):
@@ -70,6 +76,23 @@ def write_new(path, data):
     return path
 
 
+def append_to(path):
+    """A UTF-8 text handle appending to the file `path` (a log), created if missing. A link at
+    `path` is replaced by a new file, never written through."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        try:
+            descriptor = os.open(path, flags, 0o666)
+        except OSError as error:
+            if error.errno != errno.ELOOP:  # ELOOP: O_NOFOLLOW met a link
+                raise
+            os.unlink(path)  # the link, never what it points to
+            descriptor = os.open(path, flags | os.O_EXCL, 0o666)
+    except OSError as error:
+        raise _named(error, path) from None
+    return os.fdopen(descriptor, "a", encoding="utf-8")
+
+
 def copy_new(source, target):
     """Copy the file `source` to the new file `target` (see write_new); returns `target`."""
     with open(source, "rb") as handle:
@@ -83,30 +106,76 @@ def write_atomically(path, data):
     A link at `path` is replaced, not written through. Raises OSError naming `path` (disk full,
     read-only folder) after removing the temporary file.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    temporary = f"{path}.tmp{os.getpid()}"
-    try:
-        # A leftover of a killed process that had our pid; unlink never follows a link.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        write_new(temporary, data)
-        os.replace(temporary, path)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        if isinstance(error, OSError):  # name the file the user asked for, not our temporary
-            _named(error, path)
-        raise
-    sync_folder(folder)
+    with replacing(path) as new:
+        new.file.write(data)
     return path
 
 
-def make_writable_folder(folder):
-    """Create `folder` if needed and try a file in it (left nowhere); raises OSError when it
-    cannot be written, so a command can say so before any work rather than hours later."""
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryFile(dir=folder):
-        pass
+@dataclasses.dataclass
+class Replacement:
+    """What a `replacing` block writes: `file` (binary, read and write) holds the new version
+    under the temporary name `temporary`; `path` is where it goes once complete, which the
+    block may change (a name that depends on what was written)."""
+
+    file: typing.BinaryIO
+    temporary: str
+    path: str
+
+
+@contextlib.contextmanager
+def replacing(path, temporary=None):
+    """Write a new version of `path` whole or not at all, for writers that stream or need a
+    file: yields a Replacement whose file is created new beside `path` (never through a link;
+    by default `<path>.tmp<pid>`, a leftover of a killed process with our pid removed first).
+
+    When the block ends, the file is fsync'ed, renamed over `path` (a link there is replaced,
+    not written through) and the folder fsync'ed; when it raises, the file is removed. An
+    OSError names `path`, not the temporary name.
+    """
+    path = os.fspath(path)
+    ours = temporary is None  # named by our pid: no live process but us writes it
+    temporary = f"{path}.tmp{os.getpid()}" if ours else os.fspath(temporary)
+    new = None
+    try:
+        if ours:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)  # unlink never follows a link
+        new = Replacement(_create(temporary), temporary, path)
+        with new.file:
+            yield new
+            new.file.flush()
+            os.fsync(new.file.fileno())
+        os.replace(temporary, new.path)
+    except BaseException as error:
+        if new is not None:  # created by us (O_EXCL), so ours to remove
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
+        if isinstance(error, OSError):  # name the file the user asked for, not our temporary
+            _named(error, path)
+        raise
+    sync_folder(os.path.dirname(os.path.abspath(new.path)))
+
+
+def _create(path):
+    """A read-write binary handle on the new file `path` (see NEW_FILE)."""
+    descriptor = os.open(path, (NEW_FILE & ~os.O_WRONLY) | os.O_RDWR, 0o666)
+    return os.fdopen(descriptor, "w+b")
+
+
+def make_writable_folder(folder, flag, given):
+    """Create `folder` if needed and try a file in it (left nowhere), so a command says it
+    cannot write there before any work rather than hours later.
+
+    Raises UsageError naming `flag` and the value `given` for it (the folder itself, or the one
+    it lies in) when the folder cannot be made or written.
+    """
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(f"{flag} {given}: cannot write in {folder} ({error.strerror or error}): "
+                         f"pick a writable folder with {flag}") from None
 
 
 def remove(path):

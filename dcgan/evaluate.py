@@ -3,6 +3,7 @@
 Generated images are compared with real images of the run's dataset (or another folder) by
 `dcgan.metrics`: SWD, NDB/K and JS, each beside the same number between two disjoint halves of
 the real images (the floor a perfect generator would reach at that N), and MS-SSIM diversity.
+`dcgan.memorisation` adds whether the samples sit closer to the training images than real ones.
 `TrainingEvaluator` does the same inside the training loop (`--eval_freq`) with a smaller set.
 """
 
@@ -15,9 +16,10 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
-from dcgan import data, durable, grids, latent, metrics
+from dcgan import data, durable, grids, latent, memorisation, metrics
 from dcgan.errors import UsageError
-from dcgan.session import TrainedGenerator, run_sampler
+from dcgan.generator import Generator
+from dcgan.session import run_sampler
 from dcgan.settings import EVAL_NUM, TRAIN_EVAL_NUM
 
 tf1 = tf.compat.v1
@@ -97,25 +99,48 @@ def evaluate(settings, eval_num=None, eval_data=None, seed=0, checkpoint=None):
     print and save the numbers.
 
     `eval_num` images per set (default `EVAL_NUM`, capped by half the real images).
+    Also runs the memorisation check against the run's training images and writes its grid of
+    the closest samples beside their nearest training image (`nearest_....png` beside the JSON).
     Returns (result dict, path of the JSON written under the run's sample folder).
     """
     real = load_real_images(settings, eval_data)
+    training = _training_images(settings) if eval_data else real
     source = eval_data or settings.dataset_folder
     size = set_size(eval_num or EVAL_NUM, len(real), settings.ndb_k, source)
     real = real_subset(real, size, seed + FAKE_Z_SEED)
-    with TrainedGenerator(settings, checkpoint=checkpoint) as generator:
-        fake = grids.to_uint8(generator.generate(generator.sample_z(size, seed + FAKE_Z_SEED)))
+    cfg = settings.model
+    z = latent.sample_z(np.random.default_rng(seed + FAKE_Z_SEED), size, cfg.z_dim, cfg.z_dist)
+    with Generator(settings, checkpoint=checkpoint) as generator:
+        fake = generator.images(z=z)
         step, ema = generator.step, generator.ema
     result = metrics.evaluate_sets(fake, real, seed=seed, ndb_k=settings.ndb_k)
     print(f"{settings.run_name} step {step}{' (EMA weights)' if ema else ''} vs {source}:")
     print(metrics.format_report(result))
+    name = record_name(step, result, seed, eval_data)
+    if training is not None:  # held out: the --eval_data pictures, else leave-one-out
+        copies, pairs = memorisation.check(fake, training, real if eval_data else None, seed)
+        result.update(copies)
+        print(memorisation.format_report(result))
+        grids.save_image(os.path.join(settings.run_sample_dir, name.replace("eval_", "nearest_", 1)
+                                      .removesuffix(".json") + ".png"),
+                         memorisation.pairs_grid(pairs))
     record = {"run": settings.run_name, "step": step, "ema": ema, "real_images": source,
               "ndb_meaningful": metrics.ndb_meaningful(result["n"], result["ndb_bins"]),
               **result}
-    path = os.path.join(settings.run_sample_dir, record_name(step, result, seed, eval_data))
+    path = os.path.join(settings.run_sample_dir, name)
     os.makedirs(settings.run_sample_dir, exist_ok=True)
     durable.write_atomically(path, json.dumps(record, indent=2).encode())
     return result, path
+
+
+def _training_images(settings):
+    """The run's training images for the memorisation check; None, with a warning, where they
+    are not on this machine (an --eval_data evaluation does not need them otherwise)."""
+    try:
+        return load_real_images(settings)
+    except UsageError as error:
+        log.warning("memorisation check skipped: %s", error)
+        return None
 
 
 class TrainingEvaluator:

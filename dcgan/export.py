@@ -179,7 +179,7 @@ def _failure(error, fresh, target, replaced):
     return TrainingError(f"cannot write the export: {reason.replace(fresh, target)}; {left}")
 
 
-def export(settings, export_dir="export", checkpoint=None, web=False):
+def export(settings, export_dir, checkpoint=None, web=False):
     """Write the frozen graph, SavedModel, ONNX model and model.json of the newest checkpoint
     (or the `checkpoint` path given), and with `web` the browser page, into
     `<export_dir>/<run>/`, replacing an earlier export there whole; returns their paths."""

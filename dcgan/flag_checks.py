@@ -21,10 +21,6 @@ MAX_SEED = 2 ** 31
 MAX_IMAGES = 65536
 # The longest file name common file systems take (ext4, XFS, APFS, NTFS: 255).
 MAX_NAME_BYTES = 255
-# The flags key under which a resume hands the saved run's training choices to the recipe.
-RESUMED_CHOICES = "resumed_choices"
-# The flags key naming the run folder a resume continues (its batch is kept: cluster.check_batch).
-RESUMED_FROM = "resumed_from"
 
 
 def check_count(value, flag, limit=MAX_IMAGES):
@@ -58,15 +54,12 @@ def check_folder_name(value, flag, parent):
 
 
 def check_evaluation_flags(flags):
-    """Check --ema, --eval_freq, --eval_num and --ndb_k (absent ones count as their defaults)."""
-    ema = flags.get("ema") or 0.0
-    require(0.0 <= ema < 1.0, f"--ema must be a decay in [0, 1) such as 0.999 (0: off), "
-             f"not {ema}")
-    require((flags.get("eval_freq") or 0) >= 0,
-             f"--eval_freq must be 0 (off) or more steps, not {flags.get('eval_freq')}")
-    for name in ("eval_num", "ndb_k"):
-        value = flags.get(name)
-        require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
+    """Check --eval_freq, --eval_num and --ndb_k."""
+    require(flags["eval_freq"] >= 0,
+            f"--eval_freq must be 0 (off) or more steps, not {flags['eval_freq']}")
+    require(flags["eval_num"] >= 0, f"--eval_num must be 0 (the default count) or more images, "
+                                    f"not {flags['eval_num']}")
+    require(flags["ndb_k"] > 0, f"--ndb_k must be a positive number, not {flags['ndb_k']}")
 
 
 def budget_from_flags(flags, present=()):
@@ -92,49 +85,63 @@ def check_compute_flags(flags):
              f"--precision must be one of {', '.join(PRECISIONS)}, not {flags['precision']!r}")
 
 
-def with_recipe(flags, present):
-    """`flags` with every training choice resolved: the --recipe's values, under the flags
-    given on the command line (`present`). Checks the choices the recipe adds."""
-    given = {knob: flags[knob] for knob in recipes.KNOBS if knob in present}
-    values = {**flags, **recipes.resolve(flags.get("recipe") or RunSettings.recipe, given,
-                                         flags.get(RESUMED_CHOICES))}
-    require(0.0 < values["label_smoothing"] <= 1.0,
+def check_choices(run, given):
+    """Raise UsageError unless the resolved training choices of settings `run` can train
+    (`given`: the knobs given on the command line, whose flags the messages name)."""
+    require_positive(run.choices, "learning_rate", "d_learning_rate", "g_learning_rate",
+                     "g_steps")
+    require(0.0 <= run.beta1 < 1.0, f"--beta1 must be in [0, 1), not {run.beta1}")
+    require(0.0 < run.label_smoothing <= 1.0,
             f"--label_smoothing is D's target for real images, in (0, 1] such as 0.9 "
-            f"(1: none), not {values['label_smoothing']}")
-    require(values["ema_start"] >= 0,
-            f"--ema_start must be 0 or more steps, not {values['ema_start']}")
-    require(values["ema"] or "ema_start" not in given,
+            f"(1: none), not {run.label_smoothing}")
+    require(0.0 <= run.ema < 1.0, f"--ema must be a decay in [0, 1) such as 0.999 (0: off), "
+            f"not {run.ema}")
+    require(run.ema_start >= 0, f"--ema_start must be 0 or more steps, not {run.ema_start}")
+    require(run.ema or "ema_start" not in given,
             "--ema_start needs an EMA: add --ema 0.999 (or a recipe with one)")
-    return values
 
 
-def from_flags(flags, present):
+def from_flags(flags, present, resumed=None):
     """Check the flag values and build RunSettings for training.
 
     `flags` maps flag names to values; `present` names the flags given on the command line
-    (to tell a default from a choice). Raises UsageError naming the flag and the fix.
+    (to tell a default from a choice); `resumed` is the saved run a resume continues (its
+    training choices stand in for the recipe's unless --recipe is given). Raises UsageError
+    naming the flag and the fix.
     """
-    flags = with_recipe(flags, present)
-    require_positive(flags, "epoch", "batch_size", "learning_rate", "d_learning_rate",
-                     "g_learning_rate", "z_dim", "gf_dim", "df_dim", "gfc_dim", "dfc_dim",
-                     "g_steps", "sample_freq", "ckpt_freq", "max_to_keep")
+    require_positive(flags, "epoch", "batch_size", "z_dim", "gf_dim", "df_dim", "gfc_dim",
+                     "dfc_dim", "sample_freq", "ckpt_freq", "max_to_keep")
     check_count(flags["num_samples"], "num_samples")
-    require(0.0 <= flags["beta1"] < 1.0, f"--beta1 must be in [0, 1), not {flags['beta1']}")
     require(flags["z_dist"] in latent.NAMES,
             f"--z_dist must be one of {', '.join(latent.NAMES)}, not {flags['z_dist']!r}")
     for name in ("image_size", "output_size", "input_height", "input_width", "output_height",
-                 "output_width", "train_size"):
+                 "output_width"):
         value = flags.get(name)
         require(value is None or value > 0, f"--{name} must be a positive number, not {value}")
+    require(flags["train_size"] >= 0,
+            f"--train_size must be 0 (every image) or more, not {flags['train_size']}")
     check_seed(flags.get("seed"))
     check_compute_flags(flags)
     check_evaluation_flags(flags)
-    cluster.check_flags(flags, flags.get(RESUMED_FROM))
+    cluster.check_flags(flags, resumed and resumed.run_checkpoint_dir)
     dataset = flags["dataset"]
     check_folder_name(dataset, "dataset", "--data_dir")
     check_folder_name(flags.get("name"), "name", "--checkpoint_dir")
+    model, crop = _network_and_crop(flags, present)
+    names = {f.name for f in dataclasses.fields(RunSettings)} - {"model", "dataset"}
+    values = {name: flags[name] for name in names - set(recipes.KNOBS) if name in flags}
+    given = {knob: flags[knob] for knob in recipes.KNOBS if knob in present}
+    base = resumed.choices if resumed is not None and "recipe" not in present else None
+    run = RunSettings.create(dataset=dataset, model=model, resumed_choices=base, **given,
+                             **{**values, "crop_height": crop[0], "crop_width": crop[1]})
+    check_choices(run, given)
+    return run
 
-    mnist = dataset == MNIST
+
+def _network_and_crop(flags, present):
+    """The ModelConfig the size and network flags build, and the (height, width) of the crop
+    ((0, 0): none)."""
+    mnist = flags["dataset"] == MNIST
     default_size = MNIST_SIZE if mnist else DEFAULT_OUTPUT_SIZE
     out_h, out_w = _square_or(flags, "output_size", "output_height", "output_width",
                               default_size)
@@ -143,7 +150,8 @@ def from_flags(flags, present):
     in_h, in_w = _square_or(flags, "image_size", "input_height", "input_width", out_h)
     if mnist:
         require((out_h, out_w) == (MNIST_SIZE, MNIST_SIZE) and not crop,
-                 "--dataset mnist trains on 28x28 digits: drop --output_size/--image_size/--crop")
+                 f"--dataset {MNIST} trains on {MNIST_SIZE}x{MNIST_SIZE} digits: drop "
+                 "--output_size/--image_size/--crop")
     require(min(out_h, out_w) >= MIN_OUTPUT_SIZE,
              f"--output_size {out_h}x{out_w} is too small: the networks need at least "
              f"{MIN_OUTPUT_SIZE} pixels a side")
@@ -156,9 +164,4 @@ def from_flags(flags, present):
                         gf_dim=flags["gf_dim"], df_dim=flags["df_dim"],
                         gfc_dim=flags["gfc_dim"], dfc_dim=flags["dfc_dim"],
                         z_dist=flags["z_dist"])
-    names = {f.name for f in dataclasses.fields(RunSettings)} - {"model", "dataset"}
-    values = {name: flags[name] for name in names if name in flags}
-    for name in ("train_size", "ema", "eval_freq", "eval_num"):
-        values[name] = values.get(name) or 0
-    values.update(crop_height=in_h if crop else 0, crop_width=in_w if crop else 0)
-    return RunSettings(dataset=dataset, model=model, **values)
+    return model, ((in_h, in_w) if crop else (0, 0))

@@ -320,13 +320,14 @@ def swd(images_a, images_b, seed=0):
 class NdbBins:
     """Voronoi bins fitted on real images: k-means centroids and the real images' bin counts."""
 
-    centroids: np.ndarray  # (K, D) float32, in the feature space of `_ndb_features`
+    centroids: np.ndarray  # (K, D) float32, in the feature space of `pixel_features`
     counts: np.ndarray  # (K,) int64, real images per bin
     max_side: int
 
 
-def _ndb_features(images, max_side):
-    """Raw pixels in [0, 1], area-downsampled by an integer factor so no side exceeds max_side.
+def pixel_features(images, max_side):
+    """Raw pixels in [0, 1], area-downsampled by an integer factor so no side exceeds max_side,
+    one row [n, d] per image (NDB's bins and the memorisation check's nearest neighbours).
 
     NDB works on raw pixels as in the paper; shrinking 48x48 to 24x24 (96 -> 32) keeps k-means
     to seconds while fine texture, which SWD already measures, matters little for mode counts.
@@ -352,7 +353,7 @@ def ndb_fit(real_images, k=100, seed=0, max_side=32):
     real = _as_images(real_images, "real_images")
     if len(real) < k:
         raise ValueError(f"NDB with K={k} bins needs at least {k} real images, got {len(real)}")
-    features = _ndb_features(real, max_side)
+    features = pixel_features(real, max_side)
     kmeans = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(features)
     centroids = kmeans.cluster_centers_.astype(np.float32)
     counts = np.bincount(_nearest_centroid(features, centroids), minlength=k)
@@ -390,7 +391,7 @@ def ndb_score(bins, images, alpha=0.05):
     two bin histograms, "different_bins": sorted bin indices, "bins": K}.
     """
     samples = _as_images(images)
-    labels = _nearest_centroid(_ndb_features(samples, bins.max_side), bins.centroids)
+    labels = _nearest_centroid(pixel_features(samples, bins.max_side), bins.centroids)
     k = len(bins.counts)
     counts = np.bincount(labels, minlength=k)
     n_real, n_samp = bins.counts.sum(), counts.sum()

@@ -10,7 +10,7 @@ the graph are float in [-1, 1], NHWC.
 import numpy as np
 import tensorflow as tf
 
-from dcgan import augment, latent, ops
+from dcgan import augment, latent, ops, recipes
 from dcgan.network import layer_sizes
 
 tf1 = tf.compat.v1
@@ -213,14 +213,16 @@ class DCGAN:
 
     `real_images` is a float tensor in [-1, 1] (from the input pipeline, no feed_dict);
     `real_labels` one-hot for conditional models. Fake images get fresh latent vectors (and
-    uniformly drawn labels) on every run of an update op. With `ema_decay` > 0 every run of
+    uniformly drawn labels) on every run of an update op. With an `ema` decay > 0 every run of
     `g_optim` also moves the generator's EMA shadows (from step `ema_start`), and `sampler`
     reads them; `raw_sampler` always reads the trained weights themselves.
 
-    `d_learning_rate` / `g_learning_rate` (default `learning_rate`) are the two nets' Adam rates,
-    `label_smoothing` is D's target for real images, and `augment_policies` names the
-    DiffAugment policies applied to every image D sees in training (`dcgan.augment`; the
-    samplers never).
+    `choices` are the run's training choices, resolved (`RunSettings.choices`, or a recipe of
+    `dcgan.recipes.RECIPES`): `d_learning_rate` / `g_learning_rate` are the two nets' Adam
+    rates and `beta1` their momentum, `label_smoothing` is D's target for real images, `ema` and
+    `ema_start` the EMA's decay and first step, and `augment` names the DiffAugment policies
+    applied to every image D sees in training (`dcgan.augment`; the samplers never). No default
+    is applied here: the recipe is the one place they are declared.
 
     `replicas` > 1 builds one replica of a tf.distribute run (inside `call_for_each_replica`):
     the optimisers then minimise loss / replicas, because tf.compat.v1 optimisers outside an
@@ -228,11 +230,9 @@ class DCGAN:
     the sum of the scaled gradients is the mean over the global batch.
     """
 
-    def __init__(self, cfg, real_images, real_labels=None, learning_rate=2e-4, beta1=0.5,
-                 ema_decay=0.0, *, d_learning_rate=None, g_learning_rate=None,
-                 label_smoothing=1.0, augment_policies=(), ema_start=0,
-                 replicas=1):
+    def __init__(self, cfg, real_images, real_labels=None, *, choices, replicas=1):
         self.cfg = cfg
+        augment_policies = recipes.parse_augment(choices["augment"])
         batch = tf.shape(real_images)[0]
         self.z = _random_z(batch, cfg)
         fake_labels = None
@@ -249,23 +249,24 @@ class DCGAN:
         self.d_real = tf.sigmoid(real_logits)
         self.d_fake = tf.sigmoid(fake_logits)
 
-        self.d_loss_real = _sigmoid_xent(real_logits, label_smoothing)
+        self.d_loss_real = _sigmoid_xent(real_logits, choices["label_smoothing"])
         self.d_loss_fake = _sigmoid_xent(fake_logits, 0.0)
         self.d_loss = self.d_loss_real + self.d_loss_fake
         # Non-saturating generator loss: G maximises log D(G(z)).
         self.g_loss = _sigmoid_xent(fake_logits, 1.0)
 
         self.global_step = tf1.train.get_or_create_global_step()
+        beta1, ema_decay = choices["beta1"], choices["ema"]
         self.d_optim = self._adam_step(_per_replica(self.d_loss, replicas), DISCRIMINATOR_SCOPE,
-                                       d_learning_rate or learning_rate, beta1, self.global_step)
+                                       choices["d_learning_rate"], beta1, self.global_step)
         self.g_optim = self._adam_step(_per_replica(self.g_loss, replicas), GENERATOR_SCOPE,
-                                       g_learning_rate or learning_rate, beta1)
+                                       choices["g_learning_rate"], beta1)
         self.sampler = Sampler(cfg, ema=ema_decay > 0)
         self.raw_sampler = self.sampler
         if ema_decay > 0:
             self.raw_sampler = Sampler(cfg)
             with tf.control_dependencies([self.g_optim]):
-                self.g_optim = ema_update(ema_decay, self.global_step, ema_start)
+                self.g_optim = ema_update(ema_decay, self.global_step, choices["ema_start"])
 
     @staticmethod
     def _adam_step(loss, scope, learning_rate, beta1, global_step=None):

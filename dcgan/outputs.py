@@ -23,12 +23,10 @@ def make_output_folders(settings):
         folder = getattr(settings, attribute)
         made += _missing(folder)
         try:
-            durable.make_writable_folder(folder)
-        except OSError as error:
+            durable.make_writable_folder(folder, f"--{flag}", getattr(settings, flag))
+        except UsageError:
             _remove_empty(made)
-            raise UsageError(f"--{flag} {getattr(settings, flag)}: cannot write in {folder} "
-                             f"({error.strerror or error}): pick a writable folder with "
-                             f"--{flag}") from None
+            raise
     for folder in (settings.run_sample_dir, settings.run_log_dir):
         claim_output_folder(folder, settings.run_checkpoint_dir)
 

@@ -6,10 +6,10 @@ import logging
 import os
 import re
 
-from dcgan import checkpoint_files, recipes
+from dcgan import checkpoint_files
 from dcgan.data import MNIST
 from dcgan.errors import UsageError, require
-from dcgan.flag_checks import RESUMED_CHOICES, RESUMED_FROM, check_folder_name, from_flags
+from dcgan.flag_checks import check_folder_name, from_flags
 from dcgan.network import ModelConfig
 from dcgan.settings import RUN_FILE, DamagedRun, NewerRun, RunSettings, load
 
@@ -140,34 +140,31 @@ def _no_run_message(checkpoint_dir, dataset, picks):
 def resume_flags(saved, flags, present):
     """The flags of a resumed run: those given now, and the saved run's for the rest.
 
-    Returns (flags, present) for `from_flags`. The crop is the saved one unless a crop flag is
-    given now.
+    Returns (flags, present) for `from_flags` (which takes the saved training choices from
+    the saved run itself). The crop is the saved one unless a crop flag is given now.
     """
     skip = {"model", "crop_height", "crop_width", *NOT_RESUMED}
     kept = {f.name: getattr(saved, f.name) for f in dataclasses.fields(RunSettings)
             if f.name not in skip}
     kept.update((f.name, getattr(saved.model, f.name)) for f in dataclasses.fields(ModelConfig)
                 if f.name in flags)
-    # 0 means "all" or "the default" in run.json; the flags spell that as absent.
-    kept.update(train_size=saved.train_size or None, eval_num=saved.eval_num or None)
     merged = {**flags, **{name: value for name, value in kept.items() if name not in present}}
-    merged[RESUMED_FROM] = saved.run_checkpoint_dir
-    if "recipe" not in present:  # a --recipe given now brings its own values
-        merged[RESUMED_CHOICES] = {knob: kept[knob] for knob in recipes.KNOBS}
     present = set(present)
     if not present & set(CROP_FLAGS):
-        merged.update(crop=bool(saved.crop_height), input_height=saved.crop_height or None,
-                      input_width=saved.crop_width or None)
+        merged["crop"] = bool(saved.crop_height)
+        if saved.crop_height:
+            merged.update(input_height=saved.crop_height, input_width=saved.crop_width)
         present.add("crop")
     return merged, present
 
 
 def training_run(flags, present):
-    """The run `--train` trains: (settings, the saved run it resumes or None).
+    """The run `--train` trains: (its final settings, the saved run it continues or None).
 
-    --name picks that folder. Otherwise the newest trained run of --dataset whose sizes match
-    the size flags given is resumed, and without one a new run starts. A resumed run keeps its
-    saved settings except those given on the command line.
+    The one place a training run's settings are resolved: --name picks that folder; otherwise
+    the newest trained run of --dataset whose sizes match the size flags given is resumed, and
+    without one a new run starts. A resumed run keeps its saved settings except those given on
+    the command line, and must build the same network.
     """
     check_folder_name(flags.get("name"), "name", "--checkpoint_dir")
     checkpoint_dir = flags["checkpoint_dir"]
@@ -177,9 +174,27 @@ def training_run(flags, present):
         saved = newest_run(checkpoint_dir, flags["dataset"], run_picks(flags, present),
                            missing_ok=True)
     if saved is None:
-        return from_flags(flags, present), None
-    merged, present = resume_flags(saved, flags, present)
-    return from_flags(merged, present), saved
+        run = from_flags(flags, present)
+        saved = _left_in(run.run_checkpoint_dir)
+    else:
+        run = from_flags(*resume_flags(saved, flags, present), resumed=saved)
+    if saved is not None:
+        check_compatible(saved, run)
+    return run, saved
+
+
+def _left_in(folder):
+    """The run.json already in a new run's folder (a run that saved no checkpoint, which the
+    search for a run to resume skips), or None. A damaged one is rewritten from the flags once
+    the checkpoints restore (they check they hold the flags' network)."""
+    if not os.path.isdir(folder):  # a new folder (one that cannot be made: outputs says so)
+        return None
+    try:
+        return load(folder)
+    except DamagedRun as damaged:
+        log.warning("%s is damaged (%s): writing it again from these flags once a checkpoint "
+                    "restores", damaged.path, damaged.reason)
+        return None
 
 
 def sampling_run(flags, present):

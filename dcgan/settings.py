@@ -26,8 +26,10 @@ class RunSettings:
 
     The field defaults are the command line's defaults (`dcgan.cli` reads them from here). The
     output size and channels live in `model` alone; `spec` adds the crop to them. The training
-    choices (`dcgan.recipes.KNOBS`) left None are filled from `recipe` when the settings are
-    built, so `replace(recipe=...)` keeps the old values: build new settings to change recipe.
+    choices (`dcgan.recipes.KNOBS`) are resolved once, by `create` (the flags, a saved run and
+    code all build settings through it); a RunSettings always holds the values a run really
+    trains with, so `replace(recipe=...)` keeps the old values: create new settings to change
+    recipe.
     """
 
     dataset: str
@@ -43,7 +45,8 @@ class RunSettings:
     tensorboard_dir: str = "logs"
     batch_size: int = 64
     epoch: int = 25
-    # The training choices (dcgan.recipes.KNOBS): None takes the recipe's value when built.
+    # The training choices (dcgan.recipes.KNOBS): None only on the command line ("the
+    # recipe's"); `create` fills each from the recipe, and a RunSettings holds none unset.
     recipe: str = recipes.DEFAULT
     learning_rate: float = None  # Adam's rate for both nets unless one has its own
     d_learning_rate: float = None
@@ -71,11 +74,27 @@ class RunSettings:
     worker_timeout: int = cluster.ARRIVAL_TIMEOUT_S  # multi_worker: s to wait for a task
 
     def __post_init__(self):
-        # Knobs left unset take the recipe's values, so every RunSettings (and run.json) holds
-        # the values a run really trains with.
-        given = {knob: getattr(self, knob) for knob in recipes.KNOBS}
-        for knob, value in recipes.resolve(self.recipe, given).items():
-            object.__setattr__(self, knob, value)
+        unset = [knob for knob in recipes.KNOBS if getattr(self, knob) is None]
+        if unset:
+            raise ValueError(f"training choices left unresolved: {', '.join(unset)} (build "
+                             "RunSettings with RunSettings.create)")
+
+    @classmethod
+    def create(cls, *, recipe=recipes.DEFAULT, resumed_choices=None, **values):
+        """RunSettings with every training choice resolved: the one place that happens.
+
+        Each knob (`dcgan.recipes.KNOBS`) given in `values` (None: not given) wins over
+        `resumed_choices` (a resumed run's `choices`: it keeps what it trained with), which
+        stand in for the `recipe`'s own values. Raises UsageError for an unknown recipe or
+        --augment policy.
+        """
+        given = {knob: values.pop(knob) for knob in recipes.KNOBS if knob in values}
+        return cls(recipe=recipe, **values, **recipes.resolve(recipe, given, resumed_choices))
+
+    @property
+    def choices(self):
+        """The training choices, knob -> value (what `recipes.resolve` returns)."""
+        return {knob: getattr(self, knob) for knob in recipes.KNOBS}
 
     @property
     def spec(self):
@@ -141,7 +160,7 @@ class RunSettings:
                 raise ValueError(f"its image size {spec.output_height}x{spec.output_width}x"
                                  f"{spec.c_dim} disagrees with its model's")
             values.update(crop_height=spec.crop_height, crop_width=spec.crop_width)
-        return cls(**values)
+        return cls.create(**values)
 
     def replace(self, **changes):
         """A copy with some fields changed."""

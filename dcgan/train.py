@@ -10,11 +10,11 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from dcgan import checkpoints, data, grids, latent, model, ops, outputs, recipes, runs, runtime
+from dcgan import checkpoints, data, grids, latent, model, ops, recipes, runtime
 from dcgan.errors import TrainingError, UsageError, describe_os_error
-from dcgan.settings import Budget, DamagedRun
-from dcgan.settings import load as load_run
+from dcgan.settings import Budget
 from dcgan.settings import save as save_run
+from dcgan.words import counted
 
 tf1 = tf.compat.v1
 log = logging.getLogger(__name__)
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 SUMMARY_EVERY = 10  # steps between TensorBoard writes
 FIXED_Z_SEED = 20161  # the sample grids' latent vectors stay the same across resumes
 SUMMARY_TILES = 16  # generated images in TensorBoard's one grid picture (4 x 4)
+# Below this many images a DCGAN mostly learns the images themselves (it memorises instead of
+# varying): Karras et al. 2020 (ADA) see discriminator overfitting from a few thousand down.
+FEW_IMAGES = 1000
 
 
 def load_training_data(settings, progress=True):
@@ -36,7 +39,18 @@ def load_training_data(settings, progress=True):
     if usable < settings.batch_size:
         raise UsageError(f"{training_data.source} has {usable} usable images, fewer than "
                          f"--batch_size {settings.batch_size}: add images or lower --batch_size")
+    if usable < FEW_IMAGES:
+        log.warning(few_images_advice(usable, settings.augment))
     return training_data
+
+
+def few_images_advice(usable, augment):
+    """The warning for a dataset too small for varied results, with what to do about it."""
+    advice = "collect more pictures"
+    if not recipes.parse_augment(augment):
+        advice += " or add --augment color,translation (DiffAugment, made for small sets)"
+    return (f"only {counted(usable, 'usable image')}: a GAN needs thousands to make varied "
+            f"new ones and copies a small set; {advice}")
 
 
 class StopRequest:
@@ -98,12 +112,8 @@ def real_batches(training_data, batch_size, seed, cfg):
 def build_gan(settings, real, real_labels, replicas=1):
     """The run's DCGAN on a batch of real images (one replica of `replicas`)."""
     with ops.built_for(settings.precision):
-        return model.DCGAN(
-            settings.model, real, real_labels, settings.learning_rate, settings.beta1,
-            settings.ema, d_learning_rate=settings.d_learning_rate,
-            g_learning_rate=settings.g_learning_rate, label_smoothing=settings.label_smoothing,
-            augment_policies=recipes.parse_augment(settings.augment),
-            ema_start=settings.ema_start, replicas=replicas)
+        return model.DCGAN(settings.model, real, real_labels, choices=settings.choices,
+                           replicas=replicas)
 
 
 def summaries(gan, tiles):
@@ -135,20 +145,9 @@ class TrainingGraph:
             self.d_summary, self.g_summary = summaries(
                 self.gan, min(settings.batch_size, SUMMARY_TILES))
             self.checkpointer = checkpoints.Checkpointer(settings.run_checkpoint_dir,
-                                                         settings.max_to_keep)
+                                                         settings.max_to_keep,
+                                                         every=settings.ckpt_freq)
             self.graph.finalize()
-
-
-def _saved_settings(settings):
-    """The run.json of the run being resumed, or None when there is none or it is damaged (then
-    the restore checks the checkpoints hold the network these flags build, and run.json is
-    written anew from the flags)."""
-    try:
-        return load_run(settings.run_checkpoint_dir)
-    except DamagedRun as damaged:
-        log.warning("%s is damaged (%s): writing it again from these flags once a checkpoint "
-                    "restores", damaged.path, damaged.reason)
-        return None
 
 
 def _check_finite(step, checkpointer, **losses):
@@ -199,20 +198,21 @@ class Trainer:
     `stop_now`, `save_samples` and `after_loop`. `chief`: this process writes checkpoints,
     run.json, sample grids and TensorBoard (in a cluster, one worker does). `budget`: this
     launch's --steps and --minutes (dcgan.settings.Budget), beside the run's --epoch.
+    `resumed`: the saved run this launch continues (None: a new run), as `dcgan.runs` found and
+    checked it.
+
+    `settings` are final (`dcgan.runs.training_run`): the Trainer reads no run.json and
+    applies no default; it writes run.json once, from them. The run's output folders must exist
+    (`dcgan.outputs.make_output_folders`, which the command line runs before TensorFlow loads).
     """
 
-    def __init__(self, settings, progress=True, chief=True, budget=None):
+    def __init__(self, settings, progress=True, chief=True, budget=None, resumed=None):
         runtime.start()
         settings = runtime.resolve_precision(settings)
         self.settings = settings
         self.chief = chief
         self.progress = progress
-        if self.chief:
-            outputs.make_output_folders(settings)
-        saved = _saved_settings(settings)
-        self.announced_resume = saved is not None  # the command line said "resuming run ..."
-        if saved is not None:
-            runs.check_compatible(saved, settings)
+        self.resumed = resumed
         self.data = self.load_data()
         usable = len(self.data.images)
         if settings.train_size:
@@ -229,7 +229,8 @@ class Trainer:
             from dcgan.evaluate import TrainingEvaluator  # metrics load only when asked for
 
             self.evaluator = TrainingEvaluator(settings, self.data.images)
-        log.info("training on %d images (%d steps an epoch)", usable, self.steps_per_epoch)
+        log.info("training on %s (%s an epoch)", counted(usable, "image"),
+                 counted(self.steps_per_epoch, "step"))
         self.graph = self.build_graph()
         self.fixed_z = latent.sample_z(np.random.default_rng(FIXED_Z_SEED), settings.num_samples,
                                       settings.model.z_dim, settings.model.z_dist)
@@ -256,8 +257,8 @@ class Trainer:
         gan = self.graph.gan
         pictures = session.run(gan.sampler.images,
                                gan.sampler.feed(self.fixed_z, self.fixed_labels))
-        epoch = step // self.steps_per_epoch
-        path = os.path.join(self.settings.run_sample_dir, f"train_{epoch:02d}_{step:05d}.png")
+        path = os.path.join(self.settings.run_sample_dir,
+                            f"train_{self.epoch_of(step):02d}_{step:05d}.png")
         return grids.save_grid(path, pictures)
 
     def after_step(self, session, step, writer):
@@ -303,8 +304,13 @@ class Trainer:
         return tqdm(total=self.total_steps, initial=step, unit="step", dynamic_ncols=True,
                     desc=self._epoch_label(step), disable=not self.progress)
 
+    def epoch_of(self, step):
+        """The epoch (from 1) that step `step` (from 1) trains in: the number the bar shows and
+        the sample grid of that step is named by."""
+        return max(step - 1, 0) // self.steps_per_epoch + 1
+
     def _epoch_label(self, step):
-        epoch = step // self.steps_per_epoch + 1
+        epoch = self.epoch_of(step)
         if not self.budget.epoch_limit:
             return f"epoch {epoch}"
         return f"epoch {min(epoch, self.settings.epoch)}/{self.settings.epoch}"
@@ -384,13 +390,9 @@ class Trainer:
         returns the last step."""
         settings = self.settings
         started = time.time()
-        newest = checkpoints.latest(settings.run_checkpoint_dir)
         session, step = self.open_session()
         first_step = step
         with session:
-            if step and (not self.announced_resume or step != checkpoints.step_of(newest)):
-                # the newest could not be read, or run.json was: say where training resumes
-                log.info("resuming %s from step %d", settings.run_checkpoint_dir, step)
             if self.chief:
                 # After the restore: it has checked the checkpoints hold these flags' network.
                 save_run(settings)

@@ -3,7 +3,8 @@
 Every mode writes under `samples/<run>/`, with names that start with the mode and the
 checkpoint's step, and returns the paths it wrote. The image of seed s is the generator's
 output for `latent.seed_z(s)` (and, on MNIST, digit s % 10 unless --label is given), so any
-image named with its seed can be made again with `--seed s`.
+image named with its seed can be made again with `--seed s`. Every picture is drawn through
+`dcgan.generator.Generator`, the Python API, so a seed's picture is the same from Python.
 """
 
 import collections
@@ -11,8 +12,8 @@ import os
 
 import numpy as np
 
-from dcgan import durable, grids, latent, walks
-from dcgan.session import TrainedGenerator
+from dcgan import durable, grids, walks
+from dcgan.generator import Generator
 from dcgan.visualize_options import MERGED_TILES, VisualizeOptions
 
 # A folder holding more files than this is printed as its name and a count, not file by file.
@@ -20,12 +21,12 @@ LISTED_FILES = 10
 
 
 class Canvas:
-    """A trained generator and one request's options, with the helpers every mode shares."""
+    """A `Generator` and one request's options, with the helpers every mode shares."""
 
     def __init__(self, generator, options, folder):
         self.generator = generator
         self.options = options
-        self.cfg = generator.cfg
+        self.cfg = generator.settings.model
         self.folder = folder
         self.values = walks.sweep_values(self.cfg.z_dist, options.frames)
 
@@ -40,7 +41,7 @@ class Canvas:
 
     def z_of(self, seeds):
         """Latent vectors of `seeds`."""
-        return latent.seeds_z(seeds, self.cfg.z_dim, self.cfg.z_dist)
+        return self.generator.latents(seeds)
 
     def labels_of(self, seeds):
         """Digits of `seeds` for a conditional model: --label, or seed % 10; else None."""
@@ -48,13 +49,13 @@ class Canvas:
             return np.full(len(seeds), self.options.label)
         return self.cfg.labels_for(seeds)
 
-    def pictures(self, floats):
-        """The generator's [-1, 1] output as uint8 pictures, enlarged by --scale."""
-        return grids.enlarge(grids.to_uint8(floats), self.options.scale)
+    def enlarge(self, pictures):
+        """uint8 pictures enlarged by --scale."""
+        return grids.enlarge(pictures, self.options.scale)
 
     def render(self, z, labels=None):
         """uint8 pictures (enlarged by --scale) for latent vectors `z` (and digits)."""
-        return self.pictures(self.generator.generate(z, labels))
+        return self.enlarge(self.generator.images(z=z, labels=labels))
 
     def grid(self, path, z, labels=None, rows=None):
         """Draw `z` and write the pictures as one grid; returns the path."""
@@ -118,8 +119,7 @@ def sweep_gifs(canvas):
     paths = []
     for index, dim in enumerate(dims):
         seed = o.seed + index
-        z = walks.sweep(latent.seed_z(seed, canvas.cfg.z_dim, canvas.cfg.z_dist), dim,
-                         canvas.values)
+        z = walks.sweep(canvas.z_of([seed])[0], dim, canvas.values)
         name = f"gif{index:02d}_seed{seed}_dim{dim:03d}.gif"
         paths.append(canvas.gif(canvas.path(f"_seed{o.seed}", name),
                                 walks.there_and_back(canvas.panels(z))))
@@ -181,12 +181,11 @@ def best(canvas):
     o = canvas.options
     seeds = np.arange(o.seed, o.seed + o.search_num)
     labels = canvas.labels_of(seeds)
-    pictures = canvas.generator.generate(canvas.z_of(seeds), labels)
-    scores = canvas.generator.score(pictures, labels)
+    pictures, scores = canvas.generator.images_and_scores(seeds, labels=labels)
     order = np.argsort(-scores, kind="stable")
     kept = order[:o.num_samples]
     name = f"_seed{o.seed}_top{o.num_samples}of{o.search_num}"
-    uint8 = canvas.pictures(pictures[kept])
+    uint8 = canvas.enlarge(pictures[kept])
     paths = [grids.save_image(canvas.path(name), grids.make_grid(uint8))]
     for rank, (index, picture) in enumerate(zip(kept, uint8, strict=True), start=1):
         file = f"rank{rank:03d}_seed{seeds[index]}_score{scores[index]:.4f}.png"
@@ -230,8 +229,8 @@ def visualize(settings, options=None, checkpoint=None):
     """Run one visualize mode on the run's newest checkpoint (or the `checkpoint` path given);
     returns the paths written."""
     options = options or VisualizeOptions(num_samples=settings.num_samples)
-    with TrainedGenerator(settings, with_discriminator=options.mode == "best",
-                          checkpoint=checkpoint) as generator:
+    with Generator(settings, discriminator=options.mode == "best",
+                   checkpoint=checkpoint) as generator:
         return MODES[options.mode](Canvas(generator, options, settings.run_sample_dir))
 
 

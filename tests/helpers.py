@@ -142,14 +142,19 @@ def make_bad_files(folder, crop=96, locked=True):
     face.resize((1, 1)).save(folder / "one_pixel.png")
     face.resize((20, 20)).save(folder / "tiny.png")
     (folder / "bomb.png").write_bytes(png_header_claiming(20000, 20000))
-    (folder / "a_folder.jpg").mkdir()
+    (folder / "a_folder.jpg").mkdir()  # a folder, even one named like a picture, is searched
+    face.save(folder / "a_folder.jpg" / "inside.jpg")
+    (folder / ".thumbnails").mkdir()  # hidden folders are left out, and counted
+    face.save(folder / ".thumbnails" / "thumb.jpg")
+    os.symlink(".", folder / "up")  # a linked folder would read the same pictures forever
     (folder / "notes.txt").write_text("hello")
     os.symlink("loop.jpg", folder / "loop.jpg")  # a link to itself
     os.symlink("nowhere.jpg", folder / "dangling.jpg")
     os.mkfifo(folder / "fifo.jpg")  # reading a named pipe would wait forever
     skipped = {"files that do not decode": 2, "empty files": 1,
-               f"smaller than the crop size {crop}x{crop}": 2, "pictures over 100 Mpx": 1,
-               "folders": 1, "not picture files": 1, "unreadable files": 2,
+               f"pictures smaller than the crop size {crop}x{crop}": 2,
+               "pictures over 100 Mpx": 1, "hidden folders (names starting with .)": 1,
+               "linked folders (not followed)": 1, "not picture files": 1, "unreadable files": 2,
                "pipes and devices": 1}
     if locked:
         face.save(folder / "locked.jpg")
@@ -170,7 +175,7 @@ def make_bad_files(folder, crop=96, locked=True):
     exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
     face.transpose(Image.Transpose.ROTATE_90).save(folder / "exif_rotated.jpg", exif=exif)
     face.save(folder / "really_a_png.jpg", format="PNG")
-    return skipped, 9
+    return skipped, 10  # inside.jpg is the tenth: usable as it is
 
 
 def without_capabilities(*capabilities):
@@ -191,6 +196,13 @@ def without_capabilities(*capabilities):
 def permissions_apply():
     """A command prefix under which file permissions bind: root's bypass of them dropped."""
     return without_capabilities("dac_override", "dac_read_search")
+
+
+def run_prep(tool, *args, prefix=(), timeout=60):
+    """Run `python -m dcgan.prep.TOOL ARGS` in the checkout (after the command `prefix`, such
+    as `permissions_apply()`); returns the CompletedProcess (text)."""
+    return subprocess.run([*prefix, sys.executable, "-m", f"dcgan.prep.{tool}", *map(str, args)],
+                          check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def run_main(args, cwd, timeout=300, env=None, prefix=(), **kwargs):
@@ -342,4 +354,12 @@ def cropped_run(**changes):
     from dcgan.settings import RunSettings
 
     model = ModelConfig(output_height=48, output_width=32, c_dim=3)
-    return RunSettings(dataset="anime", model=model, crop_height=96, crop_width=64, **changes)
+    return RunSettings.create(dataset="anime", model=model, crop_height=96, crop_width=64,
+                              **changes)
+
+
+def carpedm20(**changes):
+    """carpedm20's training choices (model.DCGAN's `choices`), with `changes` over them."""
+    from dcgan import recipes
+
+    return {**recipes.RECIPES[recipes.CARPEDM20], **changes}

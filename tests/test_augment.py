@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TINY_FLAGS, copy_faces, run_main
+from helpers import TINY_FLAGS, carpedm20, copy_faces, run_main
 from test_model import CFG, real_batch
 
 from dcgan import augment, model, recipes
@@ -94,7 +94,7 @@ def test_color_changes_a_grey_face_by_a_gain_and_an_offset_per_image():
 def test_the_generator_gets_gradients_through_each_policy(policy):
     with tf.Graph().as_default():
         tf1.set_random_seed(3)
-        gan = model.DCGAN(CFG, tf.constant(real_batch(8)), augment_policies=(policy,))
+        gan = model.DCGAN(CFG, tf.constant(real_batch(8)), choices=carpedm20(augment=policy))
         weights = model.scoped_variables(model.GENERATOR_SCOPE, tf1.GraphKeys.TRAINABLE_VARIABLES)
         grads = tf.gradients(gan.g_loss, weights)
         assert all(g is not None for g in grads)
@@ -112,9 +112,9 @@ def _augment_ops(graph):
 def test_only_the_training_graph_augments():
     with tf.Graph().as_default() as training:
         gan = model.DCGAN(CFG, tf.constant(real_batch(8)),
-                          augment_policies=recipes.AUGMENT_POLICIES)
+                          choices=carpedm20(augment=",".join(recipes.AUGMENT_POLICIES)))
     with tf.Graph().as_default() as plain:
-        model.DCGAN(CFG, tf.constant(real_batch(8)))
+        model.DCGAN(CFG, tf.constant(real_batch(8)), choices=carpedm20())
     assert _augment_ops(training) and not _augment_ops(plain)
     # The sampler inside the augmented training graph reads G directly.
     sampler_inputs = {t.op.name for t in gan.sampler.images.op.inputs}

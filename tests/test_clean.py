@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, SHARED, copy_photos, photo, photo_bytes
+from helpers import SHARED, copy_photos, photo, photo_bytes, run_prep
 from PIL import Image, ImageEnhance
 
 from dcgan.prep import clean
@@ -50,8 +49,7 @@ def test_phash_tells_different_pictures_apart():
 
 
 def _clean_cli(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dcgan.prep.clean", *args], check=False, cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_prep("clean", *args, timeout=timeout)
 
 
 def test_cli_copies_kept_set_and_leaves_originals(planted, tmp_path):
@@ -116,18 +114,16 @@ def test_odd_names_and_unreadable_files_are_reported_not_fatal(planted, tmp_path
         (planted / name).write_bytes(photo_bytes(index))
     os.chmod(planted / "locked.jpg", 0)
     listed = tmp_path / "kept.txt"
-    proc = subprocess.run([*permissions_apply(), sys.executable, "-m", "dcgan.prep.clean",
-                           "--input", str(planted), "--list", str(listed), "--jobs", "1"],
-                          check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
+    proc = run_prep("clean", "--input", planted, "--list", listed, "--jobs", "1",
+                    prefix=permissions_apply())
     assert proc.returncode == 0, proc.stderr
     assert "68 pictures checked, 61 kept" in proc.stdout, proc.stdout
     assert "1 unreadable" in proc.stdout and "left out 1 hidden files" in proc.stdout
     kept = listed.read_bytes().splitlines()
     assert os.fsencode(str(planted / shift_jis)) in kept  # the name's own bytes, usable as is
     out = tmp_path / "clean"
-    copied = subprocess.run([*permissions_apply(), sys.executable, "-m", "dcgan.prep.clean",
-                             "--input", str(planted), "--output", str(out), "--jobs", "1"],
-                            check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
+    copied = run_prep("clean", "--input", planted, "--output", out, "--jobs", "1",
+                      prefix=permissions_apply())
     assert copied.returncode == 0, copied.stderr
     assert (out / shift_jis).read_bytes() == (planted / shift_jis).read_bytes()
 
@@ -148,9 +144,7 @@ def test_prep_tools_that_cannot_write_say_so_in_one_line(planted, tmp_path, tool
     cascade = SHARED / "data" / "cascade" / "lbpcascade_animeface.xml"
     argv = [a.format(raw=planted, locked=locked, cascade=cascade) for a in args]
     try:
-        proc = subprocess.run([*permissions_apply(), sys.executable, "-m", f"dcgan.prep.{tool}",
-                               *argv], check=False, cwd=REPO, capture_output=True, text=True,
-                              timeout=60)
+        proc = run_prep(tool, *argv, prefix=permissions_apply())
     finally:
         locked.chmod(0o755)
     assert proc.returncode == 2, proc.stdout + proc.stderr

@@ -152,8 +152,8 @@ def assert_one_line_exit_2(result, *words, after_start=False):
     """Exit status 2 and one `error:` line holding `words`, no traceback.
 
     Flag errors come before anything else, so stderr holds that line alone; with `after_start`
-    (errors found while reading the data), this package's INFO lines and progress bars may come
-    before it, and nothing else (TensorFlow loads quietly).
+    (errors found while reading the data), this package's INFO and WARNING lines and progress
+    bars may come before it, and nothing else (TensorFlow loads quietly).
     """
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -163,7 +163,7 @@ def assert_one_line_exit_2(result, *words, after_start=False):
     if not after_start:
         assert len(lines) == 1, result.stderr
     for line in lines[:-1]:
-        assert line.startswith("INFO: ") or "%|" in line, result.stderr  # "%|": a tqdm bar
+        assert line.startswith(("INFO: ", "WARNING: ")) or "%|" in line, result.stderr  # %|: bars
     for word in words:
         assert word in errors[0], errors[0]
 

@@ -3,14 +3,12 @@ commands' names, and no traceback when a browser drops a connection to --serve."
 
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 
 import pytest
-from helpers import REPO, run_main
+from helpers import run_main, run_prep
 
 from dcgan import cli
 from dcgan.web.serve import make_server
@@ -52,8 +50,7 @@ def test_a_flagfile_holds_a_runs_flags(tmp_path):
 
 @pytest.mark.parametrize("tool", ["faces", "clean", "download", "cascade"])
 def test_prep_commands_help_names_the_installed_command(tool):
-    result = subprocess.run([sys.executable, "-m", f"dcgan.prep.{tool}", "--help"], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = run_prep(tool, "--help", timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: dcgan-{tool} "), result.stdout
     assert "python -m" not in result.stdout

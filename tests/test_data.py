@@ -1,5 +1,6 @@
 """Reading real pictures (and broken ones) into training data; MNIST; the tf.data feed."""
 
+import errno
 import os
 import shutil
 import subprocess
@@ -52,7 +53,19 @@ def test_bad_files_are_skipped_and_counted_and_odd_ones_converted(tmp_path):
     total = sum(expected.values())
     summary = loaded.skipped_summary()
     assert summary.startswith(f"skipped {total} of {total + 20 + converted} files")
-    assert "2 files that do not decode" in summary and "1 pipes and devices" in summary
+    # Each kind reads as its count says: "1 pipe or device", never "1 pipes and devices".
+    assert "2 files that do not decode" in summary and "1 pipe or device" in summary
+    assert "1 picture over 100 Mpx" in summary and "1 empty file," in summary
+    assert "1 linked folder (not followed)" in summary
+
+
+def test_pictures_in_sub_folders_are_read(tmp_path):
+    folder = tmp_path / "anime"
+    copy_photos(folder / "season1", 3)
+    copy_photos(folder / "season2" / "extras", 2, start=3)
+    copy_photos(folder, 1, start=5)
+    loaded = data.load_folder(str(folder), SPEC, progress=False)
+    assert len(loaded.images) == 6 and not loaded.skipped
 
 
 def test_oversized_headers_are_refused_by_every_decoding_thread(tmp_path):
@@ -147,7 +160,7 @@ def test_names_that_are_not_utf8_are_read_and_hidden_pictures_are_counted(tmp_pa
     loaded = data.load_folder(str(folder), SPEC, progress=False)
     assert len(loaded.images) == 8
     assert dict(loaded.skipped) == {"hidden files (names starting with .)": 1}
-    assert "1 hidden files (names starting with .)" in loaded.skipped_summary()
+    assert "1 hidden file (name starting with .)" in loaded.skipped_summary()
 
 
 # -- the cache ------------------------------------------------------------------------------------
@@ -182,6 +195,31 @@ def test_a_file_replaced_with_its_old_size_and_mtime_is_seen(tmp_path, tool):
     np.testing.assert_array_equal(again[0], expected)
     np.testing.assert_array_equal(again[1:], first[1:])
     assert not np.array_equal(again[0], first[0])
+
+
+def test_a_cache_build_that_fills_the_disk_leaves_nothing_and_never_writes_through_a_link(
+        tmp_path):
+    folder = copy_faces(tmp_path / "anime", 3)
+    cache = tmp_path / "cache" / "faces.npy"
+    cache.parent.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    # A file-size limit stands in for a full disk (it binds root too): the build claims its
+    # blocks before decoding, and fails there.
+    script = ("import os, resource, sys\n"
+              "from dcgan import data\n"
+              "os.symlink(sys.argv[3], f'{sys.argv[2]}.tmp{os.getpid()}')\n"  # where it builds
+              "paths, _ = data.list_image_files(sys.argv[1])\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+              "try:\n"
+              "    data.build_cache(paths, data.ImageSpec(48, 48, 3, 96, 96), sys.argv[2],\n"
+              "                     progress=False)\n"
+              "except OSError as error:\n"
+              "    print(error.errno, error.filename)\n")
+    result = subprocess.run([sys.executable, "-c", script, str(folder), str(cache), str(victim)],
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.split() == [str(errno.EFBIG), str(cache)]
+    assert victim.read_bytes() == b"precious" and not list(cache.parent.iterdir())
 
 
 def test_only_the_cache_in_use_is_kept(tmp_path):
@@ -223,7 +261,7 @@ def test_a_read_only_data_folder_trains_with_cache_dir(tmp_path):
     assert "--cache_dir" in refused.stderr and "Traceback" not in refused.stderr
     assert trained.returncode == 0, trained.stderr
     assert "training on 9 images" in trained.stderr  # the Shift-JIS name included
-    assert "1 hidden files" in trained.stderr
+    assert "1 hidden file (" in trained.stderr
     assert list((tmp_path / "cache" / "anime").glob("*.npy"))
 
 

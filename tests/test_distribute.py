@@ -14,10 +14,10 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import MAIN, TINY_FLAGS, copy_faces, flag_values, main_in_process
+from helpers import MAIN, TINY_FLAGS, carpedm20, copy_faces, flag_values, main_in_process
 from test_cli import assert_one_line_exit_2
 
-from dcgan import checkpoints, cluster, model
+from dcgan import checkpoints, cluster, model, outputs
 from dcgan.errors import UsageError
 from dcgan.network import ModelConfig
 from dcgan.settings import RunSettings
@@ -36,7 +36,7 @@ def tiny_settings(workdir, **changes):
                   sample_dir=str(workdir / "samples"), tensorboard_dir=str(workdir / "logs"),
                   batch_size=8, num_samples=12, seed=3)
     values.update(changes)
-    return RunSettings(**values)
+    return RunSettings.create(**values)
 
 
 def worker_config(cluster_spec, index=0, job="worker"):
@@ -160,9 +160,10 @@ def mirrored_trainer(workdir, **changes):
     from dcgan.distribute import DistributedTrainer
 
     copy_faces(workdir / "data" / "anime", 32)
-    trainer = DistributedTrainer(tiny_settings(workdir, distribute="mirrored",
-                                               devices="/cpu:0,/cpu:1", ema=0.9, **changes),
-                                 progress=False)
+    settings = tiny_settings(workdir, distribute="mirrored", devices="/cpu:0,/cpu:1", ema=0.9,
+                             **changes)
+    outputs.make_output_folders(settings)
+    trainer = DistributedTrainer(settings, progress=False)
     session, step = trainer.open_session()
     assert step == 0
     return trainer, session
@@ -190,7 +191,7 @@ def d_gradients_on_one_device(cfg, values, halves):
     graph = tf.Graph()
     with graph.as_default():
         real = tf1.placeholder(tf.float32, [None, 16, 16, 3])
-        gan = model.DCGAN(cfg, real)
+        gan = model.DCGAN(cfg, real, choices=carpedm20())
         variables = model.scoped_variables(model.DISCRIMINATOR_SCOPE,
                                            tf1.GraphKeys.TRAINABLE_VARIABLES)
         gradients = tf.gradients(gan.d_loss, variables)
@@ -270,6 +271,7 @@ def test_a_run_resumes_on_any_device_layout_with_the_same_weights(tmp_path):
 
     copy_faces(tmp_path / "data" / "anime", 16)
     first = tiny_settings(tmp_path, distribute="mirrored", devices="/cpu:0,/cpu:1", epoch=1)
+    outputs.make_output_folders(first)
     assert DistributedTrainer(first, progress=False).run() == 2  # 16 faces / batch 8
     folders = {name: str(tmp_path / name) for name in ("data", "checkpoints", "samples", "logs")}
     mirrored = {"distribute": "mirrored", "devices": "/cpu:0,/cpu:1"}
@@ -281,7 +283,7 @@ def test_a_run_resumes_on_any_device_layout_with_the_same_weights(tmp_path):
         assert saved is not None and run.batch_size == 8
         assert (run.distribute, run.devices) == (layout.get("distribute", "none"),
                                                  layout.get("devices", ""))
-        trainer = make(run, progress=False)
+        trainer = make(run, progress=False, resumed=saved)
         session, step = trainer.open_session()
         with session:
             newest = checkpoints.latest(run.run_checkpoint_dir)

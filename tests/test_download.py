@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
-from helpers import REPO, SHARED, need_shared, photo_bytes
+from helpers import REPO, SHARED, need_shared, photo_bytes, run_prep
 
 from dcgan.prep import cascade, download, fetch
 
@@ -262,18 +262,14 @@ def test_cascade_download_verifies_sha256(server, tmp_path):
 
 def test_cascade_offline_says_so_in_one_line(tmp_path):
     closed = "http://127.0.0.1:9/lbpcascade_animeface.xml"  # discard port: refused
-    proc = subprocess.run([sys.executable, "-m", "dcgan.prep.cascade", "--data_dir", str(tmp_path),
-                           "--url", closed], check=False, cwd=REPO, capture_output=True, text=True,
-                          timeout=30)
+    proc = run_prep("cascade", "--data_dir", tmp_path, "--url", closed, timeout=30)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no network" in lines[0] and "--cascade PATH" in lines[0]
 
 
 def test_cli_bad_argument_exits_2_with_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "dcgan.prep.download", "urls",
-                           str(tmp_path / "none.txt")], check=False, cwd=REPO, capture_output=True,
-                          text=True, timeout=30)
+    proc = run_prep("download", "urls", tmp_path / "none.txt", timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr
 

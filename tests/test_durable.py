@@ -10,9 +10,15 @@ import pytest
 from dcgan import durable
 
 
-def test_a_new_file_refuses_a_link_and_names_the_file(tmp_path):
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious")
+@pytest.fixture
+def victim(tmp_path):
+    """A file that a link planted where we write points to: it must stay as it is."""
+    path = tmp_path / "victim.txt"
+    path.write_text("precious")
+    return path
+
+
+def test_a_new_file_refuses_a_link_and_names_the_file(tmp_path, victim):
     os.symlink(victim, tmp_path / "out.bin")
     with pytest.raises(OSError) as raised:
         durable.write_new(tmp_path / "out.bin", b"new")
@@ -20,9 +26,7 @@ def test_a_new_file_refuses_a_link_and_names_the_file(tmp_path):
     assert victim.read_text() == "precious"
 
 
-def test_an_atomic_write_replaces_a_link_and_never_writes_through_it(tmp_path):
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious")
+def test_an_atomic_write_replaces_a_link_and_never_writes_through_it(tmp_path, victim):
     os.symlink(victim, tmp_path / "run.json")
     # A link planted under the temporary name too (the next pid's, or ours).
     os.symlink(victim, tmp_path / f"run.json.tmp{os.getpid()}")
@@ -31,6 +35,22 @@ def test_an_atomic_write_replaces_a_link_and_never_writes_through_it(tmp_path):
     written = tmp_path / "run.json"
     assert not written.is_symlink() and written.read_bytes() == b"{}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "victim.txt"]
+
+
+def test_a_streamed_replacement_is_whole_or_absent_and_may_choose_its_name(tmp_path):
+    target = tmp_path / "picture"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError) as raised, durable.replacing(target) as new:
+        new.file.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")  # the disk fills mid-write
+    assert raised.value.filename == str(target)  # the user's file, not our temporary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["picture"]
+    assert target.read_bytes() == b"old"
+    with durable.replacing(target, tmp_path / ".picture.part") as new:
+        new.file.write(b"\xff\xd8 a jpeg")
+        new.path = f"{target}.jpg"  # named by what was written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["picture", "picture.jpg"]
+    assert (tmp_path / "picture.jpg").read_bytes() == b"\xff\xd8 a jpeg"
 
 
 def test_a_write_past_a_file_size_limit_names_the_file_and_leaves_nothing(tmp_path):

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TINY_FLAGS, copy_photos, photo_arrays, run_main
+from helpers import TINY_FLAGS, carpedm20, copy_photos, photo_arrays, run_main
 
 from dcgan import checkpoints, model, runs, settings
 from dcgan.errors import UsageError
@@ -49,7 +49,9 @@ def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
                 "eval/ms_ssim"):
         assert (tag, 8) in scalars and (tag, 16) in scalars, tag
 
-    result = run_main(["--evaluate", *EVAL_FLAGS], work)
+    # Sampling computes in fp32 by default and training in what run.json records (bf16 on a CPU
+    # with bfloat16 units): the same numbers as at step 16 need the trainer's precision.
+    result = run_main(["--evaluate", "--precision", run.precision, *EVAL_FLAGS], work)
     assert result.returncode == 0, result.stderr
     assert "SWD x1e3" in result.stdout and "real vs real" in result.stdout
     assert "EMA weights" in result.stdout
@@ -135,7 +137,7 @@ def test_ema_shadows_follow_the_weights_by_the_decay():
     with tf.Graph().as_default():
         tf1.set_random_seed(3)
         real = tf.constant(faces, tf.float32) / 127.5 - 1.0
-        gan = model.DCGAN(cfg, real, ema_decay=0.95)
+        gan = model.DCGAN(cfg, real, choices=carpedm20(ema=0.95))
         pairs = model.ema_pairs()
         names = {v.op.name for v, _ in pairs}
         assert names == {v.op.name for v in model.scoped_variables("generator")

@@ -35,10 +35,20 @@ def test_export_writes_every_format(exported):
     assert description["labels"] is None
 
 
+def _frozen_graph_images(path, z):
+    """The images the frozen graph at `path` draws from `z`, run in a graph of its own."""
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef.FromString(Path(path).read_bytes())
+    with tf.Graph().as_default() as graph:
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=graph) as session:
+            return session.run("sampler:0", {"z:0": z})
+
+
 def test_onnx_and_frozen_graph_match_the_tf_sampler(exported):
     import onnx
     import onnxruntime
-    import tensorflow as tf
 
     from dcgan.session import TrainedGenerator
 
@@ -53,12 +63,7 @@ def test_onnx_and_frozen_graph_match_the_tf_sampler(exported):
         ["sampler:0"], {"z:0": z})[0]
     assert np.abs(onnx_images - expected).max() < 1e-4
 
-    graph_def = tf.compat.v1.GraphDef.FromString((folder / "generator.pb").read_bytes())
-    with tf.Graph().as_default() as graph:
-        tf.compat.v1.import_graph_def(graph_def, name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            frozen = session.run("sampler:0", {"z:0": z})
-    assert np.abs(frozen - expected).max() < 1e-5
+    assert np.abs(_frozen_graph_images(folder / "generator.pb", z) - expected).max() < 1e-5
 
 
 def test_export_without_a_run_is_one_line(tmp_path):
@@ -99,7 +104,6 @@ def test_package_data_ships_the_page():
 
 
 def test_export_of_an_older_checkpoint_holds_its_weights(trained_run, tmp_path):
-    import tensorflow as tf
 
     from dcgan.export import export
     from dcgan.session import TrainedGenerator
@@ -114,12 +118,7 @@ def test_export_of_an_older_checkpoint_holds_its_weights(trained_run, tmp_path):
         expected = generator.generate(z)
     with TrainedGenerator(settings) as newest:
         assert newest.step == 32 and np.abs(newest.generate(z) - expected).max() > 1e-3
-    graph_def = tf.compat.v1.GraphDef.FromString(Path(paths[0]).read_bytes())
-    with tf.Graph().as_default() as graph:
-        tf.compat.v1.import_graph_def(graph_def, name="")
-        with tf.compat.v1.Session(graph=graph) as session:
-            frozen = session.run("sampler:0", {"z:0": z})
-    assert np.abs(frozen - expected).max() < 1e-5
+    assert np.abs(_frozen_graph_images(paths[0], z) - expected).max() < 1e-5
 
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")

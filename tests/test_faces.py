@@ -6,24 +6,21 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SHARED, run_prep
 from PIL import Image
 
 from dcgan import pictures
 from dcgan.prep import cascade, faces
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ILLUSTRATIONS = SHARED / "data" / "illustrations"
 CASCADE = SHARED / "data" / "cascade" / "lbpcascade_animeface.xml"
 FACES = SHARED / "data" / "anime_faces"
 MISAKA = ILLUSTRATIONS / "jayleicn_anime_image_misaka_mikoto.png"
 GROUP = ILLUSTRATIONS / "nagadomi_imas_result.png"
 GRID = ILLUSTRATIONS / "hysts_tadne_input.jpg"
-REPO = Path(__file__).resolve().parents[1]
 
 if not (CASCADE.is_file() and MISAKA.is_file()):
     pytest.skip(f"shared test data not found at {SHARED} (../shared beside the checkout)",
@@ -114,11 +111,8 @@ def test_cli_crops_resumes_and_reports(tmp_path):
     (raw / "broken.jpg").write_bytes(b"\xff\xd8 broken")
     Image.new("RGB", (30, 30), "white").save(raw / "tiny.png")
 
-    command = [sys.executable, "-m", "dcgan.prep.faces", "--input", str(raw), "--dataset", "anime",
-               "--data_dir", str(tmp_path / "data"), "--cascade", str(CASCADE), "--jobs", "2"]
     def run(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(command + list(extra), check=False, cwd=REPO,
-                              capture_output=True, text=True, timeout=60)
+        return _faces_cli(raw, tmp_path / "data", "--dataset", "anime", *extra)
 
     first = run()
     assert first.returncode == 0, first.stderr
@@ -141,10 +135,8 @@ def test_cli_crops_resumes_and_reports(tmp_path):
 
 
 def _faces_cli(raw, data_dir, *extra, prefix=()):
-    command = [*prefix, sys.executable, "-m", "dcgan.prep.faces", "--input", str(raw),
-               "--data_dir", str(data_dir), "--cascade", str(CASCADE), "--jobs", "2", *extra]
-    return subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    return run_prep("faces", "--input", raw, "--data_dir", data_dir, "--cascade", CASCADE,
+                    "--jobs", "2", *extra, prefix=prefix, timeout=120)
 
 
 def test_cli_names_every_face_apart_and_retries_what_it_could_not_read(tmp_path):
@@ -190,14 +182,12 @@ def test_crops_named_by_an_older_version_are_replaced_not_duplicated(tmp_path):
 
 
 def test_cli_bad_argument_exits_2_with_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "dcgan.prep.faces", "--input", str(tmp_path),
-                           "--margin", "-1"], check=False, cwd=REPO, capture_output=True, text=True,
-                          timeout=30)
+    proc = run_prep("faces", "--input", tmp_path, "--margin", "-1", timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--margin" in proc.stderr
 
 
-def test_a_link_planted_where_a_picture_goes_is_replaced_not_written_through(tmp_path):
+def test_a_link_planted_where_faces_writes_is_replaced_not_written_through(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     shutil.copy(MISAKA, raw / "misaka.png")
@@ -208,10 +198,12 @@ def test_a_link_planted_where_a_picture_goes_is_replaced_not_written_through(tmp
     boxes.mkdir()
     out.mkdir(parents=True)
     drawn, crop = boxes / f"{name}.jpg", out / f"{name}-0.jpg"
-    for planted in (drawn, crop):
+    manifest = out / faces.MANIFEST
+    for planted in (drawn, crop, manifest):
         planted.symlink_to(precious)
     result = _faces_cli(raw, tmp_path / "data", "--draw", str(boxes))
     assert result.returncode == 0, result.stderr
     assert precious.read_text() == "not yours to overwrite"
+    assert not manifest.is_symlink() and faces.read_manifest(manifest)[name][2] == 1
     for written in (drawn, crop):
         assert not written.is_symlink() and Image.open(written).format == "JPEG"

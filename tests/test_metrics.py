@@ -159,7 +159,7 @@ def test_ndb_flags_a_set_with_one_cluster_removed(faces32):
     intact = metrics.ndb_score(bins, query)
     assert intact["ndb"] <= 1
 
-    labels = metrics._nearest_centroid(metrics._ndb_features(query, bins.max_side),
+    labels = metrics._nearest_centroid(metrics.pixel_features(query, bins.max_side),
                                        bins.centroids)
     dropped = int(np.bincount(labels, minlength=8).argmax())
     missing = metrics.ndb_score(bins, query[labels != dropped])

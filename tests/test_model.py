@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import photo_arrays
+from helpers import carpedm20, photo_arrays
 
 from dcgan import latent, model
 from dcgan.network import ModelConfig
@@ -25,7 +25,7 @@ def graph():
 
 
 def test_networks_own_their_variables_and_sampler_shares_them(graph):
-    gan = model.DCGAN(CFG, tf.constant(real_batch(8)))
+    gan = model.DCGAN(CFG, tf.constant(real_batch(8)), choices=carpedm20())
     g_vars = model.scoped_variables(model.GENERATOR_SCOPE, tf1.GraphKeys.TRAINABLE_VARIABLES)
     d_vars = model.scoped_variables(model.DISCRIMINATOR_SCOPE, tf1.GraphKeys.TRAINABLE_VARIABLES)
     assert g_vars and d_vars and not set(g_vars) & set(d_vars)
@@ -41,7 +41,7 @@ def test_networks_own_their_variables_and_sampler_shares_them(graph):
 
 
 def test_generator_moving_statistics_change_in_training_and_drive_the_sampler(graph):
-    gan = model.DCGAN(CFG, tf.constant(real_batch(8)))
+    gan = model.DCGAN(CFG, tf.constant(real_batch(8)), choices=carpedm20())
     moving = next(v for v in tf1.global_variables() if v.name == "generator/g_bn1/moving_mean:0")
     z = latent.sample_z(np.random.default_rng(0), 4, CFG.z_dim)
     with tf1.Session() as session:
@@ -59,7 +59,7 @@ def test_generator_moving_statistics_change_in_training_and_drive_the_sampler(gr
 
 
 def test_discriminator_steps_lower_its_loss_on_a_fixed_batch_of_real_faces(graph):
-    gan = model.DCGAN(CFG, tf.constant(real_batch(16)))
+    gan = model.DCGAN(CFG, tf.constant(real_batch(16)), choices=carpedm20())
     with tf1.Session() as session:
         session.run(tf1.global_variables_initializer())
         first = np.mean([session.run(gan.d_loss) for _ in range(3)])
@@ -74,7 +74,8 @@ def test_discriminator_steps_lower_its_loss_on_a_fixed_batch_of_real_faces(graph
 def test_conditional_mnist_model_follows_its_labels(graph):
     cfg = ModelConfig(output_height=28, output_width=28, c_dim=1, z_dim=8, y_dim=10,
                             gf_dim=8, df_dim=8, gfc_dim=32, dfc_dim=32)
-    gan = model.DCGAN(cfg, tf.zeros([4, 28, 28, 1]), tf.one_hot([0, 1, 2, 3], 10))
+    gan = model.DCGAN(cfg, tf.zeros([4, 28, 28, 1]), tf.one_hot([0, 1, 2, 3], 10),
+                      choices=carpedm20())
     z = np.zeros((2, 8), np.float32)
     with tf1.Session() as session:
         session.run(tf1.global_variables_initializer())

@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 import pytest
-from helpers import TINY_FLAGS, copy_photos, run_main
+from helpers import TINY_FLAGS, carpedm20, copy_photos, run_main
 
 from dcgan import checkpoints, precision
 
@@ -49,7 +49,7 @@ def test_auto_is_bf16_exactly_where_the_cpu_has_bfloat16_units(tmp_path, caplog,
     from dcgan.settings import RunSettings
 
     caplog.set_level(logging.INFO, logger="dcgan")
-    run = RunSettings(dataset="anime", model=ModelConfig(output_height=16, output_width=16))
+    run = RunSettings.create(dataset="anime", model=ModelConfig(output_height=16, output_width=16))
     assert run.precision == "auto"  # the default
     resolved = resolve_precision(run, cpuinfo=_cpuinfo(tmp_path, flags))
     assert resolved.precision == expected
@@ -93,7 +93,7 @@ def test_session_config_turns_on_the_onednn_bf16_rewrite_only_for_bf16():
     from dcgan.runtime import resolve_precision, session_config
     from dcgan.settings import RunSettings
 
-    run = RunSettings(dataset="anime", model=ModelConfig(output_height=16, output_width=16))
+    run = RunSettings.create(dataset="anime", model=ModelConfig(output_height=16, output_width=16))
     on = rewriter_config_pb2.RewriterConfig.ON
     fp32 = session_config(run.replace(precision="fp32", intra_op_threads=2))
     assert fp32.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 != on
@@ -169,11 +169,12 @@ def test_a_bf16_graph_computes_images_scores_and_losses_in_fp32():
 
     tf1 = tf.compat.v1
     cfg = ModelConfig(output_height=16, output_width=16, z_dim=16, gf_dim=8, df_dim=8)
-    run = RunSettings(dataset="anime", model=cfg, precision="bf16")  # as resolved on bf16 CPUs
+    # As resolved on bf16 CPUs.
+    run = RunSettings.create(dataset="anime", model=cfg, precision="bf16")
     graph = tf.Graph()
     with graph.as_default(), ops.built_for("bf16"):
         real = tf1.placeholder(tf.float32, [4, 16, 16, 3])
-        gan = model.DCGAN(cfg, real)
+        gan = model.DCGAN(cfg, real, choices=carpedm20())
         score = model.discriminator(gan.sampler.images, None, cfg, train=False)
     feed = {real: np.zeros([4, 16, 16, 3], np.float32),
             gan.sampler.z: np.full([4, 16], 0.5, np.float32)}

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import run_main
+from helpers import carpedm20, run_main
 from test_cli import assert_one_line_exit_2
 from test_model import CFG, real_batch
 
@@ -93,7 +93,8 @@ def _xent(probabilities, target):
 def test_label_smoothing_sets_the_real_target_of_d_only():
     with tf.Graph().as_default():
         tf1.set_random_seed(3)
-        gan = model.DCGAN(CFG, tf.constant(real_batch(16)), label_smoothing=0.9)
+        gan = model.DCGAN(CFG, tf.constant(real_batch(16)),
+                          choices=carpedm20(label_smoothing=0.9))
         with tf1.Session() as session:
             session.run(tf1.global_variables_initializer())
             for _ in range(3):  # move D off its 0.5 start so the target matters
@@ -116,8 +117,8 @@ def test_each_optimizer_takes_its_own_learning_rate():
     # Adam's first step moves every weight with a clear gradient by its learning rate.
     with tf.Graph().as_default():
         tf1.set_random_seed(3)
-        gan = model.DCGAN(CFG, tf.constant(real_batch(8)), learning_rate=1.0,
-                          d_learning_rate=1e-3, g_learning_rate=1e-5)
+        gan = model.DCGAN(CFG, tf.constant(real_batch(8)),
+                          choices=carpedm20(d_learning_rate=1e-3, g_learning_rate=1e-5))
         trainable = tf1.GraphKeys.TRAINABLE_VARIABLES
         d_vars = model.scoped_variables(model.DISCRIMINATOR_SCOPE, trainable)
         g_vars = model.scoped_variables(model.GENERATOR_SCOPE, trainable)
@@ -131,7 +132,8 @@ def test_each_optimizer_takes_its_own_learning_rate():
 def test_the_ema_copies_the_generator_until_its_start_step():
     with tf.Graph().as_default():
         tf1.set_random_seed(3)
-        gan = model.DCGAN(CFG, tf.constant(real_batch(8)), ema_decay=0.9, ema_start=2)
+        gan = model.DCGAN(CFG, tf.constant(real_batch(8)),
+                          choices=carpedm20(ema=0.9, ema_start=2))
         weight, shadow = next((v, s) for v, s in model.ema_pairs() if v.op.name.endswith("g_h4/w"))
         with tf1.Session() as session:
             session.run(tf1.global_variables_initializer())

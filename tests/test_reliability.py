@@ -29,8 +29,9 @@ from helpers import (
     run_main,
 )
 
-from dcgan import checkpoint_files, checkpoints
+from dcgan import checkpoint_files, checkpoints, data
 from dcgan.errors import TrainingError, UsageError
+from dcgan.words import counted
 
 tf1 = tf.compat.v1
 RUN = "anime_8_16_16"  # run folder of TINY_FLAGS on the anime dataset
@@ -96,7 +97,7 @@ def test_training_on_a_folder_full_of_bad_files_skips_each_once_and_uses_every_g
     total, usable = sum(skipped.values()), 23 + converted
     assert f"skipped {total} of {total + usable} files" in reports[0]
     for kind, count in skipped.items():
-        assert f"{count} {kind}" in reports[0]
+        assert counted(count, data.one_of(kind), kind) in reports[0]
     assert f"training on {usable} images (4 steps an epoch)" in result.stderr
     assert newest_step(tmp_path / "checkpoints" / RUN) == usable // 8
 
@@ -235,6 +236,28 @@ def test_weights_that_are_not_finite_are_never_saved(tmp_path):
     assert not glob.glob(str(tmp_path / "*-2.*"))
 
 
+def test_stops_off_the_schedule_never_push_scheduled_checkpoints_out(tmp_path):
+    """Ctrl-C (or --minutes) saves off the --ckpt_freq schedule: after many stops the newest
+    `max_to_keep` scheduled checkpoints are all still there, beside the newest `max_to_keep`."""
+    with tf.Graph().as_default():
+        tf1.get_variable("w", initializer=np.ones((2,), np.float32))
+        keeper = checkpoints.Checkpointer(str(tmp_path), max_to_keep=2, every=10)
+        with tf1.Session() as session:
+            session.run(keeper.initializer)
+            for step in (10, 13, 17, 20, 21, 23, 25):  # 13, 17, 21... are stops between saves
+                keeper.save(session, step)
+            assert steps_kept(tmp_path) == [25, 23, 20, 10]
+            keeper.save(session, 30)
+            assert steps_kept(tmp_path) == [30, 25, 20]
+    unscheduled = checkpoints.pruned(["c-9", "c-8", "c-7", "c-6"], max_to_keep=2)
+    assert unscheduled == ["c-7", "c-6"]  # without a schedule: the newest two, as before
+
+
+def steps_kept(folder):
+    """The steps of the complete checkpoints in `folder`, newest first."""
+    return [checkpoints.step_of(path) for path in checkpoints.listed(str(folder))]
+
+
 # -- full disk ------------------------------------------------------------------------------------
 
 def _file_size_limit(limit):
@@ -281,13 +304,13 @@ def test_disk_full_while_writing_a_sample_grid_says_so_in_one_line(short_run, tm
 def test_a_sample_grid_that_cannot_be_written_stops_training_naming_the_intact_checkpoint(
         short_run, tmp_path):
     work = copy_of(short_run, tmp_path)
-    (work / "samples" / RUN / "train_01_00003.png").mkdir()  # in the way of step 3's grid
+    (work / "samples" / RUN / "train_02_00003.png").mkdir()  # in the way of step 3's grid
     trained = run_main([*TRAIN, "--epoch", "3", "--sample_freq", "1"], work)
     assert trained.returncode == 1, trained.stderr
     assert "Traceback" not in trained.stderr
     [line] = error_lines(trained.stderr)
     assert line.startswith("error: training stopped: Is a directory: ")
-    assert "train_01_00003.png;" in line and "the checkpoint of step 2" in line
+    assert "train_02_00003.png;" in line and "the checkpoint of step 2" in line
     assert "is intact" in line
 
 

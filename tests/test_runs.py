@@ -46,6 +46,23 @@ def test_a_resume_keeps_the_saved_settings_except_the_flags_given(tmp_path):
     assert run.model == saved.model
 
 
+def test_a_resume_keeps_its_training_choices_under_the_flags_given(tmp_path):
+    from dcgan import recipes
+
+    saved = _saved_run(tmp_path, batch_size=8, recipe=recipes.FAST, g_learning_rate=1e-5)
+    # --learning_rate given now sets both nets' rates; the rest stays the saved run's.
+    values, present = flag_values(checkpoint_dir=str(tmp_path), dataset="anime",
+                                  learning_rate=1e-3)
+    run, found = runs.training_run(values, present)
+    assert found.choices == saved.choices
+    assert run.choices == {**saved.choices, "learning_rate": 1e-3, "d_learning_rate": 1e-3,
+                           "g_learning_rate": 1e-3}
+    # --recipe given now brings its own values, under the flags given with it.
+    run, _ = runs.training_run(*flag_values(checkpoint_dir=str(tmp_path), dataset="anime",
+                                            recipe=recipes.CARPEDM20, ema=0.5))
+    assert run.choices == {**recipes.RECIPES[recipes.CARPEDM20], "ema": 0.5}
+
+
 def test_how_a_run_is_distributed_is_this_launchs_not_the_runs(tmp_path, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     _saved_run(tmp_path, batch_size=8, distribute="mirrored", devices="/gpu:0,/gpu:1,/gpu:2,/gpu:3",

@@ -30,3 +30,16 @@ def test_settings_are_built_by_keyword():
         ModelConfig(48, 48)
     with pytest.raises(TypeError):
         RunSettings("anime", ModelConfig(output_height=8, output_width=8))
+
+
+def test_settings_hold_resolved_training_choices_only():
+    from dcgan import recipes
+
+    network = ModelConfig(output_height=8, output_width=8)
+    with pytest.raises(ValueError, match="unresolved"):
+        RunSettings(dataset="anime", model=network)  # RunSettings.create resolves the recipe
+    fast = RunSettings.create(dataset="anime", model=network, recipe=recipes.FAST,
+                              learning_rate=1e-3)
+    assert fast.choices == {**recipes.RECIPES[recipes.FAST], "learning_rate": 1e-3,
+                            "d_learning_rate": 1e-3, "g_learning_rate": 1e-3}
+    assert fast.replace(epoch=3).choices == fast.choices  # built once, never resolved again

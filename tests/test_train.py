@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from helpers import MAIN, TINY_FLAGS, copy_photos, main_in_process, run_main
 
-from dcgan import checkpoints
+from dcgan import checkpoints, train
 from dcgan.grids import GAP, GAP_VALUE
 from dcgan.session import TrainedGenerator
 
@@ -147,7 +147,8 @@ def test_steps_stops_at_that_step_and_a_larger_steps_resumes_to_it(tmp_path):
                              "--ckpt_freq", "100", *TINY_FLAGS], tmp_path)
     assert first.returncode == 0, first.stderr
     assert checkpoints.step_of(checkpoints.latest(folder)) == 5
-    assert (tmp_path / "samples" / "anime_8_16_16" / "train_00_00005.png").exists()
+    assert (tmp_path / "samples" / "anime_8_16_16" / "train_01_00005.png").exists()
+    assert "WARNING: only 64 usable images: a GAN needs thousands" in first.stderr
     last = first.stderr.strip().splitlines()[-1]
     assert last.startswith("INFO: trained steps 1-5 of 5 in ") and \
         ": reached --steps 5; checkpoint checkpoints/anime_8_16_16/ (step 5)" in last, last
@@ -179,5 +180,11 @@ def test_minutes_stops_early_with_a_checkpoint_and_says_so(tmp_path):
     assert last.startswith(f"INFO: reached --minutes 0.02: stopped at step {step} after ") \
         and "the same command trains 0.02 minutes more" in last, last
     samples = tmp_path / "samples" / "anime_8_16_16"
-    assert (samples / f"train_{step // 8:02d}_{step:05d}.png").exists()
+    assert (samples / f"train_{(step - 1) // 8 + 1:02d}_{step:05d}.png").exists()
     assert f"| {step}/{step} [" in result.stderr  # the bar ends full at the step it stopped at
+
+
+def test_the_few_images_warning_offers_diffaugment_only_where_it_is_off():
+    assert "--augment" in train.few_images_advice(1, "")
+    assert train.few_images_advice(1, "").startswith("only 1 usable image: ")
+    assert "--augment" not in train.few_images_advice(200, "color,translation")

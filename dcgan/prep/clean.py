@@ -209,8 +209,9 @@ def _write_report(report: Path, result: Result) -> None:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    problem = (tool_cli.unwritable(args.list.parent, "--list") if args.list is not None
-               else tool_cli.unwritable(args.output.parent, "--output"))
+    problem = (tool_cli.unwritable(args.list.parent, "--list", args.list)
+               if args.list is not None
+               else tool_cli.unwritable(args.output.parent, "--output", args.output))
     if problem:
         print(problem, file=sys.stderr)
         return 2
@@ -227,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report, where = write_output(args.input, args.output, result), args.output
 
-    counts = ", ".join(f"{n} {why}" for why, n in sorted(result.counts().items())) or "none"
-    others = "".join(f"; left out {n} {why}" for why, n in sorted(left_out.items()))
+    counts = tool_cli.counts_in_words(result.counts()) or "none"
+    others = tool_cli.counts_in_words(left_out, "", "; left out ")
     print(f"{len(paths)} pictures checked, {len(result.kept)} kept -> {where}; "
           f"dropped: {counts} (details in {report}){others}")
     return 0

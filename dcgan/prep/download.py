@@ -307,7 +307,7 @@ def _parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit status."""
     args = _parse_args(argv)
-    problem = tool_cli.unwritable(args.out, "--out")
+    problem = tool_cli.unwritable(args.out, "--out", args.out)
     if problem:
         print(problem, file=sys.stderr)
         return 2
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             exc, "offline", False) else ""
         print(f"error: {args.target} download failed{offline}: {exc}", file=sys.stderr)
         return 1
-    summary = ", ".join(f"{n} {why}" for why, n in sorted(counts.items()))
+    summary = tool_cli.counts_in_words(counts)
     print(f"{args.target} -> {args.out}: {summary or 'nothing to do'}")
     failed = sum(n for why, n in counts.items() if why not in ("downloaded", "already present"))
     return 1 if failed and not counts["downloaded"] + counts["already present"] else 0

@@ -299,7 +299,7 @@ def _run(tasks, versions, manifest_path, signature, jobs, init, skipped):
 
     read = faces = 0
     name_of = dict(tasks)
-    with open(manifest_path, "a", encoding="utf-8") as manifest:
+    with durable.append_to(manifest_path) as manifest:
         for path, count, status in tqdm(_results(tasks, jobs, init), total=len(tasks),
                                         unit="pic", desc="faces", disable=None):
             reason = status.split(" (")[0]
@@ -330,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     out_dir = args.data_dir / args.dataset
-    problem = tool_cli.unwritable(out_dir, "--data_dir") or (
-        args.draw and tool_cli.unwritable(args.draw, "--draw"))
+    problem = tool_cli.unwritable(out_dir, "--data_dir", args.data_dir) or (
+        args.draw and tool_cli.unwritable(args.draw, "--draw", args.draw))
     if problem:
         print(problem, file=sys.stderr)
         return 2
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     read, faces = _run(tasks, versions, manifest_path, signature, jobs, init, skipped)
     elapsed = time.perf_counter() - started
 
-    detail = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())) or "none"
+    detail = tool_cli.counts_in_words(skipped) or "none"
     print(f"{len(sources) + left_out.total()} pictures found, {read} read, {faces} faces "
           f"written to {out_dir} in {elapsed:.1f} s; skipped: {detail}")
     return 0

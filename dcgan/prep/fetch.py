@@ -1,9 +1,10 @@
 """Safe HTTP downloads shared by the cascade step and the dataset downloader.
 
 Every download goes to a temporary name beside its target and is renamed only once it is
-complete, within the size cap and matches its checksum, so an interrupted run never leaves a
-half-written file that a later run would mistake for a finished one. Target names are
-sanitized and checked to lie inside the target folder.
+complete, within the size cap and matches its checksum (durable.replacing: fsync'ed, never
+through a link), so an interrupted run never leaves a half-written file that a later run would
+mistake for a finished one. Target names are sanitized and checked to lie inside the target
+folder.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import hashlib
 import http.client
 import os
 import re
+import secrets
 import socket
 import ssl
-import tempfile
 import threading
 import time
 import unicodedata
@@ -25,6 +26,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from dcgan import durable
 
 USER_AGENT = "dcgan-data-prep/0.1 (+https://github.com/; polite research downloader)"
 CHUNK = 1 << 16
@@ -409,26 +412,23 @@ def download(
 
 def _save(response, url, target: Path, opts: Options, deadline: _Deadline, expected: dict,
           check) -> Path:
-    """Write the response to a temporary file beside `target`, check it and rename it into
-    place; returns the final path."""
+    """Write the response to a temporary file beside `target` (hidden, so a killed download is
+    never listed as a picture), check it and rename it into place; returns the final path."""
     digests = {name: hashlib.new(name) for name in expected}
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:40]}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            def sink(block: bytes) -> None:
-                out.write(block)
-                for digest in digests.values():
-                    digest.update(block)
+    hidden = target.parent / f".{target.name[:40]}.{secrets.token_hex(4)}.part"
+    with durable.replacing(target, hidden) as new:
+        def sink(block: bytes) -> None:
+            new.file.write(block)
+            for digest in digests.values():
+                digest.update(block)
 
-            _read_capped(response, url, opts, sink, deadline)
+        _read_capped(response, url, opts, sink, deadline)
         for name, digest in digests.items():
             if digest.hexdigest() != expected[name]:
                 raise ChecksumMismatch(f"{url}: {name} {digest.hexdigest()} != expected "
                                        f"{expected[name]}")
-        suffix = check(Path(tmp)) if check is not None else None
-        final = target.with_name(target.name + suffix) if suffix else target
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return final
+        new.file.flush()
+        suffix = check(Path(new.temporary)) if check is not None else None
+        if suffix:
+            new.path = str(target.with_name(target.name + suffix))
+    return Path(new.path)

@@ -1,5 +1,5 @@
 """What the prep tools share on their command line: one-line usage errors, the rule that a
-tool's output lies apart from its input, an early write check."""
+tool's output lies apart from its input, an early write check, counts in their last line."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import os
 
 from dcgan import durable
+from dcgan.errors import UsageError
 
 
 class CliParser(argparse.ArgumentParser):
@@ -30,12 +31,18 @@ class CliParser(argparse.ArgumentParser):
                        "separate folder, or a run would read its own output or replace its input")
 
 
-def unwritable(folder: str | os.PathLike, flag: str) -> str | None:
-    """Create `folder` if needed and try a file in it: None when it can be written, else a
-    one-line error naming `flag`, so a tool says so before any work instead of a traceback
-    half-way."""
+def unwritable(folder: str | os.PathLike, flag: str, given: object) -> str | None:
+    """Create `folder` if needed and try a file in it (durable.make_writable_folder): None when
+    it can be written, else the one-line error naming `flag` and its value `given`, so a tool
+    says so before any work instead of a traceback half-way."""
     try:
-        durable.make_writable_folder(folder)
-    except OSError as exc:
-        return f"error: cannot write in {folder} ({exc.strerror or exc}): pick another {flag}"
+        durable.make_writable_folder(folder, flag, given)
+    except UsageError as error:
+        return f"error: {error}"
     return None
+
+
+def counts_in_words(counts, separator=", ", prefix=""):
+    """`counts` (reason -> how many) as `<prefix><n> <reason>` items joined by `separator`, in
+    the order of the reasons, for a tool's summary line; '' when there are none."""
+    return separator.join(f"{prefix}{n} {why}" for why, n in sorted(counts.items()))

@@ -374,7 +374,7 @@ def allow_open_files(connections):
             resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
 
 
-def make_server(folder, port=8000, max_connections=MAX_CONNECTIONS,
+def make_server(folder, port, max_connections=MAX_CONNECTIONS,
                 request_deadline=REQUEST_DEADLINE, reply_deadline=REPLY_DEADLINE):
     """A server for the page in `folder` on 127.0.0.1:`port` (0: any free port), not started."""
     try:
@@ -391,7 +391,7 @@ def make_server(folder, port=8000, max_connections=MAX_CONNECTIONS,
                       (request_deadline, reply_deadline))
 
 
-def serve(folder, port=8000):
+def serve(folder, port):
     """Serve `folder` until Ctrl-C, printing its address."""
     allow_open_files(MAX_CONNECTIONS)
     server = make_server(folder, port)
