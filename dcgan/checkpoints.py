@@ -24,6 +24,7 @@ import fcntl
 import logging
 import os
 import re
+import signal
 
 import tensorflow as tf
 
@@ -42,6 +43,22 @@ _BOILERPLATE = ("Graph execution error", "Detected at node", "Node:", "File ", "
                 "Restoring from checkpoint failed", "Original error", "; NodeDef:")
 
 step_of = checkpoint_files.step_of
+
+# A test hook: with DCGAN_PAUSE_AT set to one of these points, the process stops itself
+# (SIGSTOP) on reaching it, so a test can kill it exactly there instead of after a random sleep
+# (tests/test_reliability.py). Unset, as in every real run, it costs one lookup per save.
+PAUSE_ENV = "DCGAN_PAUSE_AT"
+PAUSE_POINTS = (
+    "save",    # a save begins: nothing of this step is on disk yet
+    "synced",  # its files are written, renamed and fsynced; older ones are not yet pruned
+    "saved",   # the save is complete, older checkpoints pruned
+)
+
+
+def _pause_point(point):
+    """Stop this process at `point` when DCGAN_PAUSE_AT names it (see PAUSE_POINTS)."""
+    if os.environ.get(PAUSE_ENV) == point:
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def reason_of(error, with_node=False):
@@ -253,6 +270,7 @@ class Checkpointer:
             raise TrainingError(f"the weights at step {step} are not finite (training diverged) "
                                 f"and were not saved; {self.kept()} (try a lower "
                                 "--learning_rate)")
+        _pause_point("save")
         prefix = checkpoint_files.prefix_of(self.folder, step)
         try:
             os.makedirs(self.folder, exist_ok=True)
@@ -269,7 +287,9 @@ class Checkpointer:
                                 f"{self.kept()}: free some disk space (or fix the folder) and "
                                 "train again to resume") from None
         self.saved_step = step
+        _pause_point("synced")
         self._prune(step)
+        _pause_point("saved")
         return path
 
     def _sync(self, prefix):

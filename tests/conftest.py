@@ -5,7 +5,7 @@ The helpers the tests import live in tests/helpers.py.
 
 import pytest
 import tensorflow  # noqa: F401  (with Keras, as a library user's process has it)
-from helpers import TINY_FLAGS, copy_photos, run_main
+from helpers import TINY_FLAGS, copy_photos, main_in_process
 
 from dcgan import runtime
 
@@ -27,10 +27,12 @@ def trained_run(anime_workdir):
     32 steps is about where the sampler's batch-norm moving averages have caught up and its
     pictures stop being flat grey.
 
-    Returns (workdir, RunSettings). Tests that only read the checkpoint share it.
+    Returns (workdir, RunSettings). Tests that only read the checkpoint share it. Trained
+    in-process: the files are what the tests read.
     """
-    result = run_main(["--dataset", "anime", "--train", "--epoch", "4", "--sample_freq", "16",
-                       "--ckpt_freq", "16", "--seed", "1", *TINY_FLAGS], anime_workdir)
+    result = main_in_process(["--dataset", "anime", "--train", "--epoch", "4", "--sample_freq",
+                              "16", "--ckpt_freq", "16", "--seed", "1", *TINY_FLAGS],
+                             anime_workdir)
     assert result.returncode == 0, result.stderr
     from dcgan import settings
 

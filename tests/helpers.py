@@ -218,6 +218,53 @@ def progress_lines(output, desc):
     because stderr is no terminal; fails if a redrawn bar's carriage returns are there."""
     assert "\r" not in output, output
     return [line for line in output.splitlines() if line.startswith(f"{desc}: ")]
+def main_in_process(args, cwd):
+    """Run what `python main.py ARGS` in `cwd` runs, in this process (no Python or TensorFlow
+    start-up to pay): absl's parsing and `cli.main`. Returns a CompletedProcess whose stdout is
+    what was printed and whose stderr is what main.py shows there: the package's log lines
+    (INFO and up, as `LEVEL: message`), anyone's WARNING and up, and the `error: ` line.
+
+    For tests that check files, numbers and messages; the process itself (exit statuses, no
+    traceback, start-up, signals) is checked through `run_main`. An unexpected exception is
+    raised here, where main.py would print a traceback. The flags are unparsed afterwards.
+    """
+    from dcgan import cli
+
+    argv = ["main.py", *args]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    returncode = 0
+    here = os.getcwd()
+    cli.FLAGS.unparse_flags()
+    try:
+        os.chdir(cwd)
+        with _console(stderr), contextlib.redirect_stdout(stdout), \
+                contextlib.redirect_stderr(stderr):
+            try:
+                cli.main(cli.parse(argv))
+            except SystemExit as exit_:
+                returncode = exit_.code
+    finally:
+        os.chdir(here)
+        cli.FLAGS.unparse_flags()
+    return subprocess.CompletedProcess(argv, returncode, stdout.getvalue(), stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _console(stream):
+    """While the block runs, write to `stream` the log lines main.py shows on its console: the
+    package's INFO and up, anyone's WARNING and up, as `LEVEL: message`."""
+    package, root = logging.getLogger("dcgan"), logging.getLogger()
+    package_level = package.level
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.addFilter(lambda record: record.levelno >= logging.WARNING
+                      or record.name.startswith("dcgan"))
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        package.setLevel(package_level)
 
 
 def refusal(args):

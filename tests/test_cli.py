@@ -9,7 +9,7 @@ import os
 import re
 
 import pytest
-from helpers import copy_photos, files_under, refusal, run_main
+from helpers import copy_photos, files_under, main_in_process, refusal, run_main
 
 # Each command and a part of the one line that refuses it. `a_file` is a plain file in the
 # working folder.
@@ -172,20 +172,22 @@ def assert_one_line_exit_2(result, *words, after_start=False):
 
 
 def test_empty_dataset_folder_and_too_few_images(tmp_path):
+    """The first refusal runs main.py (the contract: after the run's first lines, one error
+    line and exit 2); the others run in-process, their lines being the subject."""
     # Found when the data is read, after the run's first line (its precision).
     missing = run_main(["--train", "--dataset", "nothing_here"], tmp_path)
     assert_one_line_exit_2(missing, "no data folder data/nothing_here", after_start=True)
     (tmp_path / "data" / "anime").mkdir(parents=True)
-    empty = run_main(["--train", "--dataset", "anime"], tmp_path)
+    empty = main_in_process(["--train", "--dataset", "anime"], tmp_path)
     assert_one_line_exit_2(empty, "no pictures", after_start=True)
     copy_photos(tmp_path / "data" / "anime", 5)
-    few = run_main(["--train", "--dataset", "anime", "--batch_size", "8"], tmp_path)
+    few = main_in_process(["--train", "--dataset", "anime", "--batch_size", "8"], tmp_path)
     assert_one_line_exit_2(few, "5 usable images, fewer than --batch_size 8", after_start=True)
-    small = run_main(["--train", "--dataset", "anime", "--batch_size", "4", "--train_size", "2"],
-                     tmp_path)
+    small = main_in_process(["--train", "--dataset", "anime", "--batch_size", "4",
+                             "--train_size", "2"], tmp_path)
     assert_one_line_exit_2(small, "--train_size 2 is smaller than --batch_size 4", after_start=True)
-    unmatched = run_main(["--train", "--dataset", "anime", "--input_fname_pattern", "*.png"],
-                         tmp_path)
+    unmatched = main_in_process(["--train", "--dataset", "anime", "--input_fname_pattern",
+                                 "*.png"], tmp_path)
     assert_one_line_exit_2(unmatched, "no pictures matching '*.png'", after_start=True)
 
 

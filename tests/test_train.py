@@ -12,7 +12,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import MAIN, TINY_FLAGS, copy_photos, progress_lines, run_main
+from helpers import MAIN, TINY_FLAGS, copy_photos, main_in_process, progress_lines, run_main
 
 from dcgan import checkpoints, train
 from dcgan.grids import GAP, GAP_VALUE
@@ -45,7 +45,7 @@ def _first_line(stderr):
 def test_resume_continues_the_step_count(tmp_path):
     copy_photos(tmp_path / "data" / "anime", 64)
     args = ["--dataset", "anime", "--train", "--ckpt_freq", "4", *TINY_FLAGS]
-    first = run_main([*args, "--epoch", "1"], tmp_path)
+    first = main_in_process([*args, "--epoch", "1"], tmp_path)
     assert first.returncode == 0, first.stderr
     assert _first_line(first.stderr) == ("INFO: starting run anime_8_16_16 (anime, 96x96 crop "
                                          "-> 16x16, batch 8) in checkpoints/anime_8_16_16/")
@@ -54,6 +54,8 @@ def test_resume_continues_the_step_count(tmp_path):
     folder = str(tmp_path / "checkpoints" / "anime_8_16_16")
     assert checkpoints.step_of(checkpoints.latest(folder)) == 8
     # No size flags: the newest anime run resumes with its own settings, and says so first.
+    # Through main.py: what the console shows is the subject (the other launches here run
+    # in-process, checking files and the package's own lines).
     resumed = run_main(["--dataset", "anime", "--train", "--epoch", "2"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert _first_line(resumed.stderr).startswith(
@@ -74,7 +76,7 @@ def test_resume_continues_the_step_count(tmp_path):
     assert "deprecated" not in resumed.stderr and "absl::" not in resumed.stderr
     assert checkpoints.step_of(checkpoints.latest(folder)) == 16
     # A different architecture in the same folder is refused in one line.
-    clash = run_main([*args, "--epoch", "3", "--z_dim", "32"], tmp_path)
+    clash = main_in_process([*args, "--epoch", "3", "--z_dim", "32"], tmp_path)
     assert clash.returncode == 2
     last = clash.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "z_dim=16" in last and "--name NAME" in last
@@ -88,19 +90,19 @@ def test_a_new_run_beside_another_gets_folders_of_its_own(trained_run, tmp_path)
     before = {path.name: path.stat().st_mtime_ns for path in samples.iterdir()}
     args = ["--dataset", "anime", "--train", "--epoch", "1", *TINY_FLAGS, "--z_dim", "32"]
     # The same name under another --checkpoint_dir would share samples/ and logs/: refused.
-    shared = run_main([*args, "--checkpoint_dir", "ck_z32"], workdir)
+    shared = main_in_process([*args, "--checkpoint_dir", "ck_z32"], workdir)
     assert shared.returncode == 2, shared.stderr
     assert "samples/anime_8_16_16 holds the outputs of the run in checkpoints/anime_8_16_16: " \
            "pass --name NAME" in shared.stderr
     # What the architecture-mismatch error suggests works.
-    named = run_main([*args, "--name", "z32"], workdir)
+    named = main_in_process([*args, "--name", "z32"], workdir)
     assert named.returncode == 0, named.stderr
     assert _first_line(named.stderr).startswith("INFO: starting run z32 (anime, 96x96 crop")
     assert (workdir / "samples" / "z32" / "train_01_00008.png").is_file()
     assert list((workdir / "logs" / "z32").glob("events.out.tfevents.*"))
     assert {path.name: path.stat().st_mtime_ns for path in samples.iterdir()} == before
     # The newest run now is z32, so --visualize draws from it.
-    newest = run_main(["--visualize", "--num_samples", "2"], workdir)
+    newest = main_in_process(["--visualize", "--num_samples", "2"], workdir)
     assert newest.returncode == 0 and "samples/z32/grid_00008_seed" in newest.stdout
 
 
@@ -114,7 +116,7 @@ def test_a_stop_signal_finishes_the_step_saves_and_exits_zero(signum, tmp_path):
     deadline = time.time() + 120
     while "step/s" not in seen and "s/step" not in seen and time.time() < deadline:
         seen += process.stderr.read(1)
-    time.sleep(1.0)
+    time.sleep(1.0)  # the bar's first line ("?step/s") comes before the first step
     process.send_signal(signum)
     _, rest = process.communicate(timeout=60)
     assert process.returncode == 0, seen + rest
@@ -125,7 +127,7 @@ def test_a_stop_signal_finishes_the_step_saves_and_exits_zero(signum, tmp_path):
 
 def test_visualize_writes_a_grid_of_the_newest_run(trained_run):
     workdir, _ = trained_run
-    result = run_main(["--visualize"], workdir)
+    result = main_in_process(["--visualize"], workdir)
     assert result.returncode == 0, result.stderr
     path = workdir / result.stdout.strip().splitlines()[-1]
     assert path.name.startswith("grid_00032_seed") and path.exists()
@@ -149,8 +151,8 @@ def test_same_seed_gives_the_same_images(trained_run):
 def test_steps_stops_at_that_step_and_a_larger_steps_resumes_to_it(tmp_path):
     copy_photos(tmp_path / "data" / "anime", 64)  # 8 steps an epoch
     folder = str(tmp_path / "checkpoints" / "anime_8_16_16")
-    first = run_main(["--dataset", "anime", "--train", "--steps", "5", "--epoch", "1",
-                      "--ckpt_freq", "100", *TINY_FLAGS], tmp_path)
+    first = main_in_process(["--dataset", "anime", "--train", "--steps", "5", "--epoch", "1",
+                             "--ckpt_freq", "100", *TINY_FLAGS], tmp_path)
     assert first.returncode == 0, first.stderr
     assert checkpoints.step_of(checkpoints.latest(folder)) == 5
     assert (tmp_path / "samples" / "anime_8_16_16" / "train_01_00005.png").exists()
@@ -162,7 +164,7 @@ def test_steps_stops_at_that_step_and_a_larger_steps_resumes_to_it(tmp_path):
     assert "% 5/5 [" in first.stderr  # the bar's total is the --steps limit, not --epoch's
     # --steps is a total: the resume counts the 5 done and stops at 11. Given without --epoch,
     # the run's --epoch 1 (8 steps) does not stop it.
-    resumed = run_main(["--dataset", "anime", "--train", "--steps", "11"], tmp_path)
+    resumed = main_in_process(["--dataset", "anime", "--train", "--steps", "11"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "from step 5" in resumed.stderr.splitlines()[0]
     assert checkpoints.step_of(checkpoints.latest(folder)) == 11
@@ -176,8 +178,9 @@ def test_steps_stops_at_that_step_and_a_larger_steps_resumes_to_it(tmp_path):
 
 def test_minutes_stops_early_with_a_checkpoint_and_says_so(tmp_path):
     copy_photos(tmp_path / "data" / "anime", 64)
-    result = run_main(["--dataset", "anime", "--train", "--minutes", "0.02", "--ckpt_freq",
-                       "100000", "--sample_freq", "100000", *TINY_FLAGS], tmp_path)
+    result = main_in_process(["--dataset", "anime", "--train", "--minutes", "0.02",
+                              "--ckpt_freq", "100000", "--sample_freq", "100000", *TINY_FLAGS],
+                             tmp_path)
     assert result.returncode == 0, result.stderr
     step = checkpoints.step_of(checkpoints.latest(str(tmp_path / "checkpoints" /
                                                       "anime_8_16_16")))
