@@ -141,11 +141,13 @@ def project_trainer(scratch, precision, batch_size, size, intra=0, inter=0):
 def flags_trainer(flags):
     """The project's real Trainer of `main.py --train FLAGS` (checked as main.py checks them),
     and an opened session for it (restored or initialised)."""
-    from dcgan import cli, runtime
+    from dcgan import cli, outputs, runtime
 
     runtime.start()  # TensorFlow imported as main.py imports it: without its loading lines
     from dcgan.train import Trainer
 
-    trainer = Trainer(cli.training_settings(flags), progress=False)
+    settings = cli.training_settings(flags)
+    outputs.make_output_folders(settings)  # as the command line does before training
+    trainer = Trainer(settings, progress=False)
     session, _ = trainer.open_session()
     return trainer, session
