@@ -1,12 +1,18 @@
-"""Shared helpers of the benchmarks: interleaved timing, medians, a plain-text table, load.
+"""The harness every benchmark imports first: the checkout on sys.path, the shared faces,
+scratch folders, interleaved timing, medians, a plain-text table, the machine's load.
 
+`python bench/<script>.py` puts bench/ first on sys.path, so `import common` finds this module,
+which puts the checkout before any installed copy of dcgan: no script needs PYTHONPATH.
 The machine these run on is shared and noisy, so every benchmark runs its contenders in turns
 (A B A B ...) and reports medians, and ratios taken from the same run.
 """
 
+import contextlib
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,9 +20,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 FACES = SHARED / "data" / "anime_faces"
 
-if str(REPO) not in sys.path:  # run as `python bench/x.py` from the checkout
+if str(REPO) not in sys.path[:1]:  # the checkout's dcgan wins over an installed one
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def scratch_folder(name):
+    """A fresh temporary folder `dcgan_bench_<name>_*` for one benchmark, deleted afterwards
+    (however the benchmark ends)."""
+    folder = tempfile.mkdtemp(prefix=f"dcgan_bench_{name}_")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def interleave(contenders, rounds, calls_per_round=1):
@@ -54,19 +71,22 @@ def print_table(header, rows):
     sys.stdout.flush()
 
 
-def machine_line():
-    """One line naming the CPU, the cores and the load average (the machine is shared)."""
-    model = "unknown CPU"
+def cpu_model():
+    """The CPU's model name, from /proc/cpuinfo."""
     try:
         with open("/proc/cpuinfo") as handle:
             for text in handle:
                 if text.startswith("model name"):
-                    model = text.split(":", 1)[1].strip()
-                    break
+                    return text.split(":", 1)[1].strip()
     except OSError:
         pass
+    return "unknown CPU"
+
+
+def machine_line():
+    """One line naming the CPU, the cores and the load average (the machine is shared)."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{model}, {os.cpu_count()} cores, load average {load}"
+    return f"{cpu_model()}, {os.cpu_count()} cores, load average {load}"
 
 
 def need_faces():
@@ -112,6 +132,21 @@ def project_trainer(scratch, precision, batch_size, size, intra=0, inter=0):
         sample_dir=os.path.join(scratch, "samples"), tensorboard_dir=os.path.join(scratch, "logs"),
         batch_size=batch_size, precision=precision, seed=1, intra_op_threads=intra,
         inter_op_threads=inter)
+    outputs.make_output_folders(settings)  # as the command line does before training
+    trainer = Trainer(settings, progress=False)
+    session, _ = trainer.open_session()
+    return trainer, session
+
+
+def flags_trainer(flags):
+    """The project's real Trainer of `main.py --train FLAGS` (checked as main.py checks them),
+    and an opened session for it (restored or initialised)."""
+    from dcgan import cli, outputs, runtime
+
+    runtime.start()  # TensorFlow imported as main.py imports it: without its loading lines
+    from dcgan.train import Trainer
+
+    settings = cli.training_settings(flags)
     outputs.make_output_folders(settings)  # as the command line does before training
     trainer = Trainer(settings, progress=False)
     session, _ = trainer.open_session()

@@ -21,10 +21,9 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
-from common import REPO, machine_line, median, print_table, scratch_faces
+from common import machine_line, median, print_table, scratch_faces, scratch_folder
 
 WARMUP = 2
 
@@ -127,7 +126,7 @@ def _launch(mode, workers, args, scratch):
     ports = cluster.free_local_ports(workers)
     processes = []
     for index in range(workers):
-        env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2",
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
                    TF_CONFIG=cluster.local_tf_config(ports, index))
         processes.append(subprocess.Popen(
             [sys.executable, __file__, "--worker", mode, "--workers", str(workers),
@@ -155,7 +154,7 @@ def main():
         worker_main(argparse.Namespace(**{**vars(args), "mode": args.worker}))
         return
     print(machine_line())
-    with tempfile.TemporaryDirectory() as scratch:
+    with scratch_folder("distributed_speed") as scratch:
         scratch_faces(scratch, args.faces, args.size)
         results = {"single": [], "multi": []}
         for _ in range(args.rounds):

@@ -1,6 +1,6 @@
 """ms per image of an exported generator: TF sampler vs onnxruntime (CPU), interleaved runs.
 
-    PYTHONPATH=. python bench/export_speed.py --checkpoint_dir checkpoints --export_dir export
+    python bench/export_speed.py --checkpoint_dir checkpoints --export_dir export
 
 Uses the newest run under --checkpoint_dir and its export (`python main.py --export`) under
 --export_dir. The browser's time (wasm) is what the page shows; tests/web_page_check.cjs prints it.
@@ -9,6 +9,8 @@ Uses the newest run under --checkpoint_dir and its export (`python main.py --exp
 import argparse
 import statistics
 import time
+
+import common  # noqa: F401  (the checkout's dcgan first on sys.path)
 
 
 def _time(function, repeats):

@@ -12,10 +12,9 @@ so both see the same load; the ratio is the feed's images/s over training's.
 
 import argparse
 import os
-import tempfile
 import time
 
-from common import machine_line, median, print_table, project_trainer, scratch_faces
+from common import machine_line, median, print_table, project_trainer, scratch_faces, scratch_folder
 
 
 def _parse():
@@ -49,7 +48,7 @@ def main():
     """Time the cache build once, then the feed and training in turns; print the table."""
     args = _parse()
     print(machine_line())
-    with tempfile.TemporaryDirectory() as scratch:
+    with scratch_folder("input_speed") as scratch:
         start = time.perf_counter()
         data = scratch_faces(scratch, args.faces, args.output_size)
         decode_rate = args.faces / (time.perf_counter() - start)

@@ -1,31 +1,28 @@
 """Time dcgan.metrics on real anime faces and print each SWD beside its real-vs-real floor.
 
 Usage: python bench/metrics_speed.py [--n 1024] [--size 48]
-Reads ../shared/data/anime_faces beside the checkout (needs 3 * n images).
+Reads the shared faces beside the checkout (bench/common.py; needs 3 * n images).
 """
 
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from common import face_names, need_faces
 from PIL import Image
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dcgan import metrics
-
-FACES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "anime_faces"
 
 
 def load_faces(count, size):
-    paths = sorted(FACES_DIR.glob("*.jpg"), key=lambda p: int(p.stem))[:count]
-    if len(paths) < count:
-        sys.exit(f"need {count} images in {FACES_DIR}, found {len(paths)}")
-    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size),
-                                                                    Image.BILINEAR))
-                     for p in paths])
+    """The first `count` shared faces resized to `size` px, as one uint8 array."""
+    names = face_names()[:count]
+    if len(names) < count:
+        sys.exit(f"need {count} images in {need_faces()}, found {len(names)}")
+    return np.stack([np.asarray(Image.open(need_faces() / name).convert("RGB").resize(
+        (size, size), Image.BILINEAR)) for name in names])
 
 
 def timed(label, fn):

@@ -12,11 +12,10 @@ sampler (batch-norm moving averages, no training) on a batch of latent vectors i
 
 import argparse
 import collections
-import tempfile
 import time
 
 import numpy
-from common import machine_line, print_table, project_trainer, scratch_faces
+from common import machine_line, print_table, project_trainer, scratch_faces, scratch_folder
 
 
 def _parse():
@@ -54,7 +53,7 @@ def main():
     tf1 = tf.compat.v1
     args = _parse()
     print(machine_line())
-    with tempfile.TemporaryDirectory() as scratch:
+    with scratch_folder("profile_step") as scratch:
         scratch_faces(scratch, 640, args.output_size)
         trainer, session = project_trainer(scratch, args.precision, args.batch_size,
                                            args.output_size)

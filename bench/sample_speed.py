@@ -15,11 +15,18 @@ import importlib.util
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
-from common import REPO, machine_line, median, print_table, project_trainer, scratch_faces
+from common import (
+    REPO,
+    machine_line,
+    median,
+    print_table,
+    project_trainer,
+    scratch_faces,
+    scratch_folder,
+)
 
 
 def _parse():
@@ -119,7 +126,7 @@ def main():
     """Print generation rates and the --visualize latency."""
     args = _parse()
     print(machine_line())
-    with tempfile.TemporaryDirectory() as scratch:
+    with scratch_folder("sample_speed") as scratch:
         settings = _trained_settings(scratch, args.output_size, args.train_steps)
         rates, agreement = _generation_rates(settings, args.rounds)
         print(f"\ngenerator {args.output_size}x{args.output_size}, gf 64, z 100 "

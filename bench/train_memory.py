@@ -14,10 +14,9 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
-from common import REPO, machine_line, need_faces, print_table
+from common import REPO, machine_line, need_faces, print_table, scratch_folder
 
 
 def _parse():
@@ -55,7 +54,7 @@ def main():
     args = _parse()
     print(machine_line())
     assert resource.getrusage(resource.RUSAGE_SELF)  # Linux-only benchmark (ru_maxrss in KB)
-    with tempfile.TemporaryDirectory() as scratch:
+    with scratch_folder("train_memory") as scratch:
         _linked_dataset(scratch, args.images)
         command = [sys.executable, str(REPO / "main.py"), "--dataset", "faces", "--train",
                    "--output_size", str(args.output_size), "--epoch", "1",

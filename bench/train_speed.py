@@ -12,18 +12,20 @@ with oneDNN's own weight-gradient kernels everywhere (no `ops.matmul_filter_grad
 what that change buys; `tf-bf16-noremap` is our bf16 iteration without Grappler's remapper, as
 `--distribute multi_worker` runs bf16 (`dcgan/distribute.py` says why). The matmul peaks are
 measured in the same run, with both frameworks, and the best is the peak the utilisation is
-taken against.
-Needs `pip install torch==2.13.0` (the CPU wheel; benchmark only).
+taken against. bench/quality.py times its contenders (the Trainer of a set of `main.py
+--train` flags) through the same workers (`contender_processes`, `take_turns`).
+Needs `pip install torch==2.13.0` for the PyTorch reference (the CPU wheel; benchmark only).
 """
 
 import argparse
+import contextlib
 import multiprocessing
 import os
-import tempfile
 import time
 
+import common
 import numpy as np
-from common import machine_line, median, print_table, project_trainer, scratch_faces
+from common import machine_line, median, print_table
 from flops import describe
 
 MATMUL_SIZE = 2048
@@ -42,8 +44,9 @@ def _tf_contender(precision, args, scratch, variant=None):
         _remapper_off()
 
     tf1 = tf.compat.v1
-    trainer, session = project_trainer(scratch, precision, args.batch_size, args.output_size,
-                                       args.intra_op_threads, args.inter_op_threads)
+    trainer, session = common.project_trainer(scratch, precision, args.batch_size,
+                                              args.output_size, args.intra_op_threads,
+                                              args.inter_op_threads)
     settings = trainer.settings
     step = [0]
 
@@ -127,11 +130,43 @@ def _best_rate(work, reps):
     return 2 * MATMUL_SIZE ** 3 / best / 1e9
 
 
-def _worker(connection, name, args, scratch):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _flags_contender(flags):
+    """The project's Trainer of `main.py --train FLAGS` (a quality contender, bench/quality.py);
+    returns (iteration(), None): no matmul peak."""
+    trainer, session = common.flags_trainer(flags)
+    step = [0]
+
+    def iteration():
+        trainer.step(session, step[0], None)
+        step[0] += 1
+
+    return iteration, None
+
+
+def _build(name, flags, args, scratch):
+    """A contender's (iteration(), matmul(dtype, reps)): from its `flags`, or its `name`."""
+    if flags is not None:
+        return _flags_contender(flags)
     framework, precision, *variant = name.split("-")
     build = _tf_contender if framework == "tf" else _torch_contender
-    iteration, matmul = build(precision, args, scratch, *variant)
+    return build(precision, args, scratch, *variant)
+
+
+def _iterate(iteration, count, seconds):
+    """Run `iteration` at least `count` times and for at least `seconds`; returns the (wall,
+    CPU) seconds of each."""
+    times = []
+    started = time.perf_counter()
+    while len(times) < count or time.perf_counter() - started < seconds:
+        start, cpu = time.perf_counter(), time.process_time()
+        iteration()
+        times.append((time.perf_counter() - start, time.process_time() - cpu))
+    return times
+
+
+def _worker(connection, name, flags, args, scratch):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    iteration, matmul = _build(name, flags, args, scratch)
     for _ in range(args.warmup):
         iteration()
     connection.send("ready")
@@ -140,14 +175,48 @@ def _worker(connection, name, args, scratch):
         if message[0] == "stop":
             return
         if message[0] == "iterate":
-            times = []
-            for _ in range(message[1]):
-                start, cpu = time.perf_counter(), time.process_time()
-                iteration()
-                times.append((time.perf_counter() - start, time.process_time() - cpu))
-            connection.send(times)
+            connection.send(_iterate(iteration, *message[1:]))
         elif message[0] == "matmul":
             connection.send(matmul(message[1], message[2]))
+
+
+@contextlib.contextmanager
+def contender_processes(contenders, args, scratch):
+    """One process per contender ({name: `main.py --train` flags, or None for the named
+    contenders above}), each warmed up by `args.warmup` iterations; yields {name: connection}
+    and stops them afterwards."""
+    spawn = multiprocessing.get_context("spawn")
+    workers = {}
+    try:
+        for name, flags in contenders.items():
+            parent, child = spawn.Pipe()
+            process = spawn.Process(target=_worker, args=(child, name, flags, args, scratch))
+            process.start()
+            workers[name] = (parent, process)
+        for parent, _ in workers.values():
+            parent.recv()
+        yield {name: parent for name, (parent, _) in workers.items()}
+    finally:
+        for parent, process in workers.values():
+            with contextlib.suppress(OSError):
+                parent.send(("stop",))
+            process.join(timeout=60)
+            if process.is_alive():
+                process.terminate()
+
+
+def take_turns(connections, rounds, count, seconds=0.0, between_rounds=None):
+    """`rounds` rounds in which each contender in turn trains at least `count` iterations and
+    for at least `seconds`; `between_rounds(index)` runs after each. Returns {name: [(wall,
+    CPU seconds), ...]}, one pair per iteration."""
+    times = {name: [] for name in connections}
+    for round_index in range(rounds):
+        for name, connection in connections.items():
+            connection.send(("iterate", count, seconds))
+            times[name] += connection.recv()
+        if between_rounds:
+            between_rounds(round_index)
+    return times
 
 
 def _parse():
@@ -171,32 +240,23 @@ def main():
     from dcgan.network import ModelConfig
 
     print(machine_line())
-    spawn = multiprocessing.get_context("spawn")
-    with tempfile.TemporaryDirectory() as scratch:
-        scratch_faces(scratch, args.faces, args.output_size)
-        workers = {}
-        for name in args.only.split(","):
-            parent, child = spawn.Pipe()
-            process = spawn.Process(target=_worker, args=(child, name, args, scratch))
-            process.start()
-            workers[name] = (parent, process)
-        for parent, _ in workers.values():
-            parent.recv()
-        times = {name: [] for name in workers}
-        peaks = {}
-        for round_index in range(args.rounds):
-            for name, (parent, _) in workers.items():
-                parent.send(("iterate", args.per_round))
-                times[name] += parent.recv()
-            if round_index == args.rounds // 2:  # peaks measured mid-run, under the same load
-                for name, (parent, _) in workers.items():
+    with common.scratch_folder("train_speed") as scratch:
+        common.scratch_faces(scratch, args.faces, args.output_size)
+        names = dict.fromkeys(args.only.split(","))
+        with contender_processes(names, args, scratch) as connections:
+            peaks = {}
+
+            def measure_peaks(round_index):  # mid-run, under the same load as the iterations
+                if round_index != args.rounds // 2:
+                    return
+                for name, connection in connections.items():
                     if name.endswith("fp32"):
                         for dtype in ("fp32", "bf16"):
-                            parent.send(("matmul", dtype, 5))
-                            peaks[(name.split("-")[0], dtype)] = parent.recv()
-        for parent, process in workers.values():
-            parent.send(("stop",))
-            process.join()
+                            connection.send(("matmul", dtype, 5))
+                            peaks[(name.split("-")[0], dtype)] = connection.recv()
+
+            times = take_turns(connections, args.rounds, args.per_round,
+                               between_rounds=measure_peaks)
     _report(args, times, peaks,
             ModelConfig(output_height=args.output_size, output_width=args.output_size))
     print(machine_line())
