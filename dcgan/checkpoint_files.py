@@ -72,6 +72,14 @@ def is_complete(prefix):
     return bool(names) and _is_complete(names)
 
 
+def named(path):
+    """The prefix of the complete checkpoint `path` names (with or without its `.index` or a
+    data file's suffix), or None when it names none."""
+    prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", path)
+    ours = re.fullmatch(rf"{re.escape(PREFIX)}-\d+", os.path.basename(prefix))
+    return prefix if ours and is_complete(prefix) else None
+
+
 def incomplete_files(folder):
     """Paths of our checkpoint files whose step is not complete (a shard or the index gone)."""
     return [os.path.join(folder, name) for names in files_by_step(folder).values()

@@ -23,7 +23,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
 import signal
 
 import tensorflow as tf
@@ -334,9 +333,8 @@ def pick(folder, choice):
     if choice.isdigit():
         found = [path for path in listed(folder) if step_of(path) == int(choice)]
     else:
-        prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", choice)
-        named = re.search(r"-\d+$", prefix) and checkpoint_files.is_complete(prefix)
-        found = [prefix] if named else []
+        prefix = checkpoint_files.named(choice)
+        found = [prefix] if prefix else []
     if found:
         return found[0]
     steps = ", ".join(str(step_of(path)) for path in reversed(listed(folder)))

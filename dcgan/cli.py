@@ -88,6 +88,12 @@ flags.DEFINE_string(
     "--export_dir (default <dataset>_<batch>_<height>_<width>); picks the run in every mode.",
 )
 flags.DEFINE_string(
+    "init_from",
+    RUN.init_from,
+    "--train: start a new run from another run's weights (G and D; fresh optimiser, step 0): "
+    "a run's name, a run folder or a checkpoint path. The network flags must match its.",
+)
+flags.DEFINE_string(
     "checkpoint",
     None,
     "The checkpoint --visualize, --evaluate and --export read: a step such as 500, or a path "

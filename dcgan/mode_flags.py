@@ -21,7 +21,7 @@ _TRAINING_ONLY = (
     "input_fname_pattern", "train_size", "epoch", "steps", "minutes", "recipe", "learning_rate",
     "beta1", "g_steps", *recipes.KNOBS, "z_dim", "z_dist", "gf_dim", "df_dim", "gfc_dim",
     "dfc_dim", "sample_freq", "ckpt_freq", "max_to_keep", "eval_freq", "distribute", "devices",
-    "worker_timeout",
+    "worker_timeout", "init_from",
 )
 # The modes that read each flag; a flag not listed here is read by every mode.
 READERS = {

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 
-from dcgan import checkpoint_files
+from dcgan import checkpoint_files, transfer
 from dcgan.data import MNIST
 from dcgan.errors import UsageError, require
 from dcgan.flag_checks import check_folder_name, from_flags
@@ -180,6 +180,8 @@ def training_run(flags, present):
         run = from_flags(*resume_flags(saved, flags, present), resumed=saved)
     if saved is not None:
         check_compatible(saved, run)
+    if "init_from" in present:
+        run = transfer.resolve(flags, run, saved)
     return run, saved
 
 

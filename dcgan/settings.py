@@ -72,6 +72,7 @@ class RunSettings:
     distribute: str = "none"  # "none", "mirrored" or "multi_worker" (dcgan.cluster)
     devices: str = ""  # --distribute mirrored: comma-separated devices ("": every local GPU)
     worker_timeout: int = cluster.ARRIVAL_TIMEOUT_S  # multi_worker: s to wait for a task
+    init_from: str = None  # the checkpoint a new run's weights started from (--init_from)
 
     def __post_init__(self):
         unset = [knob for knob in recipes.KNOBS if getattr(self, knob) is None]

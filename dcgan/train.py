@@ -9,7 +9,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from dcgan import checkpoints, data, grids, latent, model, ops, recipes, runtime
+from dcgan import checkpoints, data, grids, latent, model, ops, recipes, runtime, transfer
 from dcgan.errors import TrainingError, UsageError, describe_os_error
 from dcgan.progress import bar as progress_bar
 from dcgan.settings import Budget
@@ -147,6 +147,8 @@ class TrainingGraph:
             self.checkpointer = checkpoints.Checkpointer(settings.run_checkpoint_dir,
                                                          settings.max_to_keep,
                                                          every=settings.ckpt_freq)
+            # A run started --init_from another: its weights, restored when nothing else is.
+            self.transfer = settings.init_from and transfer.Transfer(settings.init_from)
             self.graph.finalize()
 
 
@@ -276,7 +278,11 @@ class Trainer:
         """A session on the training graph, restored from the newest checkpoint or initialised;
         returns (session, step)."""
         session = self.create_session()
-        return session, self.graph.checkpointer.restore_or_initialize(session)
+        step = self.graph.checkpointer.restore_or_initialize(session)
+        if self.graph.transfer and self.graph.checkpointer.saved_step is None:  # a new run
+            self.graph.transfer.apply(session)
+            log.info("starting from the weights of %s", self.graph.transfer.path)
+        return session, step
 
     def step(self, session, step, writer=None):
         """One training iteration at `step`: one D update, then `g_steps` G updates.
