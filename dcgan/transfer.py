@@ -119,7 +119,9 @@ def check_readable(path, given):
             require(np.all(np.isfinite(value)),
                     f"{FLAG} {given}: its weight {name} is not finite (NaN or Inf): give an "
                     "earlier checkpoint of that run")
-    except (tf.errors.OpError, ValueError) as error:
+    # The checkpoint reader raises Python errors for its status codes (a file cut short is an
+    # IndexError, "Read less bytes than requested").
+    except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as error:
         raise UsageError(f"{FLAG} {given}: checkpoint {path} cannot be read "
                          f"({reason_of(error)}): give another checkpoint") from None
 
