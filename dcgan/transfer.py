@@ -153,7 +153,11 @@ class Transfer:
         initialised. Raises UsageError when a shape differs (a run.json that lies)."""
         import tensorflow as tf
 
-        shapes = tf.compat.v1.train.load_checkpoint(self.path).get_variable_to_shape_map()
+        try:  # checked when the run started; a resume whose checkpoints are gone comes here
+            shapes = tf.compat.v1.train.load_checkpoint(self.path).get_variable_to_shape_map()
+        except (tf.errors.OpError, ValueError) as error:
+            raise UsageError(f"{FLAG} {self.path} cannot be read ({error}): give a source "
+                             "that can, or pass --name NAME for a new run") from None
         for name, variable in self.variables.items():
             there = shapes.get(name)
             require(there == variable.shape.as_list(),
