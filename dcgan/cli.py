@@ -91,7 +91,7 @@ flags.DEFINE_string(
     "init_from",
     RUN.init_from,
     "--train: start a new run from another run's weights (G and D; fresh optimiser, step 0): "
-    "a run's name, a run folder or a checkpoint path. The network flags must match its.",
+    "a run's name, a run folder or a checkpoint path; the network flags must match the source's.",
 )
 flags.DEFINE_string(
     "checkpoint",
@@ -282,7 +282,7 @@ HELP_GROUPS = (
      ("recipe", "learning_rate", "d_learning_rate", "g_learning_rate", "beta1", "g_steps",
       "ema", "ema_start", "label_smoothing", "augment", "seed")),
     ("--train: network (a resumed run keeps its own)", ("z_dim", "z_dist", "gf_dim", "df_dim",
-                                                        "gfc_dim", "dfc_dim")),
+                                                        "gfc_dim", "dfc_dim", "init_from")),
     ("--train: outputs", ("sample_freq", "num_samples", "ckpt_freq", "max_to_keep",
                           "eval_freq")),
     ("--visualize (also --seed, --num_samples, --checkpoint)",
