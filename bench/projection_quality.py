@@ -3,10 +3,11 @@ random samples of the same run.
 
 Usage: python bench/projection_quality.py --run checkpoints/anime_64_48_48 [--count 32]
        [--restarts 8] [--steps 300] [--random 64]
-The targets are the last --count faces of ../shared/data/anime_faces (by number): train the run
-on a folder that leaves them out (e.g. faces 0-11,967 linked into data/anime). For each target
-it prints the mean absolute pixel difference (0-255) of its projection, of a random sample
-(the mean over --random samples) and of the nearest of those samples, then the means.
+The targets are the last --count faces of ../shared/data/anime_faces by number (13293-13326 for
+32): train the run on a folder that leaves them out (the README's Projection section has the
+commands). For each target it prints the mean absolute pixel difference (0-255) of its
+projection, of a random sample (the mean over --random samples) and of the nearest of those
+samples, then the means.
 """
 
 import argparse
