@@ -148,7 +148,7 @@ flags.DEFINE_string(
     "mode",
     None,
     "Visualize mode: grid (default), sweep, sweep_gifs, zero_gifs, "
-    "merged_gif, interpolate, best, files or digits.",
+    "merged_gif, interpolate, best, files, digits or project.",
 )
 flags.DEFINE_integer(
     "option",
@@ -162,6 +162,7 @@ flags.DEFINE_integer("label", None, "MNIST digit to draw (default: seed % 10, or
 flags.DEFINE_list(
     "seeds", None, "Seeds to interpolate between, e.g. 3,17,42 (default: --seed and --seed + 1)."
 )
+flags.DEFINE_string("image", None, "project: the picture to find the latent vector of.")
 flags.DEFINE_string("interp", BOTH, f"Interpolation: lerp, slerp or {BOTH}.")
 flags.DEFINE_integer(
     "search_num", PICTURES.search_num, "Best-of-N: images scored by the discriminator."
@@ -287,7 +288,7 @@ HELP_GROUPS = (
                           "eval_freq")),
     ("--visualize (also --seed, --num_samples, --checkpoint)",
      ("mode", "option", "dims", "label", "seeds", "interp", "search_num", "frames", "fps",
-      "num_gifs", "scale")),
+      "num_gifs", "scale", "image")),
     ("--evaluate (also --seed, --checkpoint; the first two serve --eval_freq too)",
      ("eval_num", "ndb_k", "eval_data")),
     ("--export and --serve", ("export_web", "port")),

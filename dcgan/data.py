@@ -203,6 +203,19 @@ def load_image(path, spec):
     return array.reshape(spec.output_height, spec.output_width, spec.c_dim)
 
 
+def load_target(path, spec):
+    """One picture a user names (e.g. to project), prepared as `load_image` prepares training
+    images; UsageError saying why when it is missing or cannot be used."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UsageError(f"{path} is not a picture file: name a PNG or JPEG picture")
+    try:
+        return load_image(path, spec)
+    except BadImage as bad:
+        raise UsageError(f"{path} cannot be used as a picture ({bad.kind}): name a PNG or "
+                         "JPEG picture") from None
+
+
 def _load_or_reason(path, spec):
     try:
         return load_image(path, spec), None

@@ -119,6 +119,7 @@ class Generator:
         self._trained = TrainedGenerator(settings, with_discriminator=discriminator, ema=ema,
                                          checkpoint=path)
         self._open = True
+        self._projectors = {}  # restarts -> dcgan.projection.Projector, built when first asked
         self.settings = self._trained.settings
         self.step = self._trained.step
         self.ema = self._trained.ema
@@ -191,6 +192,45 @@ class Generator:
                 "discriminator=True")
         z, labels = self._request(seeds, z, label, labels)
         return self._draw(z, labels, scored=True)
+
+    def project(self, image, *, restarts=8, steps=300, seed=0, label=None):
+        """The latent vector whose picture is closest to `image`: a `dcgan.projection.Projection`
+        (`.z`, `.image`, `.distance` in 0-255 pixel units, `.frames` of the search).
+
+        `image` is a picture file (centre-cropped and resized as the run's training data) or a
+        uint8 array of this run's `shape`. The search starts from the vectors of seeds `seed`,
+        `seed` + 1, ... (`restarts` of them) and takes `steps` Adam steps (`dcgan.projection`
+        says on what loss). A conditional run projects onto digit `label` (required).
+        """
+        require(self._open, "this Generator is closed: make a new one")
+        require(isinstance(restarts, (int, np.integer)) and restarts >= 1,
+                f"restarts must be a whole number of 1 or more, not {restarts!r}")
+        require(isinstance(steps, (int, np.integer)) and steps >= 0,
+                f"steps must be a whole number of 0 or more, not {steps!r}")
+        target = self._target(image)
+        self._labels(1, [0], label, None)  # unconditional: refuses a label; else checks it
+        require(not self.labels or label is not None,
+                "a conditional run projects onto one digit: give label=")
+        from dcgan import projection
+
+        projector = self._projectors.get(restarts)
+        if projector is None:
+            projector = self._projectors[restarts] = projection.Projector(self._trained,
+                                                                          restarts)
+        return projector.project(target, self.latents(range(seed, seed + restarts)), label,
+                                 steps)
+
+    def _target(self, image):
+        """`image` (a path or a uint8 array) as this run's uint8 [h, w, c] picture."""
+        if isinstance(image, (str, os.PathLike)):
+            from dcgan import data
+
+            return data.load_target(image, self.settings.spec)
+        image = np.asarray(image)
+        require(image.shape == self.shape and image.dtype == np.uint8,
+                f"image must be a picture file or a uint8 array of shape {self.shape}, not "
+                f"{image.dtype} {image.shape}")
+        return image
 
     def _draw(self, z, labels, scored=False):
         """(uint8 pictures, D's logits or None) for checked `z` and `labels`."""

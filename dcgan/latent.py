@@ -80,6 +80,13 @@ def z_range(z_dist):
     return distribution(z_dist).sweep
 
 
+def bounds(z_dist, normal_limit=3.0):
+    """The (low, high) box a latent vector stays inside when it is searched for (projection):
+    a uniform distribution's own range; for the normal, +-`normal_limit` (3: 99.7% of draws)."""
+    dist = distribution(z_dist)
+    return (-normal_limit, normal_limit) if dist.normal else (dist.low, dist.high)
+
+
 def seed_z(seed, z_dim, z_dist=DEFAULT):
     """The latent vector of `seed` (float32 [z_dim]): the one definition behind every "image of
     seed s", in `--visualize` files and in the browser alike.

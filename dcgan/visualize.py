@@ -8,6 +8,7 @@ image named with its seed can be made again with `--seed s`. Every picture is dr
 """
 
 import collections
+import io
 import os
 
 import numpy as np
@@ -235,9 +236,34 @@ def digits(canvas):
                         np.repeat(np.arange(count), columns), rows=count)]
 
 
+def project(canvas):
+    """The latent vector of --image (`Generator.project`): the picture beside its projection
+    (PNG), the vector (.npy) and the search as a GIF, named with the picture's name.
+
+    The restarts start from seeds --seed, --seed + 1, ...
+    """
+    o = canvas.options
+    found = canvas.generator.project(o.image, seed=o.seed, label=o.label)
+    name = "_" + os.path.splitext(os.path.basename(o.image))[0]
+    pair = canvas.enlarge(np.stack([found.target, found.image]))
+    frames = canvas.enlarge(np.stack([np.broadcast_to(found.target, found.frames.shape),
+                                      found.frames], axis=1))
+    paths = [grids.save_image(canvas.path(name), grids.make_grid(pair, rows=1))]
+    vector = canvas.path(name + "_z", ext=".npy")  # beside the PNG, whose folder now exists
+    paths.append(durable.write_atomically(vector, _npy_bytes(found.z)))
+    return [*paths, canvas.gif(canvas.path(name, ext=".gif"), frames)]
+
+
+def _npy_bytes(array):
+    """`array` as the bytes of a .npy file."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 MODES = {"grid": grid, "sweep": sweep, "sweep_gifs": sweep_gifs, "zero_gifs": zero_gifs,
          "merged_gif": merged_gif, "interpolate": interpolate, "best": best, "files": files,
-         "digits": digits}
+         "digits": digits, "project": project}
 
 
 def visualize(settings, options=None, checkpoint=None):

@@ -14,7 +14,7 @@ from dcgan.flag_checks import MAX_IMAGES, MAX_SEED, check_count, check_seed
 
 # carpedm20's utils.visualize options, in order.
 OPTIONS = ("grid", "sweep", "sweep_gifs", "zero_gifs", "merged_gif")
-MODES = (*OPTIONS, "interpolate", "best", "files", "digits")
+MODES = (*OPTIONS, "interpolate", "best", "files", "digits", "project")
 DEFAULT_MODE = "grid"
 INTERPOLATIONS = ("lerp", "slerp")
 BOTH = "both"  # --interp: every one of INTERPOLATIONS
@@ -36,6 +36,7 @@ MODE_FLAGS = {
     "best": {"search_num", "label"},
     "files": {"label"},
     "digits": set(),
+    "project": {"image", "fps", "label"},
 }
 MODE_SPECIFIC_FLAGS = tuple(sorted(set().union(*MODE_FLAGS.values())))
 VISUALIZE_FLAGS = ("mode", "option", "scale", *MODE_SPECIFIC_FLAGS)
@@ -60,6 +61,7 @@ class VisualizeOptions:
     num_gifs: int = 10
     interp: tuple = INTERPOLATIONS
     scale: int = 1  # every picture enlarged this many times on each side (nearest neighbour)
+    image: str = None  # the picture to project
 
 
 def parse_ints(text, flag, limit, too_large, max_count):
@@ -128,6 +130,7 @@ def from_flags(values, present, run):
                               "without labels")
         require(0 <= label < cfg.y_dim, f"--label must be a digit 0-{cfg.y_dim - 1}, not {label}")
     dims = _dims(values["dims"], run)
+    _check_target(mode, values["image"], label, run)
     require(mode != "best" or values["search_num"] >= num_samples,
              f"--search_num {values['search_num']} is smaller than --num_samples "
              f"{num_samples}: best-of-N keeps --num_samples of --search_num images")
@@ -143,9 +146,23 @@ def from_flags(values, present, run):
                                label=label, seeds=seeds, search_num=values["search_num"],
                                frames=values["frames"], fps=values["fps"],
                                num_gifs=values["num_gifs"], interp=interp,
-                               scale=values["scale"])
+                               scale=values["scale"], image=values["image"])
     _check_images_at_once(options, cfg.z_dim)
     return options
+
+
+def _check_target(mode, image, label, run):
+    """--mode project needs --image, a picture this run can read (and, on MNIST, --label);
+    checked here so a bad target stops before TensorFlow loads and nothing is written."""
+    if mode != "project":
+        return
+    require(image, "--mode project needs --image PICTURE: the picture to find the latent "
+                   "vector of")
+    require(not run.model.y_dim or label is not None,
+            f"--mode project on {run.run_name} needs --label: the digit to project onto")
+    from dcgan import data  # Pillow, not TensorFlow
+
+    data.load_target(image, run.spec)
 
 
 def _dims(text, run):
