@@ -148,7 +148,7 @@ flags.DEFINE_string(
     "mode",
     None,
     "Visualize mode: grid (default), sweep, sweep_gifs, zero_gifs, "
-    "merged_gif, interpolate, best, files, digits or project.",
+    "merged_gif, interpolate, best, files, digits, project or progress.",
 )
 flags.DEFINE_integer(
     "option",
@@ -174,6 +174,10 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer(
     "scale", PICTURES.scale, "Enlarge every picture N times on each side (nearest neighbour)."
+)
+flags.DEFINE_float(
+    "truncation", PICTURES.truncation,
+    "Pull z towards its mean by this factor, 0-1 (1: off): fewer odd pictures, less variety.",
 )
 flags.DEFINE_integer(
     "intra_op_threads", RUN.intra_op_threads, "Threads inside one op (0: every core)."
@@ -288,7 +292,7 @@ HELP_GROUPS = (
                           "eval_freq")),
     ("--visualize (also --seed, --num_samples, --checkpoint)",
      ("mode", "option", "dims", "label", "seeds", "interp", "search_num", "frames", "fps",
-      "num_gifs", "scale", "image")),
+      "num_gifs", "scale", "image", "truncation")),
     ("--evaluate (also --seed, --checkpoint; the first two serve --eval_freq too)",
      ("eval_num", "ndb_k", "eval_data")),
     ("--export and --serve", ("export_web", "port")),

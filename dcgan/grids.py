@@ -12,6 +12,9 @@ from dcgan import durable
 # faces (and MNIST's white-on-black digits) apart without hiding any of them.
 GAP = 2
 GAP_VALUE = 255
+# The training grids (train_*.png, reals.png) enlarge small pictures until each tile is at least
+# this many pixels on its shorter side: a grid of 16 px faces is too small to judge.
+READABLE_TILE = 64
 
 
 def to_uint8(images):
@@ -34,6 +37,12 @@ def enlarge(pictures, scale):
     if scale == 1:
         return pictures
     return pictures.repeat(scale, axis=-3).repeat(scale, axis=-2)
+
+
+def readable_scale(height, width):
+    """The whole-number enlargement that makes a height x width tile at least READABLE_TILE px
+    on its shorter side (1 for tiles already that large)."""
+    return max(1, math.ceil(READABLE_TILE / min(height, width)))
 
 
 def make_grid(images, rows=None, gap=GAP):
@@ -78,8 +87,11 @@ def save_image(path, image):
 
 
 def save_grid(path, images, rows=None):
-    """Write float images in [-1, 1] as one grid picture; returns the path."""
-    return save_image(path, make_grid(to_uint8(images), rows))
+    """Write float images [n, h, w, c] in [-1, 1] as one grid picture, each tile enlarged by
+    readable_scale (nearest neighbour); returns the path. Training's grids are written so."""
+    pictures = to_uint8(images)
+    scale = readable_scale(*pictures.shape[1:3])
+    return save_image(path, make_grid(enlarge(pictures, scale), rows))
 
 
 def save_gif(path, frames, fps=8):

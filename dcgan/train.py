@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY_EVERY = 10  # steps between TensorBoard writes
 FIXED_Z_SEED = 20161  # the sample grids' latent vectors stay the same across resumes
+REALS_FILE = "reals.png"  # the grid of training pictures as the run sees them
 SUMMARY_TILES = 16  # generated images in TensorBoard's one grid picture (4 x 4)
 # Below this many images a DCGAN mostly learns the images themselves (it memorises instead of
 # varying): Karras et al. 2020 (ADA) see discriminator overfitting from a few thousand down.
@@ -265,6 +266,13 @@ class Trainer:
         self.newest_grid = grids.save_grid(path, pictures)
         return self.newest_grid
 
+    def save_reals(self):
+        """Write reals.png: the first --num_samples training pictures after crop and resize,
+        tiled as the sample grids are, so the data can be checked before any step."""
+        images = self.data.images[:self.settings.num_samples]
+        path = os.path.join(self.settings.run_sample_dir, REALS_FILE)
+        return grids.save_grid(path, np.asarray(images, np.float32) / 127.5 - 1.0)
+
     def after_step(self, session, step, writer):
         """Work done between steps: the in-training evaluation every `eval_freq` steps."""
         if self.evaluator is not None and step % self.settings.eval_freq == 0:
@@ -371,6 +379,8 @@ class Trainer:
         that says which file and which checkpoint is intact."""
         checkpointer = self.graph.checkpointer
         try:
+            if self.chief:
+                self.save_reals()
             writer = tf1.summary.FileWriter(self.settings.run_log_dir) if self.chief else None
             try:
                 step, last_saved = self._loop(session, step, stop, writer)

@@ -5,21 +5,28 @@ checkpoint's step, and returns the paths it wrote. The image of seed s is the ge
 output for `latent.seed_z(s)` (and, on MNIST, digit s % 10 unless --label is given), so any
 image named with its seed can be made again with `--seed s`. Every picture is drawn through
 `dcgan.generator.Generator`, the Python API, so a seed's picture is the same from Python.
+With --truncation below 1 the names end in `_psi<value>`, beside the untruncated files. The
+progress mode draws nothing: it animates the training grids the run already wrote.
 """
 
 import collections
 import io
 import os
+import re
 
 import numpy as np
 
-from dcgan import durable, grids, walks
+from dcgan import checkpoint_files, durable, grids, walks
+from dcgan.errors import require
 from dcgan.generator import Generator
+from dcgan.pictures import load_rgb
 from dcgan.progress import bar as progress_bar
-from dcgan.visualize_options import MERGED_TILES, VisualizeOptions
+from dcgan.visualize_options import MERGED_TILES, PROGRESS, VisualizeOptions
 
 # A folder holding more files than this is printed as its name and a count, not file by file.
 LISTED_FILES = 10
+# The name training gives the grid of step S: train_<epoch>_<S>.png.
+TRAINING_GRID = re.compile(r"train_\d+_(\d+)\.png")
 
 
 class Canvas:
@@ -36,6 +43,8 @@ class Canvas:
         """`<mode>_<step><suffix>[_digit<label>]<ext>` in the run's sample folder, or `file`
         inside a folder of that name (without ext) for modes that write many files."""
         tag = "" if self.options.label is None else f"_digit{self.options.label}"
+        if self.options.truncation != 1:
+            tag += f"_psi{self.options.truncation:g}"
         head = f"{self.options.mode}_{self.generator.step:05d}{suffix}{tag}"
         if file is None:
             return os.path.join(self.folder, head + ext)
@@ -261,17 +270,43 @@ def _npy_bytes(array):
     return buffer.getvalue()
 
 
+def progress(settings, options, checkpoint=None):
+    """A GIF of the run's training grids (samples/<run>/train_*.png) in step order, up to the
+    step of `checkpoint` when given: the fixed latent vectors drawn as training went, one frame
+    per grid. Reads files and draws nothing, so it shows every grid written, also those of
+    checkpoints no longer kept."""
+    folder = settings.run_sample_dir
+    last = None if checkpoint is None else checkpoint_files.step_of(checkpoint)
+    steps = {}
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+        match = TRAINING_GRID.fullmatch(name)
+        path = os.path.join(folder, name)
+        if match and os.path.isfile(path) and (last is None or int(match[1]) <= last):
+            steps[path] = int(match[1])
+    written = sorted(steps, key=steps.get)
+    require(written, f"no training grids (train_*.png) in {folder}/ up to step "
+                     f"{'the last' if last is None else last}: train the run first, e.g. "
+                     f"`python main.py --dataset {settings.dataset} --train`")
+    frames = [grids.enlarge(load_rgb(path), options.scale) for path in written]
+    # A resume with another --num_samples changes the grid's size: keep the newest size.
+    frames = [frame for frame in frames if frame.shape == frames[-1].shape]
+    path = os.path.join(folder, f"{PROGRESS}_{steps[written[-1]]:05d}.gif")
+    return [grids.save_gif(path, frames, options.fps)]
+
+
 MODES = {"grid": grid, "sweep": sweep, "sweep_gifs": sweep_gifs, "zero_gifs": zero_gifs,
          "merged_gif": merged_gif, "interpolate": interpolate, "best": best, "files": files,
-         "digits": digits, "project": project}
+         "digits": digits, "project": project, PROGRESS: progress}
 
 
 def visualize(settings, options=None, checkpoint=None):
     """Run one visualize mode on the run's newest checkpoint (or the `checkpoint` path given);
     returns the paths written."""
     options = options or VisualizeOptions(num_samples=settings.num_samples)
-    with Generator(settings, discriminator=options.mode == "best",
-                   checkpoint=checkpoint) as generator:
+    if options.mode == PROGRESS:
+        return progress(settings, options, checkpoint)
+    with Generator(settings, discriminator=options.mode == "best", checkpoint=checkpoint,
+                   truncation=options.truncation) as generator:
         return MODES[options.mode](Canvas(generator, options, settings.run_sample_dir))
 
 

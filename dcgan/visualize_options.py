@@ -11,10 +11,13 @@ import numpy as np
 
 from dcgan.errors import require, require_positive
 from dcgan.flag_checks import MAX_IMAGES, MAX_SEED, check_count, check_seed
+from dcgan.generator import check_truncation
 
 # carpedm20's utils.visualize options, in order.
 OPTIONS = ("grid", "sweep", "sweep_gifs", "zero_gifs", "merged_gif")
-MODES = (*OPTIONS, "interpolate", "best", "files", "digits", "project")
+# progress animates the training grids already written (samples/<run>/train_*.png).
+PROGRESS = "progress"
+MODES = (*OPTIONS, "interpolate", "best", "files", "digits", "project", PROGRESS)
 DEFAULT_MODE = "grid"
 INTERPOLATIONS = ("lerp", "slerp")
 BOTH = "both"  # --interp: every one of INTERPOLATIONS
@@ -26,17 +29,19 @@ MAX_FRAMES = 1000  # a sweep's steps, an interpolation leg's, and GIFs in one re
 MAX_SCALE = 16
 
 # The visualize-only flags each mode reads (--num_samples and --seed are shared with --train).
+# Every mode that draws from the generator reads --truncation.
 MODE_FLAGS = {
-    "grid": {"label"},
-    "sweep": {"dims", "frames", "label"},
-    "sweep_gifs": {"dims", "frames", "fps", "num_gifs", "label"},
-    "zero_gifs": {"dims", "frames", "fps", "label"},
-    "merged_gif": {"dims", "frames", "fps", "label"},
-    "interpolate": {"seeds", "frames", "fps", "interp", "label"},
-    "best": {"search_num", "label"},
-    "files": {"label"},
-    "digits": set(),
+    "grid": {"label", "truncation"},
+    "sweep": {"dims", "frames", "label", "truncation"},
+    "sweep_gifs": {"dims", "frames", "fps", "num_gifs", "label", "truncation"},
+    "zero_gifs": {"dims", "frames", "fps", "label", "truncation"},
+    "merged_gif": {"dims", "frames", "fps", "label", "truncation"},
+    "interpolate": {"seeds", "frames", "fps", "interp", "label", "truncation"},
+    "best": {"search_num", "label", "truncation"},
+    "files": {"label", "truncation"},
+    "digits": {"truncation"},
     "project": {"image", "fps", "label"},
+    PROGRESS: {"fps"},
 }
 MODE_SPECIFIC_FLAGS = tuple(sorted(set().union(*MODE_FLAGS.values())))
 VISUALIZE_FLAGS = ("mode", "option", "scale", *MODE_SPECIFIC_FLAGS)
@@ -62,6 +67,7 @@ class VisualizeOptions:
     interp: tuple = INTERPOLATIONS
     scale: int = 1  # every picture enlarged this many times on each side (nearest neighbour)
     image: str = None  # the picture to project
+    truncation: float = 1.0  # psi of the truncation trick (1: off); see dcgan.generator
 
 
 def parse_ints(text, flag, limit, too_large, max_count):
@@ -119,6 +125,7 @@ def from_flags(values, present, run):
     check_count(values["frames"], "frames", MAX_FRAMES)
     require(1 <= values["scale"] <= MAX_SCALE,
             f"--scale must be 1-{MAX_SCALE} (times each side), not {values['scale']}")
+    check_truncation(values["truncation"], "--truncation")
     cfg = run.model
     conditional = bool(cfg.y_dim)
     require(mode != "digits" or conditional,
@@ -146,7 +153,8 @@ def from_flags(values, present, run):
                                label=label, seeds=seeds, search_num=values["search_num"],
                                frames=values["frames"], fps=values["fps"],
                                num_gifs=values["num_gifs"], interp=interp,
-                               scale=values["scale"], image=values["image"])
+                               scale=values["scale"], image=values["image"],
+                               truncation=values["truncation"])
     _check_images_at_once(options, cfg.z_dim)
     return options
 

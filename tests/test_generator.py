@@ -10,7 +10,9 @@ import pytest
 from helpers import REPO, files_under, run_main
 
 import dcgan
-from dcgan import Generator, UsageError, to_pil
+from dcgan import Generator, UsageError, latent, to_pil
+from dcgan.grids import to_uint8
+from dcgan.session import TrainedGenerator
 
 SIZE = 16  # conftest's TINY_FLAGS output size
 
@@ -159,6 +161,48 @@ def test_bad_interpolations_are_one_clear_error(trained_run):
                               ({"seeds": [1, 2], "steps": 1}, "steps must be")):
             with pytest.raises(UsageError, match=match):
                 generator.interpolate(**kwargs)
+
+
+# --- the truncation trick --------------------------------------------------------------------
+
+def test_truncation_one_draws_todays_pixels_and_less_varies_less(trained_run):
+    _, run = trained_run
+    seeds = range(32)
+    with TrainedGenerator(run) as trained:  # the path every picture took before truncation
+        today = to_uint8(trained.generate(latent.seeds_z(seeds, 16, run.model.z_dist)))
+    spread = {}
+    for psi in (1.0, 0.5, 0.1):
+        with Generator(run, truncation=psi) as generator:
+            assert generator.truncation == psi
+            pictures = generator.images(seeds=seeds)
+            # The vectors are pulled as they are drawn; latents() gives them untouched.
+            assert np.array_equal(generator.latents([3]), latent.seeds_z([3], 16))
+        if psi == 1.0:
+            assert np.array_equal(pictures, today)
+        # Per-pixel variance across the seeds, averaged over the picture.
+        spread[psi] = pictures.astype(np.float64).var(axis=0).mean()
+    assert spread[1.0] > spread[0.5] > spread[0.1] > 0, spread
+
+
+def test_truncation_pulls_towards_each_distributions_mean():
+    z = np.array([[0.0, 1.0]], np.float32)
+    assert latent.truncate(z, 0.5, "uniform_unsigned").tolist() == [[0.25, 0.75]]
+    assert latent.truncate(z, 0.5, "uniform_signed").tolist() == [[0.0, 0.5]]
+    assert latent.truncate(z, 0.5, "normal01").tolist() == [[0.0, 0.5]]
+    assert latent.truncate(z, 1.0, "uniform_unsigned").tolist() == z.tolist()
+
+
+@pytest.mark.parametrize("psi", [0, -0.5, 1.5, float("nan"), "0.7", True])
+def test_a_bad_truncation_is_one_clear_error(trained_run, psi):
+    _, run = trained_run
+    with pytest.raises(UsageError, match=r"truncation must be a number in \(0, 1\]"):
+        Generator(run, truncation=psi)
+
+
+def test_projection_refuses_a_truncated_generator(trained_run):
+    with Generator(trained_run[1], truncation=0.5) as generator, \
+            pytest.raises(UsageError, match="project needs truncation=1"):
+        generator.project(np.zeros(generator.shape, np.uint8))
 
 
 # --- a conditional run with averaged weights -------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from helpers import MAIN, TINY_FLAGS, copy_photos, main_in_process, progress_lines, run_main
 
-from dcgan import checkpoints, train
+from dcgan import checkpoints, grids, train
 from dcgan.grids import GAP, GAP_VALUE
 from dcgan.session import TrainedGenerator
 
@@ -36,6 +36,29 @@ def test_training_writes_samples_checkpoints_settings_and_logs(trained_run):
     grid = imageio.imread(pictures[-1].image.encoded_image_string)
     assert grid.shape == (2 * 16 + GAP, 4 * 16 + 3 * GAP, 3)
     assert (grid[16:16 + GAP] == GAP_VALUE).all() and grid[:16, :16].std() > 0
+
+
+def _tiles(grid, count, cols, size):
+    """The first `count` size x size tiles of a grid picture of `cols` columns."""
+    return np.stack([grid[top:top + size, left:left + size] for top, left in
+                     (grids.tile_origin(index, (size, size), cols) for index in range(count))])
+
+
+def test_reals_and_sample_grids_show_16px_pictures_enlarged_to_64px(trained_run, monkeypatch):
+    workdir, run = trained_run
+    samples = workdir / "samples" / "anime_8_16_16"
+    # 12 pictures (--num_samples) of 16 px, 3 rows of 4, each tile 4x larger, 2 px apart.
+    shape = (3 * 64 + 2 * GAP, 4 * 64 + 3 * GAP, 3)
+    assert grids.readable_scale(16, 16) == 4 and grids.readable_scale(28, 28) == 3
+    assert grids.readable_scale(64, 48) == 2 and grids.readable_scale(64, 64) == 1
+    reals = imageio.imread(samples / train.REALS_FILE)
+    assert reals.shape == shape
+    assert imageio.imread(samples / "train_04_00032.png").shape == shape
+    # The tiles are the run's own training pictures after crop and resize, in file order.
+    monkeypatch.chdir(workdir)
+    seen = train.load_training_data(run, progress=False).images[:12]
+    assert np.array_equal(_tiles(reals, 12, 4, 64), grids.enlarge(seen, 4))
+    assert len({tile.tobytes() for tile in seen}) == 12
 
 
 def _first_line(stderr):

@@ -2,6 +2,7 @@
 
 import csv
 import re
+import shutil
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 from helpers import files_under, progress_lines, refusal, run_main
 
-from dcgan import grids, latent, walks
+from dcgan import checkpoint_files, grids, latent, walks
+from dcgan.errors import UsageError
+from dcgan.generator import Generator
 from dcgan.grids import GAP, to_uint8
 from dcgan.session import TrainedGenerator
 from dcgan.visualize import visualize
@@ -203,6 +206,47 @@ def test_scale_enlarges_every_picture_pixel_for_pixel(trained_run, tmp_path):
     assert _frames(gifs[0])[0].shape == (2 * SIZE, 2 * SIZE, 3)
 
 
+def test_truncation_draws_the_generators_pulled_pictures_beside_the_plain_ones(trained_run,
+                                                                               tmp_path):
+    (plain,) = _run(trained_run, tmp_path, "grid")
+    (pulled,) = _run(trained_run, tmp_path, "grid", truncation=0.5)
+    assert pulled.parent == plain.parent and pulled.name == "grid_00032_seed11_psi0.5.png"
+    with Generator(trained_run[1], truncation=0.5) as generator:
+        expected = generator.images(seeds=range(11, 17))
+    assert np.array_equal(_tiles(imageio.imread(pulled), 2, 3).reshape(expected.shape), expected)
+    assert not np.array_equal(imageio.imread(pulled), imageio.imread(plain))
+    (walk,) = _run(trained_run, tmp_path, "zero_gifs", dims=(1,), truncation=0.5)
+    assert walk.parent.name == "zero_gifs_00032_psi0.5"
+
+
+def test_progress_animates_the_training_grids_in_step_order(trained_run, tmp_path):
+    workdir, run = trained_run
+    folder = tmp_path / run.run_name
+    shutil.copytree(workdir / "samples" / run.run_name, folder)
+    (gif,) = _run(trained_run, tmp_path, "progress", fps=4)
+    assert gif == folder / "progress_00032.gif"
+    written = [imageio.imread(folder / name) for name in ("train_02_00016.png",
+                                                          "train_04_00032.png")]
+    frames = [frame[:, :, :3].astype(int) for frame in _frames(gif)]
+    # GIF keeps 256 colours a frame: each frame is its grid up to that rounding, and nearer to
+    # it than to the other grid.
+    distance = np.array([[np.abs(frame - grid).mean() for grid in written] for frame in frames])
+    assert distance.shape == (2, 2) and distance[0, 0] < distance[0, 1], distance
+    assert distance[1, 1] < distance[1, 0] and distance.diagonal().max() < 2, distance
+    (bigger,) = _run(trained_run, tmp_path, "progress", scale=2)
+    assert _frames(bigger)[0].shape[:2] == tuple(2 * n for n in written[0].shape[:2])
+    # --checkpoint 16: the progress up to step 16, one frame.
+    options = VisualizeOptions(mode="progress", num_samples=6)
+    older = f"{run.run_checkpoint_dir}/{checkpoint_files.PREFIX}-16"
+    (early,) = visualize(run.replace(sample_dir=str(tmp_path)), options, older)
+    assert Path(early).name == "progress_00016.gif" and len(_frames(early)) == 1
+
+
+def test_progress_without_training_grids_says_to_train(trained_run, tmp_path):
+    with pytest.raises(UsageError, match=r"no training grids \(train_\*\.png\) in .*: train"):
+        _run(trained_run, tmp_path, "progress")
+
+
 def test_a_folder_of_many_files_is_printed_as_its_name_and_count(trained_run, tmp_path):
     workdir, _ = trained_run
     result = run_main(["--visualize", "--mode", "files", "--seed", "5", "--num_samples", "12",
@@ -308,6 +352,10 @@ BAD = [
     (["--seed", "-1"], "--seed must be in 0.."),
     (["--scale", "0"], "--scale must be 1-16"),
     (["--scale", "17"], "--scale must be 1-16"),
+    (["--truncation", "0"], "--truncation must be a number in (0, 1]"),
+    (["--truncation", "1.5"], "--truncation must be a number in (0, 1]"),
+    (["--mode", "progress", "--truncation", "0.5"], "--truncation has no effect with --mode "
+                                                    "progress"),
 ]
 
 
