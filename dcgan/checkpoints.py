@@ -27,7 +27,7 @@ import signal
 
 import tensorflow as tf
 
-from dcgan import checkpoint_files, durable
+from dcgan import checkpoint_files, durable, words
 from dcgan.errors import TrainingError, UsageError, describe_os_error
 
 tf1 = tf.compat.v1
@@ -338,5 +338,6 @@ def pick(folder, choice):
     if found:
         return found[0]
     steps = ", ".join(str(step_of(path)) for path in reversed(listed(folder)))
-    raise UsageError(f"no checkpoint {choice} in {folder}/: pass --checkpoint with one of its "
-                     f"steps ({steps})" if steps else f"{folder}/ holds no checkpoint")
+    raise UsageError(f"no checkpoint {choice} in {words.folder(folder)}: pass --checkpoint with "
+                     f"one of its steps ({steps})" if steps
+                     else f"{words.folder(folder)} holds no checkpoint")

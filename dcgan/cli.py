@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags
 from absl import logging as absl_logging
 
-from dcgan import cluster, latent, mode_flags, recipes, runtime
+from dcgan import cluster, latent, mode_flags, recipes, runtime, words
 from dcgan.data import MNIST, MNIST_SIZE
 from dcgan.errors import TrainingError, UsageError, describe_os_error
 from dcgan.flag_checks import DEFAULT_OUTPUT_SIZE
@@ -125,6 +125,8 @@ flags.DEFINE_boolean(
 flags.DEFINE_boolean("export_web", False, "Same as `--export web`: export and build the page.")
 flags.DEFINE_string("export_dir", "export", "Folder of runs' exports; the run's name is added.")
 flags.DEFINE_boolean("serve", False, "Serve the newest exported web page on 127.0.0.1.")
+flags.DEFINE_boolean("list", False, "List the runs under --checkpoint_dir (of --dataset, if "
+                     "given): sizes, newest step, recipe and last --evaluate scores.")
 flags.DEFINE_integer("port", 8000, "Port for --serve.")
 flags.DEFINE_integer("max_to_keep", RUN.max_to_keep,
                      "Checkpoints kept: the newest N and the newest N on the --ckpt_freq schedule.")
@@ -275,7 +277,7 @@ def fail(message, status=2):
 # --help: the flags by mode, each flag in one group (tests/test_console.py checks that none is left
 # out). absl's own flags (--flagfile, --verbosity, ...) are in `--helpfull`.
 HELP_GROUPS = (
-    ("Modes (choose one)", ("train", "visualize", "evaluate", "export", "serve")),
+    ("Modes (choose one)", ("train", "visualize", "evaluate", "export", "serve", "list")),
     ("Which run (every mode)", ("dataset", "name", "checkpoint", "data_dir", "cache_dir",
                                 "checkpoint_dir", "sample_dir", "tensorboard_dir", "export_dir")),
     ("--train: pictures and sizes", ("image_size", "output_size", "input_height", "input_width",
@@ -321,7 +323,7 @@ def _flag_help(name):
 def help_text(command):
     """--help: what the command does, its modes, and every flag under the mode that reads it."""
     parts = [f"usage: {command} --train | --visualize | --evaluate | --export [web] | --serve "
-             "[flags]", "",
+             "| --list [flags]", "",
              "Train a DCGAN on a folder of pictures (data/<dataset>/) or MNIST, then draw, "
              "score and export it.", f"  {command} --dataset anime --image_size 96 "
              "--output_size 48 --train", f"  {command} --dataset anime --visualize --mode "
@@ -335,20 +337,16 @@ def help_text(command):
     return "\n".join(parts)
 
 
-def _command_name(argv0):
-    """How the user started us: `python main.py` or the installed `dcgan`."""
-    name = os.path.basename(argv0)
-    return "python main.py" if name.endswith(".py") else name
-
-
 def parse(argv):
     """absl's parsing of `argv` (program name first); returns the words that are not flags. A
     bad flag raises UsageError with the one line `main.py` prints for it (tests check the flag
-    tables through this and `run`, in-process)."""
+    tables through this and `run`, in-process). Records the command `argv[0]` names, which
+    the commands suggested in messages begin with."""
+    words.started_as(argv[0])
     try:
         return FLAGS(argv)
     except flags.Error as error:
-        raise UsageError(f"{error} (see `python main.py --help`)") from None
+        raise UsageError(f"{error} (see `{words.command()} --help`)") from None
     except UnicodeDecodeError as error:  # absl reads a --flagfile as UTF-8 text
         raise UsageError(f"a --flagfile is not UTF-8 text (byte {error.start}: {error.reason}): "
                          "save it as UTF-8, one flag per line") from None
@@ -358,7 +356,7 @@ def parse_flags(argv):
     """absl parsing, but a bad flag is one line and exit status 2 rather than a usage dump, and
     --help prints the flags grouped by mode."""
     if any(word in HELP_WORDS for word in argv[1:]):
-        print(help_text(_command_name(argv[0])))
+        print(help_text(words.command_for(argv[0])))
         sys.exit(0)
     try:
         return parse(argv)
@@ -496,12 +494,20 @@ def _serve(values, present):
         flag_checks.check_folder_name(values["name"], "name", "--export_dir")
         page = os.path.join(values["export_dir"], values["name"], WEB_FOLDER)
         if not os.path.isfile(os.path.join(page, "model.json")):
-            raise UsageError(f"no web page in {page}/: make it with `python main.py --name "
-                             f"{values['name']} --export web`")
+            raise UsageError(f"no web page in {words.folder(page)}: make it with "
+                             f"`{words.command()} --name {values['name']} --export web`")
     else:
         dataset = values["dataset"] if "dataset" in present else None
         page = newest_page(values["export_dir"], dataset)
     serve(page, values["port"])
+
+
+def _list(values, present):
+    from dcgan.run_list import listing
+
+    sample_dir = values["sample_dir"] if "sample_dir" in present else None
+    dataset = values["dataset"] if "dataset" in present else None
+    print("\n".join(listing(values["checkpoint_dir"], sample_dir, dataset)))
 
 
 # Each mode's flag and the function that runs it; exactly one is chosen per command.
@@ -511,6 +517,7 @@ MODES = {
     mode_flags.EVALUATE: _evaluate,
     mode_flags.EXPORT: _export,
     mode_flags.SERVE: _serve,
+    mode_flags.LIST: _list,
 }
 
 
@@ -524,7 +531,7 @@ def _flag_values(argv):
     values["export"] = values["export"] or values["export_web"]
     if len(argv) > 1:
         raise UsageError(
-            f"unexpected argument {argv[1]!r}: flags start with -- (see `python main.py --help`)"
+            f"unexpected argument {argv[1]!r}: flags start with -- (see `{words.command()} --help`)"
         )
     return values
 

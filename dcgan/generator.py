@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from dcgan import grids, latent, runs, walks
+from dcgan import grids, latent, run_list, runs, walks, words
 from dcgan.errors import UsageError, require
 from dcgan.portable_random import SEED_LIMIT
 from dcgan.precision import PRECISIONS
@@ -46,7 +46,8 @@ def find_run(run=None, dataset=None, checkpoint_dir=DEFAULT_CHECKPOINT_DIR):
                    if os.path.isfile(os.path.join(path, RUN_FILE))), None)
     if folder is None:
         raise UsageError(f"no run {run!r}: it is neither a run's folder (one holding {RUN_FILE}) "
-                         f"nor a run in {checkpoint_dir}/ ({_run_names(checkpoint_dir)})")
+                         f"nor a run in {words.folder(checkpoint_dir)}; "
+                         f"{_run_names(checkpoint_dir)}")
     saved = load(folder)
     require(dataset is None or saved.dataset == dataset,
             f"{folder} is a run of {saved.dataset}, not {dataset}: drop dataset= or pick "
@@ -56,11 +57,7 @@ def find_run(run=None, dataset=None, checkpoint_dir=DEFAULT_CHECKPOINT_DIR):
 
 def _run_names(checkpoint_dir):
     """'its runs: a, b' for the runs under `checkpoint_dir`, or 'it holds no run'."""
-    try:
-        names = sorted(name for name in os.listdir(checkpoint_dir)
-                       if os.path.isfile(os.path.join(checkpoint_dir, name, RUN_FILE)))
-    except OSError:
-        names = []
+    names = run_list.run_names(checkpoint_dir)
     return f"its runs: {', '.join(names)}" if names else "it holds no run"
 
 

@@ -11,8 +11,9 @@ from dcgan import recipes
 from dcgan.errors import UsageError
 from dcgan.visualize_options import VISUALIZE_FLAGS
 
-TRAIN, VISUALIZE, EVALUATE, EXPORT, SERVE = "train", "visualize", "evaluate", "export", "serve"
-MODES = (TRAIN, VISUALIZE, EVALUATE, EXPORT, SERVE)
+TRAIN, VISUALIZE, EVALUATE, EXPORT, SERVE, LIST = (
+    "train", "visualize", "evaluate", "export", "serve", "list")
+MODES = (TRAIN, VISUALIZE, EVALUATE, EXPORT, SERVE, LIST)
 # The modes that restore a checkpoint of a run and sample from it.
 SAMPLING = (VISUALIZE, EVALUATE, EXPORT)
 
@@ -28,11 +29,12 @@ READERS = {
     **dict.fromkeys(_TRAINING_ONLY, (TRAIN,)),
     # The sizes train a new run, and pick the run a sampling mode reads.
     **dict.fromkeys(("output_size", "output_height", "output_width", "batch_size",
-                     "checkpoint_dir", "precision", "intra_op_threads", "inter_op_threads"),
-                    (TRAIN, *SAMPLING)),
+                     "precision", "intra_op_threads", "inter_op_threads"), (TRAIN, *SAMPLING)),
+    "checkpoint_dir": (TRAIN, *SAMPLING, LIST),
+    "name": (TRAIN, *SAMPLING, SERVE),  # --list lists every run (of --dataset, if given)
     "checkpoint": SAMPLING,  # training always resumes the newest
     "cache_dir": (TRAIN, EVALUATE),
-    "sample_dir": (TRAIN, VISUALIZE, EVALUATE),
+    "sample_dir": (TRAIN, VISUALIZE, EVALUATE, LIST),  # --list reads the runs' scores there
     "seed": (TRAIN, VISUALIZE, EVALUATE),
     "num_samples": (TRAIN, VISUALIZE),
     **dict.fromkeys(VISUALIZE_FLAGS, (VISUALIZE,)),

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 
-from dcgan import checkpoint_files, transfer
+from dcgan import checkpoint_files, run_list, transfer, words
 from dcgan.data import MNIST
 from dcgan.errors import UsageError, require
 from dcgan.flag_checks import check_folder_name, from_flags
@@ -20,7 +20,8 @@ NEW_RUN_HINT = "or --name NAME for a new run beside it"
 
 
 def check_compatible(saved, wanted):
-    """Raise UsageError if `wanted` would build a different network than the saved run.
+    """Raise UsageError if `wanted` would build a different network than the saved run, or
+    train it on other images (another dataset or crop).
 
     The dataset is compared first: it decides the channels and labels, which have no flags.
     """
@@ -34,6 +35,10 @@ def check_compatible(saved, wanted):
             f"{folder} was trained with --ema {saved.ema}, not {wanted.ema} "
             f"(EMA cannot be switched on or off mid-run): pass --ema {saved.ema} to resume it, "
             f"{NEW_RUN_HINT}")
+    if _crop(saved) != _crop(wanted):  # what the network learnt is what the crop showed it
+        raise UsageError(f"{folder} was trained on {_crop_words(saved)}, not "
+                         f"{_crop_words(wanted)}: pass {_crop_flags(saved)} to resume it, "
+                         f"{NEW_RUN_HINT}")
     for field in dataclasses.fields(ModelConfig):
         old = getattr(saved.model, field.name)
         new = getattr(wanted.model, field.name)
@@ -41,6 +46,27 @@ def check_compatible(saved, wanted):
             raise UsageError(
                 f"{folder} was trained with {field.name}={old}, not {new}: "
                 f"pass --{field.name} {old} to resume it, {NEW_RUN_HINT}")
+
+
+def _crop(settings):
+    return settings.crop_height, settings.crop_width
+
+
+def _crop_words(settings):
+    """What a run's pictures are cut to: '96x64 crops of its pictures', or 'its whole pictures
+    (no crop)'."""
+    height, width = _crop(settings)
+    return f"{height}x{width} crops of its pictures" if height else "its whole pictures (no crop)"
+
+
+def _crop_flags(settings):
+    """The flags that give `settings`' crop: '--image_size 96', '--input_height 96
+    --input_width 64', or '--nocrop'."""
+    height, width = _crop(settings)
+    if not height:
+        return "--nocrop"
+    return f"--image_size {height}" if height == width else \
+        f"--input_height {height} --input_width {width}"
 
 
 def newest_run(checkpoint_dir, dataset=None, picks=None, missing_ok=False):
@@ -130,10 +156,10 @@ def _no_run_message(checkpoint_dir, dataset, picks):
     # command that fails.
     sized = "output_height" in picks or "output_width" in picks
     folder = dataset or ("FOLDER" if sized else MNIST)
-    command = " ".join(filter(None, ("python main.py --dataset", folder, sizes, "--train")))
+    command = " ".join(filter(None, (words.command(), "--dataset", folder, sizes, "--train")))
     note = " (FOLDER: your pictures' folder under data/)" if folder == "FOLDER" else ""
-    return (f"no trained checkpoint {which + ' ' if which else ''}in {checkpoint_dir}/: train "
-            f"one first with `{command}`{note}")
+    return (f"no trained checkpoint {which + ' ' if which else ''}in "
+            f"{words.folder(checkpoint_dir)}: train one first with `{command}`{note}")
 
 
 
@@ -141,7 +167,8 @@ def resume_flags(saved, flags, present):
     """The flags of a resumed run: those given now, and the saved run's for the rest.
 
     Returns (flags, present) for `from_flags` (which takes the saved training choices from
-    the saved run itself). The crop is the saved one unless a crop flag is given now.
+    the saved run itself). The crop is the saved one unless a crop flag is given now (and
+    `check_compatible` refuses another).
     """
     skip = {"model", "crop_height", "crop_width", *NOT_RESUMED}
     kept = {f.name: getattr(saved, f.name) for f in dataclasses.fields(RunSettings)
@@ -219,10 +246,10 @@ def sampling_run(flags, present):
     saved = load(folder)
     if saved is None and checkpoint and not checkpoint.isdigit():
         raise UsageError(f"--checkpoint {checkpoint} is not in a run's folder (no {RUN_FILE} in "
-                         f"{folder}/): give a checkpoint of a trained run, such as "
+                         f"{words.folder(folder)}): give a checkpoint of a trained run, such as "
                          f"{os.path.join(checkpoint_dir, 'RUN', checkpoint_files.PREFIX)}-16")
-    require(saved is not None, f"{folder}/ holds no run (no {RUN_FILE}): list the runs with "
-                               f"`ls {checkpoint_dir}`")
+    require(saved is not None, f"{words.folder(folder)} holds no run (no {RUN_FILE}): "
+                               + run_list.other_runs(flags.get("name"), checkpoint_dir))
     return saved.replace(checkpoint_dir=os.path.dirname(os.path.normpath(folder)))
 
 

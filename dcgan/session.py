@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from dcgan import checkpoints, latent, model, ops, runtime
+from dcgan import checkpoints, latent, model, ops, runtime, words
 from dcgan.errors import UsageError
 
 tf1 = tf.compat.v1
@@ -35,8 +35,9 @@ class TrainedGenerator:
     def __init__(self, settings, with_discriminator=False, ema=None, checkpoint=None):
         folder = settings.run_checkpoint_dir
         if checkpoints.latest(folder) is None:
-            raise UsageError(f"no checkpoint in {folder}/: train first with `python main.py "
-                             f"--dataset {settings.dataset} --name {settings.run_name} --train`")
+            raise UsageError(f"no checkpoint in {words.folder(folder)}: train first with "
+                             f"`{words.command()} --dataset {settings.dataset} --name "
+                             f"{settings.run_name} --train`")
         if ema and not settings.ema:
             raise UsageError(f"{folder} was trained without --ema: it has no averaged weights")
         runtime.start()

@@ -1,7 +1,41 @@
-"""Counting words in messages: "1 file", "2 files", so no line says "1 steps"."""
+"""Words that recur in messages: counts that agree ("1 file", "2 files", so no line says
+"1 steps"), folders named so a user can find them, and the command the user typed."""
+
+import os
+
+# How the user started dcgan, for the commands messages suggest: set once at start-up
+# (`started_as`), from the program name absl parsed.
+_command = "python main.py"
 
 
 def counted(count, singular, plural=None):
     """`count` and the noun that agrees with it: counted(1, "step") is "1 step",
     counted(3, "step") "3 steps", counted(2, "copy", "copies") "2 copies"."""
     return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def folder(path):
+    """Folder `path` as a message names it: `checkpoints/ (/home/u/proj/checkpoints)` when it is
+    relative, since it then depends on where the command ran, and `/data/runs/` when not."""
+    path = os.fspath(path)
+    shown = os.path.join(path, "")
+    return shown if os.path.isabs(path) else f"{shown} ({os.path.abspath(path)})"
+
+
+def command_for(argv0):
+    """How a program named `argv0` is started: `python main.py` for the script (whatever folder
+    it was run from), the installed `dcgan` by its name."""
+    name = os.path.basename(argv0)
+    return "python main.py" if name.endswith(".py") else name
+
+
+def started_as(argv0):
+    """Record how the user started dcgan (`argv0`, the program name), for `command()`."""
+    global _command
+    _command = command_for(argv0)
+
+
+def command():
+    """The command the user typed to start dcgan (`python main.py` or `dcgan`), which the
+    commands suggested in messages begin with."""
+    return _command

@@ -354,13 +354,14 @@ def flag_values(**given):
 
 
 def cropped_run(**changes):
-    """RunSettings of a 96x64 crop resized to 48x32 (no files: a value to save, load, compare)."""
+    """RunSettings of a 96x64 crop resized to 48x32, unless `changes` say otherwise (no files: a
+    value to save, load, compare)."""
     from dcgan.network import ModelConfig
     from dcgan.settings import RunSettings
 
     model = ModelConfig(output_height=48, output_width=32, c_dim=3)
-    return RunSettings.create(dataset="anime", model=model, crop_height=96, crop_width=64,
-                              **changes)
+    return RunSettings.create(**{"dataset": "anime", "model": model, "crop_height": 96,
+                                 "crop_width": 64, **changes})
 
 
 def carpedm20(**changes):

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from dcgan import durable
+from dcgan import durable, words
 from dcgan.errors import UsageError
 
 TEMPLATE = Path(__file__).parent  # the static files sit beside this module
@@ -155,5 +155,6 @@ def newest_page(export_dir, dataset=None):
     if not pages:
         which = f"--dataset {dataset} " if dataset else ""
         raise UsageError(f"no web page {'of ' + dataset + ' ' if dataset else ''}in "
-                         f"{export_dir}/: make one with `python main.py {which}--export web`")
+                         f"{words.folder(export_dir)}: make one with "
+                         f"`{words.command()} {which}--export web`")
     return max(pages)[1]
