@@ -7,6 +7,9 @@ for the contract itself: exit status 2, one `error:` line, no traceback, nothing
 
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from helpers import copy_photos, files_under, main_in_process, refusal, run_main
@@ -31,10 +34,11 @@ BAD_FLAGS = [
      "--dataset must be a folder name under --data_dir, not '../etc'"),
     (["--train", "--no_such_flag"], "Unknown command line flag 'no_such_flag'"),
     (["--train", "--visualize"], "choose one mode: --train or --visualize or --evaluate or "
-                                 "--export or --serve (got --train, --visualize)"),
+                                 "--export or --serve or --list (got --train, --visualize)"),
     ([], "choose one mode: --train or --visualize"),
-    (["--visualize"], "no trained checkpoint in checkpoints/: train one first with "
-                      "`python main.py --dataset mnist --train`"),
+    (["--visualize"], "no trained checkpoint in checkpoints/ ("),  # (the working folder's)
+    (["--visualize"], "/checkpoints): train one first with `python main.py --dataset mnist "
+                      "--train`"),
     (["--visualize", "--dataset", "anime"], "no trained checkpoint of anime in checkpoints/"),
     (["--train", "--g_steps", "0"], "--g_steps must be a positive number, not 0"),
     (["--train", "--sample_freq", "0"], "--sample_freq must be a positive number, not 0"),
@@ -198,3 +202,43 @@ def test_a_read_only_checkpoint_folder_exits_2_before_training(tmp_path):
     (tmp_path / "locked").mkdir(mode=0o555)
     result = run_main(["--train", "--checkpoint_dir", "locked"], tmp_path)
     assert_one_line_exit_2(result, "--checkpoint_dir locked: cannot write")
+
+
+def test_the_installed_dcgan_command_names_itself_in_its_messages(tmp_path):
+    """Messages suggest the command the user typed: `dcgan ...` after `dcgan`, `python main.py
+    ...` after main.py (the rows above)."""
+    script = Path(sys.executable).with_name("dcgan")
+    if not script.is_file():
+        pytest.skip(f"{script} is absent: the package is not installed in this environment")
+    result = subprocess.run([str(script), "--visualize"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert_one_line_exit_2(result, f"in checkpoints/ ({tmp_path / 'checkpoints'}): train one "
+                                   "first with `dcgan --dataset mnist --train`")
+    from dcgan import cli, words
+    from dcgan.errors import UsageError
+
+    try:
+        with pytest.raises(UsageError, match=r"\(see `dcgan --help`\)$"):
+            cli.parse(["/usr/local/bin/dcgan", "--no_such_flag"])
+    finally:
+        cli.FLAGS.unparse_flags()
+        words.started_as("main.py")
+    assert words.command() == "python main.py"
+
+
+def test_list_prints_a_line_per_run(tmp_path):
+    from test_runs import saved_run
+
+    empty = main_in_process(["--list"], tmp_path)
+    assert (empty.returncode, empty.stderr) == (0, "")
+    assert empty.stdout == (f"no runs in checkpoints/ ({tmp_path / 'checkpoints'}): train one "
+                            "with `python main.py --dataset FOLDER --train`\n")
+    saved_run(tmp_path / "checkpoints", batch_size=8)
+    listed = main_in_process(["--list", "--dataset", "anime"], tmp_path)
+    assert listed.returncode == 0 and listed.stderr == ""
+    header, run = listed.stdout.splitlines()
+    assert header.split()[:2] == ["RUN", "DATA"] and run.split()[:2] == ["anime_8_48_32",
+                                                                          "anime,"]
+    assert "is for --train" in refusal(["--list", "--epoch", "3"])
+    assert "--name is for --train, --visualize, --evaluate, --export, --serve, not --list" in \
+        refusal(["--list", "--name", "anime_8_48_32"])

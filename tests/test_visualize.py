@@ -415,5 +415,6 @@ def test_size_flags_and_checkpoint_pick_what_is_drawn(trained_run):
     missing = run_main(["--visualize", "--checkpoint", "20"], workdir)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1] == (
-        "error: no checkpoint 20 in checkpoints/anime_8_16_16/: pass --checkpoint with one of "
-        "its steps (16, 32)")
+        f"error: no checkpoint 20 in checkpoints/anime_8_16_16/ "
+        f"({workdir / 'checkpoints' / 'anime_8_16_16'}): pass --checkpoint with one of its "
+        f"steps (16, 32)")
