@@ -227,13 +227,13 @@ def test_the_installed_dcgan_command_names_itself_in_its_messages(tmp_path):
 
 
 def test_list_prints_a_line_per_run(tmp_path):
-    from test_runs import saved_run
+    from test_runs import _saved_run
 
     empty = main_in_process(["--list"], tmp_path)
     assert (empty.returncode, empty.stderr) == (0, "")
     assert empty.stdout == (f"no runs in checkpoints/ ({tmp_path / 'checkpoints'}): train one "
                             "with `python main.py --dataset FOLDER --train`\n")
-    saved_run(tmp_path / "checkpoints", batch_size=8)
+    _saved_run(tmp_path / "checkpoints", batch_size=8)
     listed = main_in_process(["--list", "--dataset", "anime"], tmp_path)
     assert listed.returncode == 0 and listed.stderr == ""
     header, run = listed.stdout.splitlines()

@@ -15,7 +15,7 @@ from dcgan import cluster, outputs, runs, settings, words
 from dcgan.errors import UsageError
 
 
-def saved_run(checkpoint_dir, **changes):
+def _saved_run(checkpoint_dir, **changes):
     """A run saved under `checkpoint_dir` as training leaves it: run.json and the files of a
     complete checkpoint (what `newest_run` looks for; their contents are not read here)."""
     run = cropped_run(checkpoint_dir=str(checkpoint_dir), **changes)
@@ -26,8 +26,8 @@ def saved_run(checkpoint_dir, **changes):
 
 
 def test_size_flags_pick_the_run_that_has_them_whatever_the_dataset_flag_says(tmp_path):
-    saved_run(tmp_path, batch_size=8)
-    wide = saved_run(tmp_path, batch_size=16, name="wide")
+    _saved_run(tmp_path, batch_size=8)
+    wide = _saved_run(tmp_path, batch_size=16, name="wide")
     found = runs.sampling_run(*flag_values(checkpoint_dir=str(tmp_path), output_width=32,
                                           batch_size=16))
     assert found.run_name == "wide" and found == wide.replace(checkpoint_dir=str(tmp_path))
@@ -41,7 +41,7 @@ def test_size_flags_pick_the_run_that_has_them_whatever_the_dataset_flag_says(tm
 
 
 def test_a_resume_keeps_the_saved_settings_except_the_flags_given(tmp_path):
-    saved = saved_run(tmp_path, batch_size=8, learning_rate=1e-3, train_size=40)
+    saved = _saved_run(tmp_path, batch_size=8, learning_rate=1e-3, train_size=40)
     values, present = flag_values(checkpoint_dir=str(tmp_path), dataset="anime", epoch=40)
     run, found = runs.training_run(values, present)
     assert found.run_name == saved.run_name == run.run_name
@@ -53,7 +53,7 @@ def test_a_resume_keeps_the_saved_settings_except_the_flags_given(tmp_path):
 def test_a_resume_keeps_its_training_choices_under_the_flags_given(tmp_path):
     from dcgan import recipes
 
-    saved = saved_run(tmp_path, batch_size=8, recipe=recipes.FAST, g_learning_rate=1e-5)
+    saved = _saved_run(tmp_path, batch_size=8, recipe=recipes.FAST, g_learning_rate=1e-5)
     # --learning_rate given now sets both nets' rates; the rest stays the saved run's.
     values, present = flag_values(checkpoint_dir=str(tmp_path), dataset="anime",
                                   learning_rate=1e-3)
@@ -69,7 +69,7 @@ def test_a_resume_keeps_its_training_choices_under_the_flags_given(tmp_path):
 
 def test_how_a_run_is_distributed_is_this_launchs_not_the_runs(tmp_path, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    saved_run(tmp_path, batch_size=8, distribute="mirrored", devices="/gpu:0,/gpu:1,/gpu:2,/gpu:3",
+    _saved_run(tmp_path, batch_size=8, distribute="mirrored", devices="/gpu:0,/gpu:1,/gpu:2,/gpu:3",
                worker_timeout=5)
     assert settings.load(tmp_path / "anime_8_48_32").distribute == "mirrored"  # a record
     # A run trained on four GPUs resumes with a plain --train on one device...
@@ -93,7 +93,7 @@ def test_how_a_run_is_distributed_is_this_launchs_not_the_runs(tmp_path, monkeyp
 def test_a_sample_or_log_folder_belongs_to_onecropped_run(tmp_path):
     samples = tmp_path / "work" / "samples" / "anime_64_48_32"
     samples.mkdir(parents=True)
-    first = saved_run(tmp_path / "work" / "checkpoints")
+    first = _saved_run(tmp_path / "work" / "checkpoints")
     outputs.claim_output_folder(str(samples), first.run_checkpoint_dir)
     outputs.claim_output_folder(str(samples), first.run_checkpoint_dir)  # its own: fine
     other = tmp_path / "work" / "ck2" / first.run_name
@@ -112,7 +112,7 @@ def test_a_sample_or_log_folder_belongs_to_onecropped_run(tmp_path):
 def test_a_resume_with_another_crop_is_refused_and_a_new_name_trains_it(tmp_path):
     # The crop is what the run learnt from: --image_size 200 on a run of 96x64 crops would
     # resume it on other images (and, on 96 px pictures, fail for want of any picture).
-    saved_run(tmp_path, batch_size=8)
+    _saved_run(tmp_path, batch_size=8)
     resume = {"checkpoint_dir": str(tmp_path), "dataset": "anime"}
     with pytest.raises(UsageError, match=r"anime_8_48_32 was trained on 96x64 crops of its "
                                          r"pictures, not 200x200 crops of its pictures: pass "
@@ -128,7 +128,7 @@ def test_a_resume_with_another_crop_is_refused_and_a_new_name_trains_it(tmp_path
     run, found = runs.training_run(*flag_values(**resume, image_size=200, name="big_crop"))
     assert found is None and (run.crop_height, run.crop_width) == (200, 200)
     # A run trained on whole pictures says so, and how to resume it.
-    saved_run(tmp_path, batch_size=4, crop_height=0, crop_width=0)
+    _saved_run(tmp_path, batch_size=4, crop_height=0, crop_width=0)
     with pytest.raises(UsageError, match=r"anime_4_48_32 was trained on its whole pictures "
                                          r"\(no crop\), not 96x96 crops of its pictures: pass "
                                          r"--nocrop to resume it"):
@@ -148,8 +148,8 @@ def test_a_relative_folder_searched_is_named_with_its_absolute_path(tmp_path, mo
 
 
 def test_an_unknown_name_suggests_the_closest_run(tmp_path):
-    saved_run(tmp_path, batch_size=8)
-    saved_run(tmp_path, batch_size=8, name="faces_long")
+    _saved_run(tmp_path, batch_size=8)
+    _saved_run(tmp_path, batch_size=8, name="faces_long")
     with pytest.raises(UsageError, match=rf"anime_8_48_23/ holds no run \(no run.json\): did "
                                          rf"you mean --name anime_8_48_32\? `python main.py "
                                          rf"--list --checkpoint_dir {re.escape(str(tmp_path))}` "
@@ -165,8 +165,8 @@ def test_the_list_of_runs_has_their_sizes_steps_recipes_and_last_scores(tmp_path
     from dcgan import recipes, run_list
 
     samples = tmp_path / "samples"
-    saved_run(tmp_path, batch_size=8, sample_dir=str(samples))
-    saved_run(tmp_path, batch_size=4, name="whole", crop_height=0, crop_width=0,
+    _saved_run(tmp_path, batch_size=8, sample_dir=str(samples))
+    _saved_run(tmp_path, batch_size=4, name="whole", crop_height=0, crop_width=0,
                recipe=recipes.FAST, sample_dir=str(samples))
     damaged = tmp_path / "broken"
     damaged.mkdir()
