@@ -387,12 +387,15 @@ def _announce(run_settings, saved, values, present):
     """Training's first line, its one announcement: the run it starts or resumes (from its
     newest checkpoint: the restore says so if it falls back to an older one), its sizes, and
     why that one."""
-    from dcgan import checkpoints, runs, settings
+    from dcgan import checkpoints, run_list, runs, settings
 
     what = f"run {run_settings.run_name} ({settings.describe(run_settings)})"
     newest = checkpoints.latest(run_settings.run_checkpoint_dir)
     if newest is None:
-        log.info("starting %s in %s/", what, run_settings.run_checkpoint_dir)
+        close = run_list.closest(values["name"], run_settings.checkpoint_dir) \
+            if "name" in present else None
+        log.info("starting %s in %s/%s", what, run_settings.run_checkpoint_dir,
+                 f" (a new run: --name {close} would resume that one)" if close else "")
         return
     why = ""
     if saved is not None and "name" not in present:

@@ -31,8 +31,16 @@ def other_runs(name, checkpoint_dir):
     where = "" if checkpoint_dir == RunSettings.checkpoint_dir else \
         f" --checkpoint_dir {checkpoint_dir}"
     listing = f"`{words.command()} --list{where}` lists the runs"
+    close = closest(name, checkpoint_dir)
+    return f"did you mean --name {close}? {listing}" if close else listing
+
+
+def closest(name, checkpoint_dir):
+    """The name of the run under `checkpoint_dir` closest to `name` (a typo's run), if one is
+    close and is not `name` itself; else None."""
+    names = [other for other in run_names(checkpoint_dir) if other != name]
     close = difflib.get_close_matches(name or "", names, n=1)
-    return f"did you mean --name {close[0]}? {listing}" if close else listing
+    return close[0] if close else None
 
 
 def listing(checkpoint_dir, sample_dir=None, dataset=None):

@@ -2,6 +2,7 @@
 (dcgan/outputs.py)."""
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -147,7 +148,9 @@ def test_a_relative_folder_searched_is_named_with_its_absolute_path(tmp_path, mo
     assert words.folder("/data/ck/") == "/data/ck/"
 
 
-def test_an_unknown_name_suggests_the_closest_run(tmp_path):
+def test_an_unknown_name_suggests_the_closest_run(tmp_path, caplog):
+    from dcgan import cli
+
     _saved_run(tmp_path, batch_size=8)
     _saved_run(tmp_path, batch_size=8, name="faces_long")
     with pytest.raises(UsageError, match=rf"anime_8_48_23/ holds no run \(no run.json\): did "
@@ -159,6 +162,17 @@ def test_an_unknown_name_suggests_the_closest_run(tmp_path):
         runs.sampling_run(*flag_values(checkpoint_dir=str(tmp_path), name="mnist_test"))
     with pytest.raises(UsageError, match=r"there is no run in .*empty/ yet$"):
         runs.sampling_run(*flag_values(checkpoint_dir=str(tmp_path / "empty"), name="x"))
+    # --train with a new --name says which run a typo may have meant (training starts anyway:
+    # a new name is how a new run begins).
+    values, present = flag_values(checkpoint_dir=str(tmp_path), dataset="anime",
+                                  name="anime_8_48_23")
+    run, found = runs.training_run(values, present)
+    assert found is None
+    with caplog.at_level(logging.INFO, logger="dcgan"):
+        cli._announce(run, found, values, present)
+    assert caplog.messages == [f"starting run anime_8_48_23 ({settings.describe(run)}) in "
+                               f"{tmp_path}/anime_8_48_23/ (a new run: --name anime_8_48_32 "
+                               f"would resume that one)"]
 
 
 def test_the_list_of_runs_has_their_sizes_steps_recipes_and_last_scores(tmp_path):
