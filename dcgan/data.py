@@ -30,7 +30,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from dcgan import durable, pictures
+from dcgan import durable, pictures, words
 from dcgan.errors import UsageError
 from dcgan.progress import bar as progress_bar
 from dcgan.words import counted
@@ -368,8 +368,8 @@ def _build(folder, paths, spec, npy_path, meta_path, progress):
 def require_folder(folder):
     """Raise UsageError unless the dataset folder `folder` exists."""
     if not os.path.isdir(folder):
-        raise UsageError(f"no data folder {folder}: put pictures there (jpg, png, webp, bmp) "
-                         "or pick another --dataset / --data_dir")
+        raise UsageError(f"no data folder {words.folder(folder)}: put pictures there (jpg, png, "
+                         "webp, bmp) or pick another --dataset / --data_dir")
 
 
 def load_folder(folder, spec, pattern="*", progress=True, cache_dir=None):

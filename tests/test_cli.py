@@ -180,7 +180,9 @@ def test_empty_dataset_folder_and_too_few_images(tmp_path):
     line and exit 2); the others run in-process, their lines being the subject."""
     # Found when the data is read, after the run's first line (its precision).
     missing = run_main(["--train", "--dataset", "nothing_here"], tmp_path)
-    assert_one_line_exit_2(missing, "no data folder data/nothing_here", after_start=True)
+    assert_one_line_exit_2(missing, f"no data folder data/nothing_here/ "
+                                    f"({tmp_path / 'data' / 'nothing_here'}): put pictures there",
+                           after_start=True)
     (tmp_path / "data" / "anime").mkdir(parents=True)
     empty = main_in_process(["--train", "--dataset", "anime"], tmp_path)
     assert_one_line_exit_2(empty, "no pictures", after_start=True)
