@@ -22,9 +22,9 @@ def run_names(checkpoint_dir):
                   if os.path.isfile(os.path.join(checkpoint_dir, name, RUN_FILE)))
 
 
-def other_runs(name, checkpoint_dir):
-    """What to do when run `name` is not under `checkpoint_dir`: the closest name there, if
-    one is close, and the command that lists them all."""
+def other_runs(name, checkpoint_dir, flag="--name"):
+    """What to do when run `name` (given to `flag`) is not under `checkpoint_dir`: the closest
+    name there, if one is close, and the command that lists them all."""
     names = run_names(checkpoint_dir)
     if not names:
         return f"there is no run in {words.folder(checkpoint_dir)} yet"
@@ -32,7 +32,7 @@ def other_runs(name, checkpoint_dir):
         f" --checkpoint_dir {checkpoint_dir}"
     listing = f"`{words.command()} --list{where}` lists the runs"
     close = closest(name, checkpoint_dir)
-    return f"did you mean --name {close}? {listing}" if close else listing
+    return f"did you mean {flag} {close}? {listing}" if close else listing
 
 
 def closest(name, checkpoint_dir):

@@ -17,7 +17,7 @@ reading its weights does (`check_readable`, `Transfer`).
 import dataclasses
 import os
 
-from dcgan import checkpoint_files
+from dcgan import checkpoint_files, run_list, words
 from dcgan.errors import UsageError, require
 from dcgan.settings import RUN_FILE, load
 
@@ -42,10 +42,11 @@ def source_of(source, checkpoint_dir):
         folder = os.path.join(checkpoint_dir, source)
     else:
         raise UsageError(f"{FLAG} {source} is not a checkpoint, a run folder or a run in "
-                         f"{checkpoint_dir}/: give one of those (list the runs with "
-                         f"`ls {checkpoint_dir}`)")
+                         f"{words.folder(checkpoint_dir)}: give one of those ("
+                         f"{run_list.other_runs(source, checkpoint_dir, FLAG)})")
     settings = load(folder)
-    require(settings is not None, f"{FLAG} {source}: {folder}/ holds no run (no {RUN_FILE}): "
+    require(settings is not None, f"{FLAG} {source}: {words.folder(folder)} holds no run (no "
+                                  f"{RUN_FILE}): "
                                   "give a run folder, or a checkpoint in one")
     checkpoint = checkpoint or next(iter(checkpoint_files.complete(folder)), None)
     require(checkpoint, f"{FLAG} {source}: {folder}/ holds no checkpoint: train that run first, "

@@ -121,6 +121,12 @@ def test_a_source_without_checkpoints_or_run_is_refused(trained_run, small_workd
     assert "holds no checkpoint" in line
     line = refusal(["--dataset", "small", "--train", "--init_from", "nosuch", *TINY_FLAGS])
     assert "--init_from nosuch is not a checkpoint, a run folder or a run" in line
+    # A name close to a run's is taken for a typo of it.
+    runs_there = os.path.dirname(source.run_checkpoint_dir)
+    line = refusal(["--dataset", "small", "--train", "--checkpoint_dir", runs_there,
+                    "--init_from", "anime_8_16_61", *TINY_FLAGS])
+    assert line.endswith(f"(did you mean --init_from anime_8_16_16? `python main.py --list "
+                         f"--checkpoint_dir {runs_there}` lists the runs)"), line
     line = refusal(["--dataset", "small", "--visualize", "--init_from", "nosuch"])
     assert "--init_from is for --train" in line
 
