@@ -46,8 +46,7 @@ def source_of(source, checkpoint_dir):
                          f"{run_list.other_runs(source, checkpoint_dir, FLAG)})")
     settings = load(folder)
     require(settings is not None, f"{FLAG} {source}: {words.folder(folder)} holds no run (no "
-                                  f"{RUN_FILE}): "
-                                  "give a run folder, or a checkpoint in one")
+                                  f"{RUN_FILE}): give a run folder, or a checkpoint in one")
     checkpoint = checkpoint or next(iter(checkpoint_files.complete(folder)), None)
     require(checkpoint, f"{FLAG} {source}: {folder}/ holds no checkpoint: train that run first, "
                         "or give another")
