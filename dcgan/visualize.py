@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from dcgan import checkpoint_files, durable, grids, walks
+from dcgan import checkpoint_files, durable, grids, walks, words
 from dcgan.errors import require
 from dcgan.generator import Generator
 from dcgan.pictures import load_rgb
@@ -284,9 +284,9 @@ def progress(settings, options, checkpoint=None):
         if match and os.path.isfile(path) and (last is None or int(match[1]) <= last):
             steps[path] = int(match[1])
     written = sorted(steps, key=steps.get)
-    require(written, f"no training grids (train_*.png) in {folder}/ up to step "
+    require(written, f"no training grids (train_*.png) in {words.folder(folder)} up to step "
                      f"{'the last' if last is None else last}: train the run first, e.g. "
-                     f"`python main.py --dataset {settings.dataset} --train`")
+                     f"`{words.command()} --dataset {settings.dataset} --train`")
     frames = [grids.enlarge(load_rgb(path), options.scale) for path in written]
     # A resume with another --num_samples changes the grid's size: keep the newest size.
     frames = [frame for frame in frames if frame.shape == frames[-1].shape]
