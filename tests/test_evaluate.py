@@ -6,7 +6,15 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TINY_FLAGS, carpedm20, copy_photos, photo_arrays, progress_lines, run_main
+from helpers import (
+    TINY_FLAGS,
+    carpedm20,
+    copy_photos,
+    main_in_process,
+    photo_arrays,
+    progress_lines,
+    run_main,
+)
 
 from dcgan import checkpoints, model, runs, settings
 from dcgan.errors import UsageError
@@ -49,9 +57,7 @@ def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
                 "eval/ms_ssim"):
         assert (tag, 8) in scalars and (tag, 16) in scalars, tag
 
-    # Sampling computes in fp32 by default and training in what run.json records (bf16 on a CPU
-    # with bfloat16 units): the same numbers as at step 16 need the trainer's precision.
-    result = run_main(["--evaluate", "--precision", run.precision, *EVAL_FLAGS], work)
+    result = run_main(["--evaluate", *EVAL_FLAGS], work)  # the default precision, as users run
     assert result.returncode == 0, result.stderr
     assert "SWD x1e3" in result.stdout and "real vs real" in result.stdout
     assert "EMA weights" in result.stdout
@@ -69,6 +75,12 @@ def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
     assert saved["swd_avg"] > 1.5 * saved["swd_floor_avg"]
     assert saved["ndb_over_k"] >= saved["ndb_over_k_floor"]
     # The in-training evaluation uses the same latent vectors and real images at that step.
+    # Precision is this check's subject: sampling computes in fp32 under auto, training in what
+    # run.json records (bf16 on a CPU with bfloat16 units), so the same numbers as at step 16
+    # need the trainer's precision.
+    same = main_in_process(["--evaluate", "--precision", run.precision, *EVAL_FLAGS], work)
+    assert same.returncode == 0, same.stderr
+    saved = json.loads(path.read_text())
     assert saved["swd_avg"] == pytest.approx(scalars[("eval/swd", 16)], rel=1e-5)
     assert saved["ms_ssim_fake"] == pytest.approx(scalars[("eval/ms_ssim", 16)], rel=1e-5)
 
