@@ -5,7 +5,8 @@ import os
 
 # How the user started dcgan, for the commands messages suggest: set once at start-up
 # (`started_as`), from the program name absl parsed.
-_command = "python main.py"
+SCRIPT = "python main.py"  # how the checkout's entry point is started
+_command = SCRIPT
 
 
 def counted(count, singular, plural=None):
@@ -26,7 +27,7 @@ def command_for(argv0):
     """How a program named `argv0` is started: `python main.py` for the script (whatever folder
     it was run from), the installed `dcgan` by its name."""
     name = os.path.basename(argv0)
-    return "python main.py" if name.endswith(".py") else name
+    return SCRIPT if name.endswith(".py") else name
 
 
 def started_as(argv0):
