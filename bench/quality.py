@@ -6,6 +6,9 @@
     python bench/quality.py --work ~/curves --faces 1000          # the 1,000-face case
     python bench/quality.py --work ~/bf16 --precisions fp32,bf16 --seeds 2   # bf16 vs fp32
     python bench/quality.py --work ~/curves --table                # print what is measured
+    python bench/quality.py --work ~/transfer --small 500 --marks 200,400,600,800 \\
+        --contender "--recipe fast" \\
+        --contender "--recipe fast --init_from ~/curves/curves/<a run>/<its step-2000 checkpoint>"
 
 Quality is measured by steps, not minutes, so the load of a shared machine only changes how
 long it takes. The shared faces are split once, by their numbers: every 6th face (2,000 of
@@ -22,6 +25,11 @@ bfloat16 units, bf16. The combined table turns each CPU's speed into the step re
 and 20 minutes and interpolates the curve's scores there. `--precisions fp32,bf16` trains every
 contender in both precisions and compares the curves at equal steps (with two seeds, against
 the seed spread), so machines without bf16 units can search with fp32 curves.
+
+`--small N` is the transfer case (`--init_from`, issue 23): the contenders train on N faces of
+the held-out part, which no curve of the full split trains on, and are scored against the rest of
+it; a contender that starts from a full-split curve's kept checkpoint is then fine-tuning on
+faces its source never saw, as a user's small folder is.
 
 Everything lands in --work and is reused: a killed bench run again with the same options picks
 up where it stopped (training resumes from its newest checkpoint; scored points are not
@@ -53,7 +61,8 @@ from dcgan.precision import cpu_has_bf16
 HOLD_OUT_EVERY = 6  # every 6th face is held out: 2,000 of the 12,000
 DEFAULT_CONTENDERS = ("--recipe carpedm20", "--recipe fast")
 DEFAULT_MARKS = "500,1000,1500,2000,3000,4000,6000"
-SETUP_KEYS = ("image_size", "output_size", "dim", "batch_size", "limit", "eval_num", "ndb_k")
+SETUP_KEYS = ("image_size", "output_size", "dim", "batch_size", "limit", "eval_num", "ndb_k",
+              "small")
 GRID_SEED = 1  # the grids' latent vectors: the same faces at every point of every curve
 
 
@@ -90,6 +99,8 @@ def _parse(argv=None):
     setup.add_argument("--eval_num", type=int, default=1000, help="images per scored set (at "
                        "most half the held-out faces)")
     setup.add_argument("--ndb_k", type=int, default=100)
+    setup.add_argument("--small", type=int, default=0, help="the transfer case: train on the "
+                       "first N held-out faces, score against the other held-out ones")
     args = parser.parse_args(argv)
     try:
         args.marks = sorted({int(m) for m in args.marks.split(",") if m})
@@ -145,17 +156,24 @@ class Work:
                      "same, or another --work for another setup")
 
     def split(self, args):
-        """Link the training faces (all, or the first --faces) and the held-out faces into the
-        work folder, once; returns the training dataset's name."""
+        """Link the training faces and the faces scored against into the work folder, once;
+        returns the training dataset's name. Training faces: all of the training part, or its
+        first --faces; with --small N, the first N held-out faces instead (and the scoring set
+        is the rest of the held-out part)."""
         names = face_names()[:args.limit]
         held = [i % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1 for i in range(len(names))]
-        train = [name for name, out in zip(names, held, strict=True) if not out]
-        dataset = f"train_{args.faces}"
-        count = None if args.faces == "all" else int(args.faces)
-        _link_once(self.path("data", dataset), train[:count])
-        _link_once(self.path("held_out"), [n for n, out in zip(names, held, strict=True) if out])
-        print(f"training faces {len(train[:count])}, held out {sum(held)}; work in "
-              f"{self.folder}/", flush=True)
+        held_out = [name for name, out in zip(names, held, strict=True) if out]
+        if args.small:
+            dataset, train, held_out = f"small_{args.small}", held_out[:args.small], \
+                held_out[args.small:]
+        else:
+            dataset = f"train_{args.faces}"
+            count = None if args.faces == "all" else int(args.faces)
+            train = [name for name, out in zip(names, held, strict=True) if not out][:count]
+        _link_once(self.path("data", dataset), train)
+        _link_once(self.path("held_out"), held_out)
+        print(f"training faces {len(train)}, scored against {len(held_out)} held-out faces; "
+              f"work in {self.folder}/", flush=True)
         return dataset
 
     def runs(self):
@@ -225,7 +243,8 @@ class Curve:
         self.work, self.args, self.dataset = work, args, dataset
         self.label, self.flags, self.precision = contender
         self.seed = seed
-        self.name = f"{args.faces}_{slug(self.flags)}_seed{seed}"
+        self.faces = f"small{args.small}" if args.small else args.faces
+        self.name = f"{self.faces}_{slug(self.flags)}_seed{seed}"
         self.kept = work.path("curves", self.name)
 
     def training_flags(self):
@@ -252,7 +271,7 @@ class Curve:
             return
         self.work.add_run(self.name, {"contender": self.label, "flags": self.flags,
                                       "precision": self.precision, "seed": self.seed,
-                                      "faces": self.args.faces})
+                                      "faces": self.faces})
         print(f"training {self.name} to step {self.args.marks[-1]} (log "
               f"{self.work.path('logs', self.name + '.log')})", flush=True)
         _run_logged(main_py("train", *self.training_flags()),

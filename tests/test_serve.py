@@ -19,7 +19,7 @@ import pytest
 from helpers import MAIN
 
 from dcgan.web import page
-from dcgan.web.serve import MAX_CONNECTIONS, make_server
+from dcgan.web.serve import MAX_CONNECTIONS, REQUEST_DEADLINE, make_server
 
 
 def make_page(export_dir):
@@ -266,7 +266,9 @@ def test_ctrl_c_stops_the_server_at_once_with_clients_stalled(tmp_path):
         try:
             assert http(port, "/index.html")[0] == 200
             process.send_signal(signal.SIGINT)
-            _, stderr = process.communicate(timeout=5)
+            # Sooner than the stalled clients' REQUEST_DEADLINE (10 s) would let it: "at once",
+            # with room for a loaded 2-core machine (5 s was once too little there).
+            _, stderr = process.communicate(timeout=REQUEST_DEADLINE - 2)
         finally:
             for sock in held:
                 sock.close()
