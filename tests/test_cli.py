@@ -80,13 +80,14 @@ BAD_FLAGS = [
      "--checkpoint ck/DCGAN.model-5 is a path, which picks its run: drop --name"),
 ]
 # Rows run as `python main.py` too: absl's parsing, a check of each mode (--train's after the
-# run's folders are looked at), a mode with no run to read.
+# run's folders are looked at), a mode with no run to read, a flag the mode does not read.
 MAIN_PY_ROWS = [
     ["--train", "--epoch", "x"],
     ["--train", "--checkpoint_dir", "a_file/checkpoints"],
     ["--visualize", "--dataset", "anime"],
     ["--evaluate", "--seed", "-1"],
     ["--serve", "--name", ".."],
+    ["--visualize", "--epoch", "5"],  # a flag the mode does not read (tests/test_mode_flags.py)
 ]
 
 

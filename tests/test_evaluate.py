@@ -10,11 +10,13 @@ from helpers import (
     TINY_FLAGS,
     carpedm20,
     copy_photos,
+    files_under,
     main_in_process,
     photo_arrays,
     progress_lines,
-    run_main,
+    refusal,
 )
+from test_cli import assert_one_line_exit_2
 
 from dcgan import checkpoints, model, runs, settings
 from dcgan.errors import UsageError
@@ -28,11 +30,13 @@ EVAL_FLAGS = ["--eval_num", "32", "--ndb_k", "8"]
 
 @pytest.fixture(scope="module")
 def ema_run(tmp_path_factory):
-    """A tiny anime run trained 16 steps with --ema 0.9 and an evaluation every 8 steps."""
+    """A tiny anime run trained 16 steps with --ema 0.9 and an evaluation every 8 steps
+    (in-process: its files, numbers and log lines are what the tests read)."""
     work = tmp_path_factory.mktemp("ema")
     copy_photos(work / "data" / "anime", 64)
-    result = run_main(["--dataset", "anime", "--train", "--epoch", "2", "--seed", "1",
-                       "--ema", "0.9", "--eval_freq", "8", *EVAL_FLAGS, *TINY_FLAGS], work)
+    result = main_in_process(["--dataset", "anime", "--train", "--epoch", "2", "--seed", "1",
+                              "--ema", "0.9", "--eval_freq", "8", *EVAL_FLAGS, *TINY_FLAGS],
+                             work)
     assert result.returncode == 0, result.stderr
     run = settings.load(work / "checkpoints" / "anime_8_16_16")
     return work, run.replace(checkpoint_dir=str(work / "checkpoints")), result.stderr
@@ -57,13 +61,14 @@ def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
                 "eval/ms_ssim"):
         assert (tag, 8) in scalars and (tag, 16) in scalars, tag
 
-    result = run_main(["--evaluate", *EVAL_FLAGS], work)  # the default precision, as users run
+    result = main_in_process(["--evaluate", *EVAL_FLAGS], work)  # the default precision
     assert result.returncode == 0, result.stderr
     assert "SWD x1e3" in result.stdout and "real vs real" in result.stdout
     assert "EMA weights" in result.stdout
-    # One bar over its stages, as lines here (stderr is a pipe): each names the stage it is in.
+    # One bar over its stages, as lines here (stderr is not a terminal): each names the stage
+    # it is in, its last field (the rate before it reads stage/s or, for a slow stage, s/stage).
     lines = progress_lines(result.stderr, "evaluate")
-    assert [line.split("/s, ")[-1] for line in lines] == \
+    assert [line.rsplit(", ", 1)[-1] for line in lines] == \
         ["restore]", "generate]", "SWD]", "NDB]", "MS-SSIM]", "done]"], lines
     assert lines[-1].startswith("evaluate: 100% 5/5 [")
     path = work / result.stdout.strip().splitlines()[-1]
@@ -85,36 +90,38 @@ def test_eval_freq_logs_scalars_and_evaluate_saves_the_same_numbers(ema_run):
     assert saved["ms_ssim_fake"] == pytest.approx(scalars[("eval/ms_ssim", 16)], rel=1e-5)
 
 
-def test_evaluate_against_another_folder(trained_run, tmp_path):
-    work, _ = trained_run
+def test_evaluate_against_another_folder(own_trained_run, tmp_path):
+    work, _ = own_trained_run
     other = copy_photos(tmp_path / "other", 40, start=500)
-    result = run_main(["--evaluate", "--eval_data", str(other), "--ndb_k", "4"], work)
+    result = main_in_process(["--evaluate", "--eval_data", str(other), "--ndb_k", "4"], work)
     assert result.returncode == 0, result.stderr
     saved = json.loads((work / result.stdout.strip().splitlines()[-1]).read_text())
     assert saved["n"] == 20 and saved["ema"] is False and saved["real_images"] == str(other)
 
 
-def test_evaluate_reads_names_that_are_not_utf8_and_caches_in_cache_dir(trained_run, tmp_path):
-    work, _ = trained_run
+def test_evaluate_reads_names_that_are_not_utf8_and_caches_in_cache_dir(own_trained_run,
+                                                                       tmp_path):
+    work, _ = own_trained_run
     other = copy_photos(tmp_path / "other", 40, start=500)
     os.rename(next(other.iterdir()), other / os.fsdecode("猫.jpg".encode("shift_jis")))
     cache = tmp_path / "cache"
-    result = run_main(["--evaluate", "--eval_data", str(other), "--ndb_k", "4", "--cache_dir",
-                       str(cache)], work)
+    result = main_in_process(["--evaluate", "--eval_data", str(other), "--ndb_k", "4",
+                              "--cache_dir", str(cache)], work)
     assert result.returncode == 0, result.stderr
     saved = json.loads((work / result.stdout.strip().splitlines()[-1]).read_text())
     assert saved["n"] == 20
     assert len(list((cache / "other").glob("*.npy"))) == 1
 
 
-def test_other_settings_or_checkpoints_get_their_own_file_and_too_few_a_bin_warns(trained_run):
-    work, _ = trained_run
-    few = run_main(["--evaluate", "--ndb_k", "20"], work)  # 32 images in 20 bins
+def test_other_settings_or_checkpoints_get_their_own_file_and_too_few_a_bin_warns(
+        own_trained_run):
+    work, _ = own_trained_run
+    few = main_in_process(["--evaluate", "--ndb_k", "20"], work)  # 32 images in 20 bins
     assert few.returncode == 0, few.stderr
     assert "32 images in 20 NDB bins is 1.6 a bin" in few.stderr
     assert "use --ndb_k 8 or less" in few.stderr  # 64 faces: --eval_num cannot help here
     assert "meaningless below 4 images a bin" in few.stdout
-    older = run_main(["--evaluate", "--ndb_k", "8", "--checkpoint", "16"], work)
+    older = main_in_process(["--evaluate", "--ndb_k", "8", "--checkpoint", "16"], work)
     assert older.returncode == 0, older.stderr
     assert "NDB bins" not in older.stderr and "meaningless" not in older.stdout
     first, second = (work / r.stdout.strip().splitlines()[-1] for r in (few, older))
@@ -125,18 +132,27 @@ def test_other_settings_or_checkpoints_get_their_own_file_and_too_few_a_bin_warn
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--evaluate"], "2 x --ndb_k = 200"),  # 64 pictures, K = 100
     (["--evaluate", "--eval_data", "/no/such/folder"], "--eval_data"),
     (["--evaluate", "--ndb_k", "0"], "--ndb_k"),
     (["--train", "--ema", "1.0"], "--ema"),
     (["--train", "--eval_freq", "-5"], "--eval_freq"),
 ])
-def test_mistakes_are_one_line(trained_run, args, words):
+def test_mistakes_are_one_line(trained_run, monkeypatch, args, words):
+    """Found before TensorFlow starts, so in this process (helpers.refusal), and nothing is
+    written; main.py's exit status 2 and `error: ` prefix are tests/test_cli.py's MAIN_PY_ROWS."""
     work, _ = trained_run
-    result = run_main(args, work)
-    assert result.returncode == 2, result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and words in last and "Traceback" not in result.stderr
+    before = files_under(work)
+    monkeypatch.chdir(work)
+    line = refusal(args)
+    assert words in line and "\n" not in line, line
+    assert files_under(work) == before
+
+
+def test_too_few_real_images_for_the_bins_is_one_line(own_trained_run):
+    """Found once the real images are read (after TensorFlow starts): one `error:` line."""
+    work, _ = own_trained_run
+    result = main_in_process(["--evaluate"], work)  # 64 pictures, K = 100
+    assert_one_line_exit_2(result, "2 x --ndb_k = 200", after_start=True)
 
 
 def test_ema_cannot_be_switched_on_when_resuming(trained_run):

@@ -1,29 +1,34 @@
 """Export: the ONNX model and frozen graph give the TF sampler's images; portable seeds."""
 
+import contextlib
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, progress_lines, run_main, with_file_size_limit
+from helpers import REPO, main_in_process, progress_lines, refusal
 
 from dcgan import latent
 
 
 @pytest.fixture(scope="module")
 def exported(trained_run, tmp_path_factory):
-    """`python main.py --dataset anime --export` on the tiny trained run: (folder, settings)."""
+    """`python main.py --dataset anime --export` on the tiny trained run, in this process:
+    (folder, settings)."""
     workdir, settings = trained_run
     export_dir = tmp_path_factory.mktemp("export")
-    result = run_main(["--dataset", "anime", "--export", "--export_dir", str(export_dir)],
-                      workdir)
+    result = main_in_process(["--dataset", "anime", "--export", "--export_dir", str(export_dir)],
+                             workdir)
     assert result.returncode == 0, result.stderr
-    # One bar over the formats, as lines here (stderr is a pipe), naming the one being written.
+    # One bar over the formats, as lines here (stderr is not a terminal), its last field naming
+    # the one being written.
     lines = progress_lines(result.stderr, "export")
-    assert [line.split("/s, ")[-1] for line in lines] == \
+    assert [line.rsplit(", ", 1)[-1] for line in lines] == \
         ["frozen graph]", "SavedModel]", "ONNX]", "model.json]", "done]"], lines
     return export_dir / settings.run_name, settings
 
@@ -70,9 +75,11 @@ def test_onnx_and_frozen_graph_match_the_tf_sampler(exported):
     assert np.abs(_frozen_graph_images(folder / "generator.pb", z) - expected).max() < 1e-5
 
 
-def test_export_without_a_run_is_one_line(tmp_path):
-    result = run_main(["--dataset", "anime", "--export"], tmp_path, timeout=120)
-    assert result.returncode == 2 and result.stderr.startswith("error: no trained checkpoint")
+def test_export_without_a_run_is_one_line(tmp_path, monkeypatch):
+    # In this process (helpers.refusal); main.py's exit status 2 and `error: ` prefix for a mode
+    # with no run to read are tests/test_cli.py's MAIN_PY_ROWS.
+    monkeypatch.chdir(tmp_path)
+    assert refusal(["--dataset", "anime", "--export"]).startswith("no trained checkpoint")
 
 
 def test_seeds_are_stable_and_in_range():
@@ -198,7 +205,24 @@ def test_links_planted_in_an_export_are_never_written_through(trained_run, tmp_p
     assert [p.name for p in (tmp_path / "export").iterdir()] == [settings.run_name]
 
 
-def test_a_failed_re_export_leaves_the_previous_one_whole(trained_run, exported, tmp_path):
+@contextlib.contextmanager
+def file_size_limit(limit):
+    """While the block runs, no file this process writes can grow past `limit` bytes
+    (RLIMIT_FSIZE: a write beyond it fails with EFBIG, as `helpers.with_file_size_limit` makes
+    it fail for a command; Python ignores the SIGXFSZ that comes with it)."""
+    assert signal.getsignal(signal.SIGXFSZ) == signal.SIG_IGN
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def test_a_failed_re_export_leaves_the_previous_one_whole(trained_run, exported, tmp_path,
+                                                          monkeypatch):
+    """In this process (the limit set and lifted around the export): the files left are the
+    subject; main.py's exit status 1 and one line for a failed write are test_reliability's."""
     import onnxruntime
 
     from dcgan.web import page as webpage
@@ -215,9 +239,10 @@ def test_a_failed_re_export_leaves_the_previous_one_whole(trained_run, exported,
     runtime = stand_in_runtime(tmp_path / "big_ort")
     wasm = "ort-wasm-simd-threaded.wasm"
     (runtime / wasm).write_bytes(bytes(limit + 1))
-    result = run_main(["--dataset", "anime", "--export", "web", "--export_dir",
-                       str(previous.parent)], workdir, env={"DCGAN_ORT_WEB": str(runtime)},
-                      prefix=with_file_size_limit(limit))
+    monkeypatch.setenv("DCGAN_ORT_WEB", str(runtime))
+    with file_size_limit(limit):
+        result = main_in_process(["--dataset", "anime", "--export", "web", "--export_dir",
+                                  str(previous.parent)], workdir)
     assert result.returncode == 1, result.stderr
     # One line, after the bar's lines up to the stage that failed.
     *before_it, line = result.stderr.strip().splitlines()

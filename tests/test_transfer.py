@@ -71,7 +71,8 @@ def test_a_new_run_starts_from_the_source_weights_with_a_fresh_optimiser(trained
 
 
 def test_the_command_trains_from_step_0_records_the_source_and_resumes(trained_run,
-                                                                      small_workdir):
+                                                                      small_workdir,
+                                                                      monkeypatch):
     """The command line: run.json names the source checkpoint, the new run counts its own
     steps, and the same command resumes it; another source for it is refused."""
     _, source = trained_run
@@ -88,7 +89,7 @@ def test_the_command_trains_from_step_0_records_the_source_and_resumes(trained_r
     assert "starting from the weights" not in again.stderr
     assert checkpoint_files.step_of(checkpoints.latest(str(folder))) == 4
     older = checkpoints.listed(source.run_checkpoint_dir)[-1]
-    os.chdir(small_workdir)
+    monkeypatch.chdir(small_workdir)
     line = refusal(["--dataset", "small", "--train", "--init_from", older, *TINY_FLAGS])
     assert "--init_from starts a new run" in line and "drop --init_from" in line
 

