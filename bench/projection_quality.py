@@ -18,6 +18,7 @@ from common import FACES, face_names, machine_line, print_table
 
 from dcgan import Generator
 from dcgan.data import load_target
+from dcgan.generator import PROJECTION_RESTARTS, PROJECTION_STEPS
 from dcgan.projection import pixel_distance
 
 
@@ -25,8 +26,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="the run's folder (holding run.json)")
     parser.add_argument("--count", type=int, default=32, help="held-out faces projected")
-    parser.add_argument("--restarts", type=int, default=8, help="starting points per face")
-    parser.add_argument("--steps", type=int, default=300, help="Adam steps per face")
+    parser.add_argument("--restarts", type=int, default=PROJECTION_RESTARTS,
+                        help="starting points per face")
+    parser.add_argument("--steps", type=int, default=PROJECTION_STEPS, help="Adam steps per face")
     parser.add_argument("--random", type=int, default=64, help="random samples compared")
     args = parser.parse_args()
     print(machine_line())

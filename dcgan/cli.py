@@ -165,6 +165,10 @@ flags.DEFINE_list(
     "seeds", None, "Seeds to interpolate between, e.g. 3,17,42 (default: --seed and --seed + 1)."
 )
 flags.DEFINE_string("image", None, "project: the picture to find the latent vector of.")
+flags.DEFINE_integer("restarts", PICTURES.restarts, "project: starting points searched from "
+                     "at once (seeds --seed, --seed + 1, ...).")
+flags.DEFINE_integer("project_steps", PICTURES.project_steps,
+                     "project: Adam steps of the search (0: the best starting point).")
 flags.DEFINE_string("interp", BOTH, f"Interpolation: lerp, slerp or {BOTH}.")
 flags.DEFINE_integer(
     "search_num", PICTURES.search_num, "Best-of-N: images scored by the discriminator."
@@ -294,7 +298,7 @@ HELP_GROUPS = (
                           "eval_freq")),
     ("--visualize (also --seed, --num_samples, --checkpoint)",
      ("mode", "option", "dims", "label", "seeds", "interp", "search_num", "frames", "fps",
-      "num_gifs", "scale", "image", "truncation")),
+      "num_gifs", "scale", "image", "restarts", "project_steps", "truncation")),
     ("--evaluate (also --seed, --checkpoint; the first two serve --eval_freq too)",
      ("eval_num", "ndb_k", "eval_data")),
     ("--export and --serve", ("export_web", "port")),

@@ -28,6 +28,10 @@ from dcgan.settings import RUN_FILE, RunSettings, load
 
 DEFAULT_CHECKPOINT_DIR = RunSettings.checkpoint_dir
 CHUNK = 256  # latent vectors per session call: any count is drawn, this many at a time
+# project()'s search (and --mode project's --restarts and --project_steps): starting points
+# optimised together, and Adam steps (the loss of a 64 px run flattens out well before 300).
+PROJECTION_RESTARTS = 8
+PROJECTION_STEPS = 300
 
 
 def find_run(run=None, dataset=None, checkpoint_dir=DEFAULT_CHECKPOINT_DIR):
@@ -168,7 +172,8 @@ class Generator:
     def images(self, seeds=None, *, z=None, label=None, labels=None):
         """uint8 pictures [n, height, width, channels] of `seeds` or of latent vectors `z`.
 
-        Give one of `seeds` (any iterable of ints, 0 <= seed < 2**32) and `z` ([n, z_dim]).
+        Give one of `seeds` (any iterable of ints, 0 <= seed < 2**32) and `z` ([n, z_dim], or
+        the text handle of a vector, or a list of handles: `dcgan.latent.to_handle`).
         Conditional (MNIST) runs draw digit `label` for every picture, or `labels[i]` for
         picture i; by default the picture of seed s is digit s % 10 (for `z`, row i is i % 10).
         Any n works: the session draws 256 at a time.
@@ -206,9 +211,10 @@ class Generator:
         z, labels = self._request(seeds, z, label, labels)
         return self._draw(z, labels, scored=True)
 
-    def project(self, image, *, restarts=8, steps=300, seed=0, label=None):
+    def project(self, image, *, restarts=PROJECTION_RESTARTS, steps=PROJECTION_STEPS, seed=0,
+                label=None):
         """The latent vector whose picture is closest to `image`: a `dcgan.projection.Projection`
-        (`.z`, `.image`, `.distance` in 0-255 pixel units, `.frames` of the search).
+        (`.z`, `.handle`, `.image`, `.distance` in 0-255 pixel units, `.frames` of the search).
 
         `image` is a picture file (centre-cropped and resized as the run's training data) or a
         uint8 array of this run's `shape`. The search starts from the vectors of seeds `seed`,
@@ -280,7 +286,12 @@ class Generator:
         return seeds.astype(np.int64)
 
     def _latent_batch(self, z):
-        """`z` as float32 [n, z_dim], checked for shape and finite values."""
+        """`z` (vectors, or handles) as float32 [n, z_dim], checked for shape and finite
+        values."""
+        if isinstance(z, str):
+            z = [z]
+        if isinstance(z, (list, tuple)) and z and all(isinstance(one, str) for one in z):
+            z = [latent.from_handle(handle, self.z_dim) for handle in z]
         z = np.asarray(z, np.float32)
         require(z.ndim == 2 and z.shape[1] == self.z_dim,
                 f"z must be [n, {self.z_dim}] latent vectors for this run, not shape {z.shape}")

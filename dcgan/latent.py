@@ -2,16 +2,30 @@
 
 The one place that knows the distribution names (`--z_dist`): how each is drawn with numpy
 (training, evaluation), in the graph (`dcgan.model`), from the portable generator shared with the
-web page ("the image of seed s"), and the range a dimension is swept over. `dcgan/web/seeds.js`
-mirrors `seed_z`; a test keeps the two equal for every distribution named here. No TensorFlow.
+web page ("the image of seed s"), and the range a dimension is swept over. It also writes and
+reads a vector's handle (`to_handle`, `from_handle`): text that names any vector, as a seed names
+the vector of that seed. `dcgan/web/seeds.js` mirrors `seed_z` and `from_handle`; tests keep the
+two equal. No TensorFlow.
 """
 
+import base64
 import dataclasses
 import math
+import re
 
 import numpy as np
 
+from dcgan.errors import require
 from dcgan.portable_random import SEED_LIMIT, Mulberry32
+
+# A handle is this prefix and the vector's float16 values (little-endian) in URL-safe base64
+# without padding: about 2.7 characters a dimension (267 for z_dim 100), short enough for a text
+# box and a link, and never a whole number, so it cannot be taken for a seed. float16 keeps 11
+# significant bits, 0.0005 of a value at most: a picture drawn from it is the picture of the
+# vector to within a pixel level or so (the .npy beside it keeps float32).
+HANDLE_PREFIX = "z16."
+HANDLE_DTYPE = np.dtype("<f2")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,3 +136,46 @@ def seed_z(seed, z_dim, z_dist=DEFAULT):
 def seeds_z(seeds, z_dim, z_dist=DEFAULT):
     """The latent vectors of several seeds, stacked [len(seeds), z_dim]."""
     return np.stack([seed_z(seed, z_dim, z_dist) for seed in seeds]).reshape(-1, z_dim)
+
+
+def to_handle(z):
+    """The handle of latent vector `z` [z_dim]: HANDLE_PREFIX and its float16 values in URL-safe
+    base64 (see HANDLE_PREFIX). The page's seed box and `from_handle` read it back."""
+    z = np.asarray(z, np.float32)
+    require(z.ndim == 1 and len(z), f"a handle holds one latent vector [z_dim], not shape "
+                                     f"{z.shape}")
+    require(np.isfinite(z).all(), "z holds NaN or infinite values")
+    with np.errstate(over="ignore"):  # a value too large becomes infinite, refused below
+        values = z.astype(HANDLE_DTYPE)
+    require(np.isfinite(values).all(), "z holds values beyond float16's range (+-65504): no "
+                                       "handle can hold them")
+    return HANDLE_PREFIX + base64.urlsafe_b64encode(values.tobytes()).decode().rstrip("=")
+
+
+def from_handle(handle, z_dim=None):
+    """The latent vector float32 [z_dim] of a handle written by `to_handle` (the same numbers
+    as the page draws); with `z_dim`, the handle must hold that many values. UsageError saying
+    what is wrong for text that is not a whole handle."""
+    require(isinstance(handle, str), f"a handle is text, not {type(handle).__name__}")
+    text = handle.strip()
+    shown = text if len(text) <= 24 else text[:20] + "..."
+    require(text.startswith(HANDLE_PREFIX),
+            f"{shown!r} is not a z handle: a handle starts with \"{HANDLE_PREFIX}\" (projection "
+            "writes one beside each vector's .npy)")
+    body = text[len(HANDLE_PREFIX):]
+    try:
+        data = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)) \
+            if _BASE64URL.fullmatch(body) else b""
+    except ValueError:  # a length no base64 has
+        data = b""
+    # Whole float16 values, written as to_handle writes them (no stray bits in the last
+    # character): anything else was cut short or mistyped.
+    require(data and len(data) % 2 == 0
+            and base64.urlsafe_b64encode(data).decode().rstrip("=") == body,
+            f"the z handle {shown!r} is damaged (cut short or mistyped): copy it whole")
+    z = np.frombuffer(data, HANDLE_DTYPE).astype(np.float32)
+    require(z_dim is None or len(z) == z_dim,
+            f"the z handle holds {len(z)} numbers and this run's z has {z_dim}: it is a vector "
+            "of another run")
+    require(np.isfinite(z).all(), f"the z handle {shown!r} holds NaN or infinite values")
+    return z

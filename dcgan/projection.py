@@ -32,8 +32,6 @@ from dcgan import grids, latent, model, ops
 
 tf1 = tf.compat.v1
 
-STEPS = 300  # Adam steps: the loss of a 64 px run flattens out well before this
-RESTARTS = 8  # starting points optimised together (seeds --seed, --seed + 1, ...)
 LEARNING_RATE = 0.05  # in z units: the latent ranges are about 2 wide
 LAPLACIAN_WEIGHT = 1.0
 FRAMES = 30  # pictures of the optimisation kept for the GIF
@@ -48,6 +46,7 @@ class Projection:
     [h, w, c]: the picture projected; `distance`: the mean absolute pixel difference between
     the two (0-255 units); `loss`: the final loss; `frames` uint8 [n, h, w, c]: the picture of
     the kept restart as the optimisation went (first the starting point, last `image`).
+    `handle`: `z` as text the web page's seed box takes (`latent.to_handle`).
     """
 
     z: np.ndarray
@@ -56,6 +55,11 @@ class Projection:
     distance: float
     loss: float
     frames: np.ndarray
+
+    @property
+    def handle(self):
+        """`z` as a handle (float16 in text: `dcgan.latent.to_handle`)."""
+        return latent.to_handle(self.z)
 
 
 def pixel_distance(first, second):
@@ -91,7 +95,7 @@ class Projector:
     Built once (into `trained.graph`) and reused for every picture projected with it.
     """
 
-    def __init__(self, trained, restarts=RESTARTS):
+    def __init__(self, trained, restarts):
         cfg = trained.cfg
         self.trained = trained
         self.restarts = restarts
@@ -120,7 +124,7 @@ class Projector:
                 self.step = tf1.assign(self.z, clipped)
             self.reset = tf1.variables_initializer([self.z, *optimizer.variables()])
 
-    def project(self, target, start, label=None, steps=STEPS, frames=FRAMES):
+    def project(self, target, start, label, steps, frames=FRAMES):
         """Project uint8 picture `target` [h, w, c] from latent vectors `start` [restarts,
         z_dim] (digit `label` for a conditional run); returns a Projection."""
         session = self.trained.session

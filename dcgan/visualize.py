@@ -11,6 +11,7 @@ progress mode draws nothing: it animates the training grids the run already wrot
 
 import collections
 import io
+import logging
 import os
 import re
 
@@ -27,6 +28,8 @@ from dcgan.visualize_options import MERGED_TILES, PROGRESS, VisualizeOptions
 LISTED_FILES = 10
 # The name training gives the grid of step S: train_<epoch>_<S>.png.
 TRAINING_GRID = re.compile(r"train_\d+_(\d+)\.png")
+
+log = logging.getLogger(__name__)
 
 
 class Canvas:
@@ -247,19 +250,26 @@ def digits(canvas):
 
 def project(canvas):
     """The latent vector of --image (`Generator.project`): the picture beside its projection
-    (PNG), the vector (.npy) and the search as a GIF, named with the picture's name.
+    (PNG), the vector (.npy), its handle for the web page (_z.txt, also logged) and the search
+    as a GIF, named with the picture's name.
 
-    The restarts start from seeds --seed, --seed + 1, ...
+    The --restarts start from seeds --seed, --seed + 1, ... and take --project_steps steps.
     """
     o = canvas.options
-    found = canvas.generator.project(o.image, seed=o.seed, label=o.label)
+    found = canvas.generator.project(o.image, restarts=o.restarts, steps=o.project_steps,
+                                     seed=o.seed, label=o.label)
     name = "_" + os.path.splitext(os.path.basename(o.image))[0]
     pair = canvas.enlarge(np.stack([found.target, found.image]))
     frames = canvas.enlarge(np.stack([np.broadcast_to(found.target, found.frames.shape),
                                       found.frames], axis=1))
     paths = [grids.save_image(canvas.path(name), grids.make_grid(pair, rows=1))]
-    vector = canvas.path(name + "_z", ext=".npy")  # beside the PNG, whose folder now exists
-    paths.append(durable.write_atomically(vector, _npy_bytes(found.z)))
+    # Beside the PNG, whose folder now exists.
+    paths.append(durable.write_atomically(canvas.path(name + "_z", ext=".npy"),
+                                          _npy_bytes(found.z)))
+    paths.append(durable.write_atomically(canvas.path(name + "_z", ext=".txt"),
+                                          (found.handle + "\n").encode()))
+    log.info("the projection's handle (paste it into the web page's seed box, or after # in "
+             "its address): %s", found.handle)
     return [*paths, canvas.gif(canvas.path(name, ext=".gif"), frames)]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from dcgan.errors import require, require_positive
 from dcgan.flag_checks import MAX_IMAGES, MAX_SEED, check_count, check_seed
-from dcgan.generator import check_truncation
+from dcgan.generator import PROJECTION_RESTARTS, PROJECTION_STEPS, check_truncation
 
 # carpedm20's utils.visualize options, in order.
 OPTIONS = ("grid", "sweep", "sweep_gifs", "zero_gifs", "merged_gif")
@@ -27,6 +27,9 @@ MAX_WAYPOINTS = 1000  # --seeds: each one adds --frames images to the strip and 
 MAX_FRAMES = 1000  # a sweep's steps, an interpolation leg's, and GIFs in one request
 # --scale's limit: 16x already makes a 64-image grid of 64 px faces 8,000 px wide.
 MAX_SCALE = 16
+# --restarts: each one is a row of every step's batch; --project_steps: 300 is plenty at 64 px.
+MAX_RESTARTS = 256
+MAX_PROJECT_STEPS = 100_000
 
 # The visualize-only flags each mode reads (--num_samples and --seed are shared with --train).
 # Every mode that draws from the generator reads --truncation.
@@ -40,7 +43,7 @@ MODE_FLAGS = {
     "best": {"search_num", "label", "truncation"},
     "files": {"label", "truncation"},
     "digits": {"truncation"},
-    "project": {"image", "fps", "label"},
+    "project": {"image", "restarts", "project_steps", "fps", "label"},
     PROGRESS: {"fps"},
 }
 MODE_SPECIFIC_FLAGS = tuple(sorted(set().union(*MODE_FLAGS.values())))
@@ -67,6 +70,8 @@ class VisualizeOptions:
     interp: tuple = INTERPOLATIONS
     scale: int = 1  # every picture enlarged this many times on each side (nearest neighbour)
     image: str = None  # the picture to project
+    restarts: int = PROJECTION_RESTARTS  # the projection's starting points (seed, seed + 1, ...)
+    project_steps: int = PROJECTION_STEPS  # the projection's Adam steps
     truncation: float = 1.0  # psi of the truncation trick (1: off); see dcgan.generator
 
 
@@ -126,6 +131,11 @@ def from_flags(values, present, run):
     require(1 <= values["scale"] <= MAX_SCALE,
             f"--scale must be 1-{MAX_SCALE} (times each side), not {values['scale']}")
     check_truncation(values["truncation"], "--truncation")
+    check_count(values["restarts"], "restarts", MAX_RESTARTS)
+    steps = values["project_steps"]
+    require(steps is not None and 0 <= steps <= MAX_PROJECT_STEPS,
+            f"--project_steps must be 0-{MAX_PROJECT_STEPS} (Adam steps; 0 keeps the best "
+            f"starting point), not {steps}")
     cfg = run.model
     conditional = bool(cfg.y_dim)
     require(mode != "digits" or conditional,
@@ -154,6 +164,7 @@ def from_flags(values, present, run):
                                frames=values["frames"], fps=values["fps"],
                                num_gifs=values["num_gifs"], interp=interp,
                                scale=values["scale"], image=values["image"],
+                               restarts=values["restarts"], project_steps=steps,
                                truncation=values["truncation"])
     _check_images_at_once(options, cfg.z_dim)
     return options

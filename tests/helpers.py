@@ -9,6 +9,7 @@ checkout (`face_files`, `copy_faces`) and skip, saying why, where it is absent.
 import contextlib
 import functools
 import io
+import json
 import logging
 import os
 import shlex
@@ -218,6 +219,16 @@ def progress_lines(output, desc):
     because stderr is no terminal; fails if a redrawn bar's carriage returns are there."""
     assert "\r" not in output, output
     return [line for line in output.splitlines() if line.startswith(f"{desc}: ")]
+def node_module(page_file, names, script):
+    """Run `script` in Node.js with `names` imported from the page's `dcgan/web/<page_file>`;
+    returns what it printed last, read as JSON."""
+    module = (REPO / "dcgan" / "web" / page_file).as_uri()
+    code = f"import {{ {', '.join(names)} }} from '{module}';{script}"
+    result = subprocess.run(["node", "--input-type=module", "-e", code], capture_output=True,
+                            text=True, timeout=60, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def main_in_process(args, cwd):
     """Run what `python main.py ARGS` in `cwd` runs, in this process (no Python or TensorFlow
     start-up to pay): absl's parsing and `cli.main`. Returns a CompletedProcess whose stdout is

@@ -58,13 +58,21 @@ def served_page(trained_run, tmp_path_factory):
     server.server_close()
 
 
-def test_page_draws_the_python_face_for_a_seed(served_page, tmp_path):
+def _pixels(face):
+    """A face the driver read from the page, as uint8 RGBA [h, w, 4]."""
+    return np.asarray(face["rgba"], np.uint8).reshape(face["height"], face["width"], 4)
+
+
+def test_page_draws_the_python_face_for_a_seed_and_a_handle(served_page, tmp_path):
     from dcgan import grids, latent
     from dcgan.session import TrainedGenerator
 
     url, settings = served_page
     screenshot = tmp_path / "page.png"
-    result = subprocess.run(["node", str(DRIVER), url, str(SEED), str(screenshot)],
+    # A vector no seed gives, as a projection finds them: inside the range, off the seeds' grid.
+    z = np.random.default_rng(SEED).uniform(-1, 1, settings.model.z_dim).astype(np.float32)
+    handle = latent.to_handle(z)
+    result = subprocess.run(["node", str(DRIVER), url, str(SEED), str(screenshot), handle],
                             capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -72,13 +80,22 @@ def test_page_draws_the_python_face_for_a_seed(served_page, tmp_path):
     assert report["isolated"], "the server's COOP/COEP headers did not isolate the page"
     assert all(ms > 0 for ms in report["times"])
 
-    face = report["face"]
-    web = np.asarray(face["rgba"], np.uint8).reshape(face["height"], face["width"], 4)
+    web = _pixels(report["face"])
     with TrainedGenerator(settings) as generator:
-        z = latent.seeds_z([SEED], generator.cfg.z_dim, generator.cfg.z_dist)
-        expected = grids.to_uint8(generator.generate(z))[0]
+        seed_z = latent.seeds_z([SEED], generator.cfg.z_dim, generator.cfg.z_dist)
+        expected, from_handle = grids.to_uint8(generator.generate(
+            np.concatenate([seed_z, latent.from_handle(handle)[np.newaxis]])))
     assert np.abs(web[:, :, :3].astype(int) - expected).max() <= 1
     assert (web[:, :, 3] == 255).all()
+
+    # The handle's face, opened from the address and typed in the box, is Python's picture of
+    # its vector; a damaged handle is a message on the page (no error in the console, checked
+    # above) that showing a good one puts right; the address names the face on show.
+    handled = report["handled"]
+    for shown in (handled["fromAddress"], handled["fromBox"]):
+        assert np.abs(_pixels(shown)[:, :, :3].astype(int) - from_handle).max() <= 1
+    assert "is damaged (cut short or mistyped): copy it whole" in handled["damaged"]
+    assert handled["recovered"] and handled["address"] == f"#{handle}"
 
     shot = imageio.imread(screenshot)
     colours = np.unique(shot[:, :, :3].reshape(-1, 3), axis=0)

@@ -1,6 +1,7 @@
-// The page: a grid of new faces (once or endlessly), one face by its seed, a morph between two
-// seeds, a download. All generation happens in worker.js; this thread only draws.
-import { SEED_LIMIT, randomSeed } from './seeds.js';
+// The page: a grid of new faces (once or endlessly), one face by its seed or a projected face's
+// handle (typed in the box, or after # in the address), a morph between two, a download. All
+// generation happens in worker.js; this thread only draws.
+import { randomSeed, readSource } from './seeds.js';
 
 const GRID_SIZE = 16;
 const ENDLESS_PAUSE_MS = 400; // time to look at a grid before the next one replaces it
@@ -11,6 +12,7 @@ let model = null;
 let busy = false;
 let nextId = 0;
 let endlessTimer = null;
+let modelStatus = '';
 const waiting = new Map(); // request id -> callback
 const queued = { face: null, grid: null }; // newest unsent request of each kind
 
@@ -41,8 +43,10 @@ function pump() {
 worker.onmessage = ({ data }) => {
   if (data.type === 'ready') {
     model = data.model;
-    setStatus(`${model.run}, step ${model.step}: ${model.output_width}x${model.output_height} ` +
-      `images from ${model.z_dim} numbers; onnxruntime-web wasm, ${data.threads} thread(s)`);
+    modelStatus = `${model.run}, step ${model.step}: ${model.output_width}x` +
+      `${model.output_height} images from ${model.z_dim} numbers; onnxruntime-web wasm, ` +
+      `${data.threads} thread(s)`;
+    setStatus(modelStatus);
     start();
     return;
   }
@@ -90,19 +94,23 @@ function newGrid() {
   });
 }
 
-function readSeed(input) {
-  const value = Number(input.value);
-  if (!Number.isInteger(value) || value < 0 || value >= SEED_LIMIT) {
-    setStatus(`A seed is a whole number from 0 to ${SEED_LIMIT - 1}.`, true);
+// A box's seed or handle; null, with the reason shown, for anything else.
+function readBox(input) {
+  try {
+    return readSource(input.value, model.z_dim);
+  } catch (error) {
+    setStatus(error.message, true);
     return null;
   }
-  return value;
 }
 
 function showFace() {
-  const seed = readSeed($('seed'));
-  const seedB = readSeed($('seed-b'));
+  const seed = readBox($('seed'));
+  const seedB = seed === null ? null : readBox($('seed-b'));
   if (seed === null || seedB === null) return;
+  setStatus(modelStatus); // a mistake shown before is put right
+  // The address names the face on show, so it can be bookmarked or sent.
+  history.replaceState(null, '', `#${seed}`);
   const t = Number($('mix').value) / 100;
   $('mix-value').textContent = `${Math.round(t * 100)}%`;
   request('face', [{ seed, seedB, t, digit: digitFor(0) }], (pixels) => {
@@ -116,9 +124,22 @@ function download() {
   const canvas = $('face');
   const link = document.createElement('a');
   const { seed, seedB, t } = canvas.dataset;
-  link.download = Number(t) ? `dcgan-seed-${seed}-to-${seedB}-${t}.png` : `dcgan-seed-${seed}.png`;
+  // A handle is too long for a file name: its first characters tell files apart.
+  const name = (source) => (Number.isInteger(Number(source)) ? `seed-${source}` : source.slice(0, 12));
+  link.download = Number(t) ? `dcgan-${name(seed)}-to-${name(seedB)}-${t}.png` : `dcgan-${name(seed)}.png`;
   link.href = canvas.toDataURL('image/png');
   link.click();
+}
+
+// A seed or handle after # in the address goes into the seed box and is shown (both are
+// URL-safe as they are: nothing to decode).
+function showHashed() {
+  const hashed = location.hash.slice(1);
+  if (hashed) {
+    $('seed').value = hashed;
+    $('mix').value = 0;
+  }
+  showFace();
 }
 
 function start() {
@@ -146,8 +167,9 @@ function start() {
   $('mix').oninput = showFace;
   $('digit').onchange = () => { newGrid(); showFace(); };
   $('download').onclick = download;
+  window.onhashchange = showHashed;
+  showHashed();
   newGrid();
-  showFace();
   document.body.dataset.ready = 'true';
 }
 

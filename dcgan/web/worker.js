@@ -1,9 +1,10 @@
 // Runs the generator off the page's thread: onnxruntime-web (wasm) on generator.onnx.
 // Messages in:  {type: 'init'} and {type: 'generate', id, items: [{seed, seedB, t, digit}]}
+//               (seed and seedB: a seed number or a handle's text, as seeds.js readSource gives)
 // Messages out: {type: 'ready', model, threads}, {type: 'images', id, pixels, msPerImage},
 //               {type: 'error', id, message}
 import * as ort from './ort.wasm.min.mjs';
-import { zForSeed } from './seeds.js';
+import { zFor } from './seeds.js';
 
 const here = new URL('./', import.meta.url).href;
 let session = null;
@@ -23,11 +24,11 @@ async function init() {
   return { type: 'ready', model, threads: ort.env.wasm.numThreads };
 }
 
-// One item's latent vector: a seed's, or a straight mix of two seeds' at position t.
+// One item's latent vector: a seed's (or a handle's), or a straight mix of two at position t.
 function latent(item) {
-  const a = zForSeed(item.seed, model.z_dim, model.z_dist);
+  const a = zFor(item.seed, model.z_dim, model.z_dist);
   if (!item.t || item.seedB === undefined) return a;
-  const b = zForSeed(item.seedB, model.z_dim, model.z_dist);
+  const b = zFor(item.seedB, model.z_dim, model.z_dist);
   return a.map((value, i) => (1 - item.t) * value + item.t * b[i]);
 }
 
