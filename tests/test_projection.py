@@ -80,12 +80,16 @@ def _refused_projection(workdir, monkeypatch, *args):
 @pytest.mark.parametrize("target, message", [
     ("missing.png", "missing.png is not a picture file"),
     ("notes.png", "notes.png cannot be used as a picture (files that do not decode)"),
+    ("cut.png", "cut.png cannot be used as a picture (files that do not decode)"),
     (".", ". is not a picture file"),
 ])
 def test_a_target_that_is_not_a_picture_is_one_error_and_nothing_is_written(
         trained_run, tmp_path, monkeypatch, target, message):
     workdir, _ = trained_run
     (tmp_path / "notes.png").write_text("not a picture")
+    whole = tmp_path / "whole.png"
+    imageio.imwrite(whole, np.random.default_rng(0).integers(0, 256, (96, 96, 3), np.uint8))
+    (tmp_path / "cut.png").write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
     before = files_under(tmp_path)
     line = _refused_projection(workdir, monkeypatch, "--image", str(tmp_path / target),
                                "--sample_dir", str(tmp_path / "out"))
