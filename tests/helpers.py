@@ -380,3 +380,19 @@ def carpedm20(**changes):
     from dcgan import recipes
 
     return {**recipes.RECIPES[recipes.CARPEDM20], **changes}
+
+
+def wait_until_stopped(process, timeout=180):
+    """Wait until the Popen `process` stops itself at a pause point (checkpoints.PAUSE_ENV,
+    SIGSTOP); fails, saying so, if it exits first or does not stop within `timeout` seconds.
+    The process stays stopped (and unreaped) for the test to kill or continue."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    pid = status = 0
+    while not pid:
+        assert time.monotonic() < deadline, f"the process did not pause within {timeout} s"
+        pid, status = os.waitpid(process.pid, os.WNOHANG | os.WUNTRACED)
+        if not pid:
+            time.sleep(0.05)  # a poll: a blocking waitpid has no timeout
+    assert os.WIFSTOPPED(status), f"the process exited (wait status {status}) before pausing"

@@ -4,6 +4,7 @@ worker processes on 127.0.0.1 with TF_CONFIG (multi_worker), all on real faces."
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,7 +15,15 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import MAIN, TINY_FLAGS, carpedm20, copy_faces, flag_values, main_in_process
+from helpers import (
+    MAIN,
+    TINY_FLAGS,
+    carpedm20,
+    copy_faces,
+    flag_values,
+    main_in_process,
+    wait_until_stopped,
+)
 from test_cli import assert_one_line_exit_2
 
 from dcgan import checkpoints, cluster, model, outputs
@@ -327,14 +336,18 @@ def test_stop_on_signal_acts_while_tensorflow_blocks_the_main_thread():
         assert seen[-1] == signal.SIGTERM
 
 
-def start_workers(workdir, ports, args, count=None):
+def start_workers(workdir, ports, args, count=None, chief_pauses_at=None):
     """Start `count` (default all) of the TF_CONFIG cluster's workers; returns the Popens.
 
-    Worker 1 gets its own --sample_dir and --tensorboard_dir, to show it writes nothing."""
+    Worker 1 gets its own --sample_dir and --tensorboard_dir, to show it writes nothing.
+    `chief_pauses_at`: a checkpoints.PAUSE_POINTS point where worker 0 (the chief, which
+    saves) stops itself, so a test can act at exactly that moment."""
     processes = []
     for index in range(count or len(ports)):
         env = dict(os.environ, TF_CONFIG=cluster.local_tf_config(ports, index),
                    PYTHONUNBUFFERED="1")
+        if index == 0 and chief_pauses_at:
+            env[checkpoints.PAUSE_ENV] = chief_pauses_at
         own = [] if index == 0 else ["--sample_dir", "w1_samples", "--tensorboard_dir",
                                      "w1_logs"]
         processes.append(subprocess.Popen(
@@ -369,67 +382,99 @@ def read_until(process, needle, timeout):
     return seen
 
 
-@pytest.fixture
-def reaper():
-    """A list to put Popens in; whatever still runs at the end of the test is killed."""
-    processes = []
-    yield processes
+def kill_all(processes):
+    """Kill whichever of `processes` still run (a stopped one too) and reap them."""
     for process in processes:
         if process.poll() is None:
             process.kill()
             process.communicate()
 
 
-def test_two_workers_train_resume_and_stop_when_one_is_killed(tmp_path, reaper):
-    """The suite's slowest test (~40 s on 2 cores), and it must stay so: two launches of a
-    two-process cluster, each process paying TensorFlow's start-up and the collective's set-up.
-    One launch cannot both end normally (both workers' weights compared) and lose a worker, and
-    a resume on both workers needs a second launch. 16 faces keep the steps few."""
-    from dcgan.session import TrainedGenerator
+@pytest.fixture
+def reaper():
+    """A list to put Popens in; whatever still runs at the end of the test is killed."""
+    processes = []
+    yield processes
+    kill_all(processes)
 
-    copy_faces(tmp_path / "data" / "anime", 16)
-    ports = cluster.free_local_ports(2)
-    processes = start_workers(tmp_path, ports, ["--epoch", "1", "--ema", "0.9"])
-    reaper.extend(processes)
-    errors = finish(processes)
-    assert [p.returncode for p in processes] == [0, 0], errors
-    folder = tmp_path / "checkpoints" / RUN
-    newest = checkpoints.latest(str(folder))
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory):
+    """One launch of a two-process cluster on 127.0.0.1 training 16 faces for an epoch (2 steps
+    of global batch 8), which ends normally: (workdir, return codes, stderr texts). The tests
+    below each assert on a part of what it did; the one launch pays for TensorFlow's start-up
+    and the collective's set-up in two processes (~20 s on 2 cores) once."""
+    workdir = tmp_path_factory.mktemp("two_workers")
+    copy_faces(workdir / "data" / "anime", 16)
+    processes = start_workers(workdir, cluster.free_local_ports(2), ["--epoch", "1", "--ema",
+                                                                    "0.9"])
+    try:
+        errors = finish(processes)
+    finally:
+        kill_all(processes)
+    return workdir, [p.returncode for p in processes], errors
+
+
+def test_two_workers_end_together_holding_the_chiefs_checkpoint(two_workers):
+    workdir, returncodes, errors = two_workers
+    assert returncodes == [0, 0], errors
+    newest = checkpoints.latest(str(workdir / "checkpoints" / RUN))
     assert checkpoints.step_of(newest) == 2  # 16 faces / global batch 8: one epoch
     # Both workers hold the same weights, and they are the chief's checkpoint.
     assert fingerprint_line(errors[0]) == fingerprint_line(errors[1]) \
         == checkpoint_fingerprint(newest)
-    assert (tmp_path / "samples" / RUN / "train_01_00002.png").exists()
-    assert not (tmp_path / "w1_samples").exists() and not (tmp_path / "w1_logs").exists()
-    run = tiny_settings(tmp_path, ema=0.9)
-    with TrainedGenerator(run) as generator:  # a single-process sampler reads the chief's run
+
+
+def test_only_the_chief_writes_the_runs_samples_and_logs(two_workers):
+    workdir, returncodes, errors = two_workers
+    assert returncodes == [0, 0], errors
+    assert (workdir / "samples" / RUN / "train_01_00002.png").exists()
+    assert not (workdir / "w1_samples").exists() and not (workdir / "w1_logs").exists()
+
+
+def test_a_cluster_run_is_read_by_the_single_process_modes(two_workers, tmp_path):
+    from dcgan.session import TrainedGenerator
+
+    workdir = tmp_path / "work"  # a copy: --visualize writes into it
+    shutil.copytree(two_workers[0], workdir)
+    with TrainedGenerator(tiny_settings(workdir, ema=0.9)) as generator:
         assert generator.step == 2
         pictures = generator.generate(generator.sample_z(4, rng_seed=1))
         assert pictures.shape == (4, 16, 16, 3) and np.isfinite(pictures).all()
         assert not np.allclose(pictures[0], pictures[1])
-    # The other modes read it alike (in-process: the picture is the subject, not the process).
-    shown = main_in_process(["--visualize", "--seed", "1"], tmp_path)
+    # --visualize alike (in-process: the picture is the subject, not the process).
+    shown = main_in_process(["--visualize", "--seed", "1"], workdir)
     assert shown.returncode == 0, shown.stderr
-    assert (tmp_path / shown.stdout.strip().splitlines()[-1]).name.startswith("grid_00002_")
+    assert (workdir / shown.stdout.strip().splitlines()[-1]).name.startswith("grid_00002_")
 
-    # A rerun resumes on both workers; killing one stops the other within the bound.
-    processes = start_workers(tmp_path, cluster.free_local_ports(2),
-                              ["--epoch", "1000", "--ema", "0.9", "--ckpt_freq", "2"])
+
+def test_a_resumed_cluster_stops_in_one_line_when_a_worker_is_killed(two_workers, tmp_path,
+                                                                      reaper):
+    """A second launch of the cluster (it cannot be the fixture's: that one ends normally).
+    Both workers resume from the chief's step 2; the chief pauses just after its next save
+    (step 4), worker 1 is killed there, and the chief stops within the watchdog's bound
+    (cluster.LOST_AFTER_S, 10 s, is most of this test's time)."""
+    from dcgan.session import TrainedGenerator
+
+    workdir = tmp_path / "work"
+    shutil.copytree(two_workers[0], workdir)
+    processes = start_workers(workdir, cluster.free_local_ports(2),
+                              ["--epoch", "1000", "--ema", "0.9", "--ckpt_freq", "2"],
+                              chief_pauses_at="saved")
     reaper.extend(processes)
     seen = [read_until(p, "from step 2", 120) for p in processes]
-    seen[0] += read_until(processes[0], "step/s", 60)
-    while checkpoints.step_of(checkpoints.latest(str(folder))) < 4:  # the cluster saved again
-        time.sleep(0.2)
+    wait_until_stopped(processes[0], 120)
     processes[1].send_signal(signal.SIGKILL)
     killed = time.time()
+    processes[0].send_signal(signal.SIGCONT)
     rest = finish(processes[:1], timeout=90)[0]
     assert time.time() - killed < 60
     assert processes[0].returncode == 1
     last = rest.strip().splitlines()[-1]
     assert last.startswith("error: ") and "worker 1 (127.0.0.1:" in last, seen[0] + rest
     assert "start every task of the job again" in last and "Traceback" not in rest
-    with TrainedGenerator(run) as generator:  # the last checkpoint is intact
-        assert generator.step >= 4
+    with TrainedGenerator(tiny_settings(workdir, ema=0.9)) as generator:
+        assert generator.step == 4  # the checkpoint saved just before the kill, intact
 
 
 def test_a_worker_that_never_starts_stops_the_others_in_one_line(tmp_path, reaper):

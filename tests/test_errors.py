@@ -19,6 +19,7 @@ from helpers import (
     MNIST_DIR,
     TINY_FLAGS,
     copy_faces,
+    main_in_process,
     need_shared,
     run_main,
     without_capabilities,
@@ -61,18 +62,35 @@ DAMAGE = {"an HTML page saved as .gz": ("train-images-idx3-ubyte.gz", _html_as_g
                                       "are not an MNIST pair")}
 
 
-@pytest.mark.parametrize("damage", sorted(DAMAGE))
-def test_a_damaged_mnist_file_is_named_in_one_line(tmp_path, damage):
+def damaged_mnist(workdir, damage):
+    """A data/mnist folder in `workdir` whose `damage` file is damaged that way; returns the
+    damaged file's name and the words its error line must hold."""
     need_shared(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
     name, make, words = DAMAGE[damage]
-    folder = tmp_path / "data" / "mnist"
+    folder = workdir / "data" / "mnist"
     folder.mkdir(parents=True)
     shutil.copy(MNIST_DIR / "train-labels-idx1-ubyte.gz", folder)
     source = (MNIST_DIR / "t10k-images-idx3-ubyte.gz").read_bytes()
     (folder / name).write_bytes(make(source))
-    line = one_error_line(run_main(["--dataset", "mnist", "--train", "--epoch", "1"], tmp_path),
-                          2)
+    return name, words
+
+
+MNIST_TRAIN = ["--dataset", "mnist", "--train", "--epoch", "1"]
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_mnist_file_is_named_in_one_line(tmp_path, damage):
+    """In-process: the line and the status are the subject; main.py's own contract for such a
+    line (status 2, no traceback) is the next test's."""
+    name, words = damaged_mnist(tmp_path, damage)
+    line = one_error_line(main_in_process(MNIST_TRAIN, tmp_path), 2)
     assert f"data/mnist/{name} " in line and words in line and "download MNIST again" in line
+
+
+def test_a_damaged_mnist_file_ends_main_py_with_status_2_and_one_line(tmp_path):
+    name, words = damaged_mnist(tmp_path, "a truncated .gz")
+    line = one_error_line(run_main(MNIST_TRAIN, tmp_path), 2)
+    assert f"data/mnist/{name} " in line and words in line
 
 
 def test_a_read_only_data_folder_is_named_and_no_checkpoint_is_claimed(tmp_path):

@@ -27,6 +27,7 @@ from helpers import (
     make_bad_files,
     permissions_apply,
     run_main,
+    wait_until_stopped,
 )
 
 from dcgan import checkpoint_files, checkpoints, data
@@ -122,54 +123,55 @@ def _kill_at(pause_point, work, log_path, extra=()):
                                     *extra], cwd=work, env=env, stdout=subprocess.DEVNULL,
                                    stderr=log)
     try:
-        deadline = time.time() + 180
-        pid, status = 0, 0
-        while not pid:
-            assert time.time() < deadline, "training never reached " + pause_point
-            time.sleep(0.05)
-            pid, status = os.waitpid(process.pid, os.WNOHANG | os.WUNTRACED)
-        assert os.WIFSTOPPED(status), f"training exited before {pause_point}: " + \
-            log_path.read_text()
+        wait_until_stopped(process)
+    except AssertionError as failure:
+        raise AssertionError(f"training never reached {pause_point}: {failure}\n"
+                             + log_path.read_text()) from None
     finally:
         process.kill()  # SIGKILL acts on a stopped process too
         process.wait()
 
 
-# Where each kill lands, in order, and the newest complete step it leaves (16 pictures, batch
-# 8, a checkpoint every step, one kept).
-KILLS = [
-    ("save", 0),    # before the first save: the run has trained a step, nothing is on disk
-    ("saved", 1),   # just after a save: step 1 written, synced and the folder pruned
-    ("synced", 2),  # in the middle of a save: step 2 on disk and synced, step 1 not yet pruned
-]
+# Where each kill lands: the pause point, whether the killed launch resumes the short run
+# (steps 1 and 2 on disk) or starts a new one, and the newest complete step the kill leaves
+# (16 pictures, batch 8, a checkpoint every step, one kept).
+KILLS = {
+    "save": (False, 0),   # before a new run's first save: it has trained a step, nothing is on disk
+    "saved": (True, 3),   # just after a save: step 3 written, synced and the folder pruned
+    "synced": (True, 3),  # in the middle of a save: step 3 on disk and synced, 1-2 not yet pruned
+}
+KEEP_ONE = ["--ckpt_freq", "1", "--max_to_keep", "1"]
 
 
-def test_sigkill_before_during_and_after_a_save_never_loses_or_corrupts_a_checkpoint(tmp_path):
-    """Kills the trainer once at each of the checkpoint code's pause points (not after random
-    sleeps). The moment inside TensorFlow's own write, between its `.tempstate` files and their
-    rename, has no Python point to pause at; the random kills of the test this replaced landed
-    there only by chance and never asserted that they had."""
-    copy_photos(tmp_path / "data" / "anime", 16)
-    folder = tmp_path / "checkpoints" / RUN
-    keep = ["--ckpt_freq", "1", "--max_to_keep", "1"]
-    newest = 0
-    for attempt, (pause_point, expected) in enumerate(KILLS):
-        log_path = tmp_path / f"attempt{attempt}.log"
-        _kill_at(pause_point, tmp_path, log_path, keep)
-        if newest:
-            assert f"from step {newest}" in log_path.read_text()  # resumed from the newest
-        step = newest_step(folder)
-        assert step == expected, f"killed at {pause_point}: newest step {step}"
-        assert_every_checkpoint_readable(folder)
-        newest = step
-    # Killed mid-save, the older checkpoint is still there (pruning comes after the sync) ...
-    assert len(checkpoints.listed(str(folder))) == 2
-    # ... and the model trains on to the end from where the last kill left it (in-process: the
-    # files are the subject here).
-    epochs = newest // 2 + 2  # 16 pictures / batch 8 = 2 steps an epoch
-    final = main_in_process([*TRAIN, "--epoch", str(epochs), *keep], tmp_path)
+@pytest.mark.parametrize("pause_point", list(KILLS))
+def test_sigkill_before_during_and_after_a_save_never_loses_or_corrupts_a_checkpoint(
+        pause_point, short_run, tmp_path):
+    """Kills the trainer at one of the checkpoint code's pause points (not after a random
+    sleep), each point once; each kill is its own launch, so each is its own test. The moment
+    inside TensorFlow's own write, between its `.tempstate` files and their rename, has no
+    Python point to pause at: test_a_restart_clears_what_a_kill_inside_tensorflows_write_leaves
+    makes what a kill there leaves."""
+    resumes, expected = KILLS[pause_point]
+    if resumes:
+        work = copy_of(short_run, tmp_path)
+    else:
+        work = tmp_path / "work"
+        copy_photos(work / "data" / "anime", 16)
+    folder = work / "checkpoints" / RUN
+    log_path = tmp_path / "killed.log"
+    _kill_at(pause_point, work, log_path, KEEP_ONE)
+    assert ("from step 2" in log_path.read_text()) == resumes  # resumed from the newest
+    assert newest_step(folder) == expected, f"killed at {pause_point}"
+    assert_every_checkpoint_readable(folder)
+    # Killed mid-save, the older checkpoints are still there (pruning comes after the sync).
+    kept = {"save": [], "saved": [3], "synced": [3, 2, 1]}[pause_point]
+    assert steps_kept(folder) == kept
+    # The model trains on to the end from where the kill left it (in-process: the files are
+    # the subject here).
+    epochs = expected // 2 + 2  # 16 pictures / batch 8 = 2 steps an epoch
+    final = main_in_process([*TRAIN, "--epoch", str(epochs), *KEEP_ONE], work)
     assert final.returncode == 0, final.stderr
-    assert f"from step {newest}" in final.stderr
+    assert (f"from step {expected}" in final.stderr) == bool(expected)
     assert newest_step(folder) == 2 * epochs
     assert not leftovers(folder)
     assert len(glob.glob(str(folder / "*.index"))) == 1  # max_to_keep held across restarts
@@ -203,13 +205,16 @@ def checkpoint_bytes(folder):
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(short_run, tmp_path):
+    """In-process: the line, the status and the files are the subject. That a TrainingError
+    ends main.py with status 1, one line and no traceback is shown through main.py by
+    test_disk_full_while_saving_is_one_line_and_the_previous_checkpoint_survives."""
     work = copy_of(short_run, tmp_path)
     folder = work / "checkpoints" / RUN
     before = checkpoint_bytes(folder)
     # Adam moves every weight by about the learning rate on the first update: at 1e30 the next
     # layer's products pass float32's 3.4e38, so the losses become inf/NaN on real faces.
-    result = run_main([*TRAIN, "--epoch", "5", "--ckpt_freq", "1", "--learning_rate", "1e30"],
-                      work)
+    result = main_in_process([*TRAIN, "--epoch", "5", "--ckpt_freq", "1", "--learning_rate",
+                              "1e30"], work)
     assert result.returncode == 1, result.stderr
     [line] = error_lines(result.stderr)
     assert "training diverged" in line and "the checkpoint of step 2" in line
@@ -303,9 +308,11 @@ def test_disk_full_while_writing_a_sample_grid_says_so_in_one_line(short_run, tm
 
 def test_a_sample_grid_that_cannot_be_written_stops_training_naming_the_intact_checkpoint(
         short_run, tmp_path):
+    """In-process, as the NaN test above (main.py's status 1 for a TrainingError: the disk-full
+    test)."""
     work = copy_of(short_run, tmp_path)
     (work / "samples" / RUN / "train_02_00003.png").mkdir()  # in the way of step 3's grid
-    trained = run_main([*TRAIN, "--epoch", "3", "--sample_freq", "1"], work)
+    trained = main_in_process([*TRAIN, "--epoch", "3", "--sample_freq", "1"], work)
     assert trained.returncode == 1, trained.stderr
     assert "Traceback" not in trained.stderr
     [line] = error_lines(trained.stderr)
@@ -338,11 +345,13 @@ def test_a_newer_unreadable_checkpoint_falls_back_to_the_older_one(short_run, tm
 
 def test_sampling_from_a_run_whose_newest_checkpoint_is_unreadable_uses_the_older_one(
         short_run, tmp_path):
+    """The fallback in-process (its picture and warning are the subject); the refusal when no
+    checkpoint is readable through main.py (its status 1, one line, no traceback)."""
     work = copy_of(short_run, tmp_path)
     folder = work / "checkpoints" / RUN
     data_file = Path(glob.glob(str(folder / "*-2.data-*"))[0])
     data_file.write_bytes(data_file.read_bytes()[:1000])
-    result = run_main(["--dataset", "anime", "--visualize", "--num_samples", "4"], work)
+    result = main_in_process(["--dataset", "anime", "--visualize", "--num_samples", "4"], work)
     assert result.returncode == 0, result.stderr
     assert "cannot use checkpoint" in result.stderr
     assert "Graph execution error" not in result.stderr  # the reason, not TensorFlow's preamble
@@ -576,7 +585,10 @@ def test_every_save_is_fsynced_before_older_checkpoints_are_deleted(short_run, t
     work = copy_of(short_run, tmp_path)
     trace = tmp_path / "trace.txt"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    result = subprocess.run([strace, "-f", "-qq", "-e", "trace=openat,fsync,unlink,unlinkat",
+    # --seccomp-bpf: only the traced calls stop the process (strace would otherwise stop every
+    # thread at every system call TensorFlow makes, many times slower).
+    result = subprocess.run([strace, "-f", "--seccomp-bpf", "-qq", "-e",
+                             "trace=openat,fsync,unlink,unlinkat",
                              "-o", str(trace), sys.executable, str(MAIN), *TRAIN, "--epoch", "2",
                              "--ckpt_freq", "1", "--max_to_keep", "2"], cwd=work, env=env,
                             text=True, capture_output=True, timeout=300)
