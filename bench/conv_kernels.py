@@ -1,6 +1,7 @@
 """Each convolution kernel of one training iteration alone, fp32 vs bf16: where bf16 falls short.
 
     python bench/conv_kernels.py                     # carpedm20's 48x48 layers, batch 64
+    python bench/conv_kernels.py --transposed        # G's layers: native vs sub-pixel
 
 For every 5x5 stride-2 layer shape of the 48x48 model, times the three convolutions training
 runs (forward, input gradient = the generator's transposed convolution, weight gradient) in
@@ -9,6 +10,12 @@ fp32 and bf16 through TensorFlow's oneDNN kernels, plus the weight gradient as o
 turns. Rates are against the matmul peaks measured in the same run. The sum over an iteration
 (each shape's kernels weighted by how often one iteration runs them) bounds what any change
 outside the kernels can reach.
+
+`--transposed` times instead G's four transposed convolutions as training runs them (forward,
+and forward with the gradients to input and filter; fp32 variables, and for bf16 the oneDNN
+rewrite and `ops.built_for`, as a training session has them) two ways, in turns: TensorFlow's
+conv2d_transpose (a backward-data kernel) and `ops.subpixel_conv2d_transpose` (a stride-1
+forward convolution making the four output phases, then depth_to_space).
 """
 
 import argparse
@@ -36,6 +43,8 @@ def _parse():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--transposed", action="store_true",
+                        help="G's transposed convolutions: native vs sub-pixel")
     return parser.parse_args()
 
 
@@ -117,6 +126,10 @@ def main():
     """Time every kernel in both precisions and print the per-layer and per-iteration tables."""
     args = _parse()
     print(machine_line())
+    if args.transposed:
+        _transposed_main(args)
+        print(machine_line())
+        return
     precisions = ("fp32", "bf16")
     kinds = (*RUNS_PER_ITERATION, PATCH_MATMUL)
     work = {}
@@ -135,6 +148,79 @@ def main():
     seconds = {key: median(values) for key, values in times.items()}
     _report(args, seconds, peaks)
     print(machine_line())
+
+
+# How often one iteration runs each G layer: forward in the D step and both G steps; forward
+# with both gradients in the two G steps (the D step's forward is part of neither G step).
+TRANSPOSED_RUNS = {"forward": 1, "forward+gradients": 2}
+TRANSPOSED_WAYS = ("native", "sub-pixel")
+
+
+def _transposed(way, kind, precision, batch, side, in_dim, out_dim):
+    """G's layer (in_dim channels at `side` -> out_dim at side/2, transposed: out_dim at side/2
+    -> in_dim at `side`) computed `way`, built as training builds it for `precision`."""
+    import tensorflow as tf
+
+    from dcgan import ops
+
+    rng = np.random.default_rng(side)
+
+    def variable(shape):
+        return tf.compat.v1.Variable(rng.standard_normal(shape, np.float32))
+
+    def build():
+        with ops.built_for(precision):
+            inputs = variable([batch, side // 2, side // 2, out_dim])
+            filters = variable([KERNEL, KERNEL, in_dim, out_dim])
+            if way == "native":
+                out = tf.nn.conv2d_transpose(inputs, filters, [batch, side, side, in_dim],
+                                             STRIDES, "SAME")
+            else:
+                out = ops.subpixel_conv2d_transpose(inputs, filters, (side, side))
+            if kind == "forward":
+                return out.op
+            out_backprop = variable([batch, side, side, in_dim])
+            # A list of ops, not tf.group: a NoOp fetch ran none of them (0.1 ms).
+            return [t.op for t in (out, *tf.gradients(out, [inputs, filters], out_backprop))]
+
+    return _session(build, precision)
+
+
+def _transposed_main(args):
+    """Time G's transposed convolutions both ways, in turns, and print the comparison."""
+    keys = [(layer, kind, precision, way) for layer in LAYERS for kind in TRANSPOSED_RUNS
+            for precision in ("fp32", "bf16") for way in TRANSPOSED_WAYS]
+    work = {key: _transposed(key[3], key[1], key[2], args.batch_size, *key[0]) for key in keys}
+    times = {key: [] for key in work}
+    for _ in range(args.rounds):
+        for key, run in work.items():
+            times[key].append(_timed(run))
+    seconds = {key: median(values) for key, values in times.items()}
+    rows = []
+    for layer in LAYERS:
+        side, in_dim, out_dim = layer
+        for kind in TRANSPOSED_RUNS:
+            row = [f"{side // 2}x{side // 2}x{out_dim} -> {side}x{side}x{in_dim}", kind]
+            for precision in ("fp32", "bf16"):
+                native, subpixel = (seconds[(layer, kind, precision, way)]
+                                    for way in TRANSPOSED_WAYS)
+                row += [f"{native * 1e3:.1f}", f"{subpixel * 1e3:.1f}",
+                        f"{native / subpixel:.2f}x"]
+            rows.append(row)
+    print(f"\nG's transposed convolutions, batch {args.batch_size}, medians of {args.rounds} "
+          "rounds (speed-up: native time / sub-pixel time):")
+    print_table(["G layer", "run", "fp32 native ms", "fp32 sub-pixel ms", "fp32 speed-up",
+                 "bf16 native ms", "bf16 sub-pixel ms", "bf16 speed-up"], rows)
+    iteration = []
+    for precision in ("fp32", "bf16"):
+        native, subpixel = (sum(count * seconds[(layer, kind, precision, way)]
+                                for layer in LAYERS for kind, count in TRANSPOSED_RUNS.items())
+                            for way in TRANSPOSED_WAYS)
+        iteration.append([precision, f"{native:.3f}", f"{subpixel:.3f}",
+                          f"{native / subpixel:.2f}x"])
+    print("\nG's transposed convolutions in one iteration (1 forward + 2 with gradients per "
+          "layer), run one after another:")
+    print_table(["precision", "native s", "sub-pixel s", "speed-up"], iteration)
 
 
 def _timed(run):
