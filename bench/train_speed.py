@@ -10,10 +10,7 @@ run) fed by the real input pipeline from a scratch folder of the shared faces; t
 bench/torch_dcgan.py (channels_last; autocast for bf16). `tf-bf16-native` is our bf16 iteration
 with oneDNN's own weight-gradient kernels everywhere (no `ops.matmul_filter_gradients`), to show
 what that change buys; `tf-bf16-noremap` is our bf16 iteration without Grappler's remapper, as
-`--distribute multi_worker` runs bf16 (`dcgan/distribute.py` says why). `-nativedeconv` (every
-transposed convolution on TensorFlow's op) and `-allsubpixel` (every one as the sub-pixel
-identity) weigh `ops.SUBPIXEL_MAX_OUT_CHANNELS`, e.g. `--only
-tf-bf16,tf-bf16-nativedeconv,tf-bf16-allsubpixel`. The matmul peaks are
+`--distribute multi_worker` runs bf16 (`dcgan/distribute.py` says why). The matmul peaks are
 measured in the same run, with both frameworks, and the best is the peak the utilisation is
 taken against. bench/quality.py times its contenders (the Trainer of a set of `main.py
 --train` flags) through the same workers (`contender_processes`, `take_turns`).
@@ -43,10 +40,6 @@ def _tf_contender(precision, args, scratch, variant=None):
 
     if variant == "native":  # no layer is small enough for the matmul weight gradient
         ops.MATMUL_FILTER_GRADIENT_MAX_POSITIONS = 0
-    if variant == "nativedeconv":  # every transposed convolution on TensorFlow's own op
-        ops.SUBPIXEL_MAX_OUT_CHANNELS = 0
-    if variant == "allsubpixel":  # every transposed convolution as the sub-pixel identity
-        ops.SUBPIXEL_MAX_OUT_CHANNELS = 1 << 30
     if variant == "noremap":  # Grappler's remapper off, as multi_worker bf16 sessions have it
         _remapper_off()
 

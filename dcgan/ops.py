@@ -100,88 +100,13 @@ def deconv2d(x, output_hw, output_dim, kernel=5, stride=2, scope="deconv2d",
         in_dim = int(x.shape[-1])
         # conv2d_transpose filters are [h, w, out, in].
         w = _weights("w", [kernel, kernel, output_dim, in_dim], stddev)
-        deconv = conv2d_transpose(x, w, (height, width), stride)
+        output_shape = tf.stack([tf.shape(x)[0], height, width, output_dim])
+        deconv = tf.nn.conv2d_transpose(
+            x, w, output_shape=output_shape, strides=[1, stride, stride, 1], padding="SAME")
+        deconv = tf.reshape(deconv, [-1, height, width, output_dim])
         if output_layer:
             deconv = fp32_edge(deconv)
         return tf.nn.bias_add(deconv, _bias("biases", output_dim))
-
-
-
-# Transposed convolutions with at most this many output channels (the image layer: 1 or 3)
-# run as the sub-pixel identity; wider ones keep TensorFlow's op (see `conv2d_transpose`).
-SUBPIXEL_MAX_OUT_CHANNELS = 4
-
-
-def conv2d_transpose(x, w, output_hw, stride=2):
-    """SAME-padded transposed convolution of `x` [b, h, w, in] by `w` [k, k, out, in] to
-    [b, *output_hw, out], as `tf.nn.conv2d_transpose` computes it.
-
-    A stride-2 layer with a 5x5 (or 9x9, ...) kernel and few output channels runs as the
-    sub-pixel identity (`subpixel_conv2d_transpose`), chosen by measurement (bench/README.md,
-    "Sub-pixel transposed convolutions"): for G's image layer (64 -> 3 channels at 48x48) it
-    was 1.3x (fp32) and 1.7x (bf16) faster with both gradients, while on the wide layers
-    (64-256 output channels) TensorFlow's own op was faster in fp32 and as fast in bf16.
-    """
-    height, width = output_hw
-    kernel, out_dim = int(w.shape[0]), int(w.shape[2])
-    if (stride == 2 and kernel % 4 == 1 and kernel == int(w.shape[1])
-            and out_dim <= SUBPIXEL_MAX_OUT_CHANNELS):
-        return subpixel_conv2d_transpose(x, w, output_hw)
-    output_shape = tf.stack([tf.shape(x)[0], height, width, out_dim])
-    deconv = tf.nn.conv2d_transpose(x, w, output_shape=output_shape,
-                                    strides=[1, stride, stride, 1], padding="SAME")
-    return tf.reshape(deconv, [-1, height, width, out_dim])
-
-
-def subpixel_conv2d_transpose(x, w, output_hw):
-    """A stride-2 SAME transposed convolution (k x k filter `w` [k, k, out, in], k = 5, 9, ...)
-    as one stride-1 convolution producing the four output phases side by side, then
-    depth_to_space: the sub-pixel identity.
-
-    Why: oneDNN's forward convolution is better tuned than the backward-data kernel that a
-    transposed convolution runs on (bench/conv_kernels.py, bench/README.md). The sums are the
-    same products in another order, so the output equals the native op's to float round-off;
-    `w` is the layer's own variable, sliced inside the graph, so checkpoints do not change.
-
-    Along each axis, output pixel 2a + b (phase b = 0, 1) sums k//2 + 1 input pixels centred
-    on a, each times every second tap of the flipped kernel (from where the axis's SAME padding
-    puts it; even and odd output sizes pad differently). Taps past the kernel's ends are zero.
-    """
-    height, width = output_hw
-    in_height, in_width = int(x.shape[1]), int(x.shape[2])
-    kernel, out_dim, in_dim = int(w.shape[0]), int(w.shape[2]), int(w.shape[3])
-    taps = kernel // 2 + 1  # odd for k = 5, 9, ...: a centred window, as SAME pads it
-    # One gather builds the four phase filters: [taps, taps, 2, 2, out, in] from the kernel's
-    # taps and a zero tap appended as the last row (one gather measured 9x faster than slices
-    # of a flipped copy, and its gradient is the same taps' gradients, each once).
-    rows = _phase_taps(height, in_height, kernel)
-    cols = _phase_taps(width, in_width, kernel)
-    positions = np.where((rows[:, None, :, None] >= 0) & (cols[None, :, None, :] >= 0),
-                         rows[:, None, :, None] * kernel + cols[None, :, None, :],
-                         kernel * kernel).astype(np.int32)
-    taps_and_zero = tf.pad(tf.reshape(w, [kernel * kernel, out_dim, in_dim]), [[0, 1], [0, 0],
-                                                                              [0, 0]])
-    # -> [taps, taps, in, (phase row, phase column, out)], the channel order depth_to_space reads.
-    phase_filters = tf.reshape(
-        tf.transpose(tf.gather(taps_and_zero, positions), [0, 1, 5, 2, 3, 4]),
-        [taps, taps, in_dim, 4 * out_dim])
-    phased = tf.nn.conv2d(x, phase_filters, strides=[1, 1, 1, 1], padding="SAME")
-    deconv = tf.nn.depth_to_space(phased, 2)
-    if (height, width) != (2 * in_height, 2 * in_width):  # odd sizes: the last row/column is
-        deconv = deconv[:, :height, :width]               # padding
-    return deconv
-
-
-def _phase_taps(out_size, in_size, kernel):
-    """[window pixel s, phase b] -> the kernel tap (-1: none) that output pixel 2a + b of an
-    axis takes from window pixel a - k//4 + s in `subpixel_conv2d_transpose`."""
-    if -(-out_size // 2) != in_size:
-        raise ValueError(f"a stride-2 SAME transposed convolution of {in_size} pixels gives "
-                         f"{2 * in_size - 1} or {2 * in_size}, not {out_size}")
-    pad_before = max((in_size - 1) * 2 + kernel - out_size, 0) // 2
-    window = np.arange(kernel // 2 + 1)[:, None]
-    tap = np.arange(2)[None, :] + pad_before + kernel // 2 - 2 * window
-    return np.where((tap >= 0) & (tap < kernel), tap, -1)
 
 
 # Whether the layers being built are for a bf16 session (set by `built_for`, read by `fp32_edge`).
