@@ -322,6 +322,8 @@ def test_a_multi_worker_update_runs_one_packed_all_reduce_of_its_gradients(tmp_p
     monkeypatch.setenv("TF_CONFIG", cluster.local_tf_config(cluster.free_local_ports(2), 0))
     trainer = DistributedTrainer(tiny_settings(tmp_path, distribute="multi_worker", ema=0.9),
                                  progress=False)  # builds the graph; no session, no peer needed
+    # Its watchdog would end this process once worker 1 fails to arrive in --worker_timeout.
+    trainer.watchdog.stop()
     graph = trainer.graph
     collectives = [op for op in graph.graph.get_operations()
                    if op.type.startswith("CollectiveReduce")]
