@@ -52,10 +52,10 @@ def _ema_getter(getter, name, *args, **kwargs):
     take the one initial-value tensor in the same initialiser run.
     """
     variable = getter(name, *args, **kwargs)
-    # MEAN lets every replica of a tf.distribute run update the shadow (all hold one value).
+    # No aggregation: under tf.distribute every replica moves its own copy of the shadow, with
+    # no all-reduce, and the copies stay equal because the variables they follow are.
     return getter(f"{name}/{EMA_SUFFIX}", initializer=variable.initial_value,
-                  trainable=False, collections=[tf1.GraphKeys.GLOBAL_VARIABLES],
-                  aggregation=tf.VariableAggregation.MEAN)
+                  trainable=False, collections=[tf1.GraphKeys.GLOBAL_VARIABLES])
 
 
 def ema_pairs():
@@ -270,8 +270,9 @@ class DCGAN:
 
     @staticmethod
     def _adam_step(loss, scope, learning_rate, beta1, global_step=None):
-        # Each network's batch-norm moving averages advance only with its own update.
-        updates = tf1.get_collection(tf1.GraphKeys.UPDATE_OPS, scope=scope + "/")
+        # Each network's batch-norm moving averages advance only with its own update, by the
+        # statistics of its first call in the graph (D's on the real batch).
+        updates = ops.update_moving_statistics(scope + "/")
         with tf.control_dependencies(updates):
             return tf1.train.AdamOptimizer(learning_rate, beta1=beta1, name=f"Adam_{scope}") \
                 .minimize(loss, var_list=scoped_variables(scope, tf1.GraphKeys.TRAINABLE_VARIABLES),

@@ -26,7 +26,7 @@ from helpers import (
 )
 from test_cli import assert_one_line_exit_2
 
-from dcgan import checkpoints, cluster, model, outputs
+from dcgan import checkpoints, cluster, model, ops, outputs
 from dcgan.errors import UsageError
 from dcgan.network import ModelConfig
 from dcgan.settings import RunSettings
@@ -306,6 +306,48 @@ def test_a_run_resumes_on_any_device_layout_with_the_same_weights(tmp_path):
                     np.testing.assert_array_equal(copy, reader.get_tensor(name), err_msg=name)
         if make is Trainer:  # trains on from the restored step, for the next launch
             assert trainer.run() == 2 * epoch
+
+
+def collectives_run_by(fetch):
+    """The all-reduce ops a session.run of `fetch` executes: those its inputs and control
+    inputs reach (what the graph holds, not a timing)."""
+    seen, waiting = set(), [getattr(fetch, "op", fetch)]
+    while waiting:
+        op = waiting.pop()
+        if op not in seen:
+            seen.add(op)
+            waiting.extend([tensor.op for tensor in op.inputs] + list(op.control_inputs))
+    return [op for op in seen if op.type.startswith("CollectiveReduce")]
+
+
+def test_a_multi_worker_update_runs_one_packed_all_reduce_of_its_gradients(tmp_path,
+                                                                          monkeypatch):
+    """The graph worker 0 of two builds, at the default precision with the EMA on: each net's
+    update all-reduces all its gradients in one collective, and every batch-norm statistic in
+    one more; the EMA shadows none; the stop vote one of its own. Nothing else all-reduces."""
+    from dcgan.distribute import DistributedTrainer
+
+    copy_faces(tmp_path / "data" / "anime", 16)
+    monkeypatch.setenv("TF_CONFIG", cluster.local_tf_config(cluster.free_local_ports(2), 0))
+    trainer = DistributedTrainer(tiny_settings(tmp_path, distribute="multi_worker", ema=0.9),
+                                 progress=False)  # builds the graph; no session, no peer needed
+    # Its watchdog would end this process once worker 1 fails to arrive in --worker_timeout.
+    trainer.watchdog.stop()
+    graph = trainer.graph
+    collectives = [op for op in graph.graph.get_operations()
+                   if op.type.startswith("CollectiveReduce")]
+    assert len(collectives) == 5
+    statistics = graph.graph.get_collection(ops.BATCH_STATISTICS)
+    for update, scope in ((graph.gan.d_optim, model.DISCRIMINATOR_SCOPE),
+                          (graph.gan.g_optim, model.GENERATOR_SCOPE)):
+        with graph.graph.as_default():
+            trainable = model.scoped_variables(scope, tf1.GraphKeys.TRAINABLE_VARIABLES)
+        moved = [s for s in statistics if s.name.startswith(scope + "/") and s.replica == 0]
+        sizes = sorted(op.inputs[0].shape.num_elements() for op in collectives_run_by(update))
+        assert sizes == sorted([sum(v.shape.num_elements() for v in trainable),
+                                sum(s.value.shape.num_elements() for s in moved)]), scope
+    assert [op.inputs[0].shape.num_elements() for op in collectives_run_by(graph.agreement)] \
+        == [2]
 
 
 def test_stop_on_signal_acts_while_tensorflow_blocks_the_main_thread():
