@@ -295,12 +295,15 @@ class Trainer:
     def step(self, session, step, writer=None):
         """One training iteration at `step`: one D update, then `g_steps` G updates.
 
-        Writes TensorBoard summaries every SUMMARY_EVERY steps when `writer` is given; raises
-        TrainingError when a loss is not finite. Returns (d_loss, g_loss).
+        With an R1 penalty, every `r1_every`-th D update (step 0, r1_every, ...) is the one
+        that includes it. Writes TensorBoard summaries every SUMMARY_EVERY steps when `writer`
+        is given; raises TrainingError when a loss is not finite. Returns (d_loss, g_loss):
+        D's loss without the penalty, comparable from step to step.
         """
         gan, graph = self.graph.gan, self.graph
         log_now = writer is not None and step % SUMMARY_EVERY == 0
-        d_fetch = {"op": gan.d_optim, "d_loss": gan.d_loss}
+        lazy_r1 = gan.d_optim_r1 is not None and step % self.settings.r1_every == 0
+        d_fetch = {"op": gan.d_optim_r1 if lazy_r1 else gan.d_optim, "d_loss": gan.d_loss}
         if log_now:
             d_fetch["summary"] = graph.d_summary
         d_out = session.run(d_fetch)
