@@ -238,22 +238,24 @@ flags.DEFINE_float("d_learning_rate", RUN.d_learning_rate,
                    "Adam learning rate of D (default: --learning_rate, else the recipe's).")
 flags.DEFINE_float("g_learning_rate", RUN.g_learning_rate,
                    "Adam learning rate of G (default: --learning_rate, else the recipe's).")
-flags.DEFINE_float("label_smoothing", RUN.label_smoothing,
-                   "D's target for real images, e.g. 0.9 (one-sided label smoothing; 1: none) "
-                   + _from_recipe("label_smoothing"))
-flags.DEFINE_integer("ema_start", RUN.ema_start,
-                     "Step the EMA starts averaging from (before it, it copies G) "
-                     + _from_recipe("ema_start"))
-flags.DEFINE_string("augment", RUN.augment,
-                    "DiffAugment of D's real and fake inputs: comma-separated "
-                    + ", ".join(recipes.AUGMENT_POLICIES) + ", or none "
-                    + _from_recipe("augment"))
-flags.DEFINE_float("r1_gamma", RUN.r1_gamma,
-                   "Weight of a lazy R1 penalty on D's gradients at real images, e.g. 1 (0: off) "
-                   + _from_recipe("r1_gamma"))
-flags.DEFINE_integer("r1_every", RUN.r1_every,
-                     "D steps between R1 steps (lazy regularisation; each counts this many times) "
-                     + _from_recipe("r1_every"))
+
+
+def _define_choice(define, knob, text):
+    """Define the flag of training choice `knob` with `define` (flags.DEFINE_float, ...): its
+    default None stands for the recipe's value, which its help `text` is followed by."""
+    define(knob, getattr(RUN, knob), f"{text} {_from_recipe(knob)}")
+
+
+_define_choice(flags.DEFINE_float, "label_smoothing",
+               "D's target for real images, e.g. 0.9 (one-sided label smoothing; 1: none)")
+_define_choice(flags.DEFINE_integer, "ema_start",
+               "Step the EMA starts averaging from (before it, it copies G)")
+_define_choice(flags.DEFINE_string, "augment", "DiffAugment of D's real and fake inputs: "
+               f"comma-separated {', '.join(recipes.AUGMENT_POLICIES)}, or none")
+_define_choice(flags.DEFINE_float, "r1_gamma",
+               "Weight of a lazy R1 penalty on D's gradients at real images, e.g. 1 (0: off)")
+_define_choice(flags.DEFINE_integer, "r1_every",
+               "D steps between R1 steps (lazy regularisation; each counts this many times)")
 flags.DEFINE_string("distribute", RUN.distribute, "Train on several devices: none, mirrored (the "
                     "local GPUs, or --devices) or multi_worker (the cluster in TF_CONFIG).")
 flags.DEFINE_string("devices", RUN.devices, "--distribute mirrored: devices to use, e.g. "
