@@ -107,6 +107,12 @@ def test_resume_continues_the_step_count(tmp_path):
     assert "Traceback" not in clash.stderr
 
 
+def _levers(folder):
+    """(g_kernel, r1_gamma, r1_every) as the run.json in `folder` records them."""
+    saved = json.loads((folder / "run.json").read_text())
+    return saved["model"]["g_kernel"], saved["r1_gamma"], saved["r1_every"]
+
+
 def test_a_run_with_r1_and_4x4_kernels_trains_resumes_and_visualizes(lever_run, tmp_path):
     source, _, first = lever_run
     # The penalty's second-order graph keeps Grappler's conv + bias + LeakyRelu fusion.
@@ -114,8 +120,7 @@ def test_a_run_with_r1_and_4x4_kernels_trains_resumes_and_visualizes(lever_run, 
     workdir = tmp_path / "work"  # a copy: the shared run's folder stays as it is
     shutil.copytree(source, workdir)
     folder = workdir / "checkpoints" / "anime_8_16_16"
-    saved = json.loads((folder / "run.json").read_text())
-    assert (saved["model"]["g_kernel"], saved["r1_gamma"], saved["r1_every"]) == (4, 1.0, 2)
+    assert _levers(folder) == (4, 1.0, 2)
     reader = tf.compat.v1.train.load_checkpoint(checkpoints.latest(str(folder)))
     assert reader.get_variable_to_shape_map()["generator/g_h1/w"][:2] == [4, 4]
     # Every other D update is the R1 one, from step 0.
@@ -126,16 +131,16 @@ def test_a_run_with_r1_and_4x4_kernels_trains_resumes_and_visualizes(lever_run, 
     assert [trainer.d_update(step) for step in range(4)] == \
         [gan.d_optim_r1, gan.d_optim, gan.d_optim_r1, gan.d_optim]
     # A resume without the flags keeps them; another kernel is refused in one line.
-    resumed = main_in_process(["--dataset", "anime", "--train", "--epoch", "3"], workdir)
+    resumed = main_in_process(["--dataset", "anime", "--train", "--epoch", "5"], workdir)
     assert resumed.returncode == 0, resumed.stderr
-    assert checkpoints.step_of(checkpoints.latest(str(folder))) == 24
-    assert json.loads((folder / "run.json").read_text()) == saved
-    clash = main_in_process(["--dataset", "anime", "--train", "--epoch", "4", "--g_kernel", "5"],
+    assert checkpoints.step_of(checkpoints.latest(str(folder))) == 40
+    assert _levers(folder) == (4, 1.0, 2)
+    clash = main_in_process(["--dataset", "anime", "--train", "--epoch", "6", "--g_kernel", "5"],
                             workdir)
     assert clash.returncode == 2 and clash.stderr.strip().splitlines()[-1].startswith(
         "error: ") and "g_kernel=4, not 5: pass --g_kernel 4" in clash.stderr, clash.stderr
     grid_path = main_in_process(["--visualize"], workdir).stdout.strip().splitlines()[-1]
-    assert grid_path.startswith("samples/anime_8_16_16/grid_00024_seed")
+    assert grid_path.startswith("samples/anime_8_16_16/grid_00040_seed")
     assert imageio.imread(workdir / grid_path).std() > 5  # not a blank picture
 
 
