@@ -142,6 +142,8 @@ flags.DEFINE_integer("g_steps", RUN.g_steps,
 flags.DEFINE_integer("seed", RUN.seed, "Random seed for a reproducible run or sample.")
 flags.DEFINE_integer("num_samples", RUN.num_samples, "Images in each sample grid.")
 flags.DEFINE_integer("gf_dim", NET.gf_dim, "Generator filters in the last deconvolution.")
+flags.DEFINE_integer("g_kernel", NET.g_kernel, "Kernel size of G's stride-2 deconvolutions: 5 "
+                     "(carpedm20's) or 4 (even overlap, against checkerboard patterns).")
 flags.DEFINE_integer("df_dim", NET.df_dim, "Discriminator filters in the first convolution.")
 flags.DEFINE_integer("gfc_dim", NET.gfc_dim, "Generator fully connected units (MNIST).")
 flags.DEFINE_integer("dfc_dim", NET.dfc_dim, "Discriminator fully connected units (MNIST).")
@@ -240,16 +242,24 @@ flags.DEFINE_float("d_learning_rate", RUN.d_learning_rate,
                    "Adam learning rate of D (default: --learning_rate, else the recipe's).")
 flags.DEFINE_float("g_learning_rate", RUN.g_learning_rate,
                    "Adam learning rate of G (default: --learning_rate, else the recipe's).")
-flags.DEFINE_float("label_smoothing", RUN.label_smoothing,
-                   "D's target for real images, e.g. 0.9 (one-sided label smoothing; 1: none) "
-                   + _from_recipe("label_smoothing"))
-flags.DEFINE_integer("ema_start", RUN.ema_start,
-                     "Step the EMA starts averaging from (before it, it copies G) "
-                     + _from_recipe("ema_start"))
-flags.DEFINE_string("augment", RUN.augment,
-                    "DiffAugment of D's real and fake inputs: comma-separated "
-                    + ", ".join(recipes.AUGMENT_POLICIES) + ", or none "
-                    + _from_recipe("augment"))
+
+
+def _define_choice(define, knob, text):
+    """Define the flag of training choice `knob` with `define` (flags.DEFINE_float, ...): its
+    default None stands for the recipe's value, which its help `text` is followed by."""
+    define(knob, getattr(RUN, knob), f"{text} {_from_recipe(knob)}")
+
+
+_define_choice(flags.DEFINE_float, "label_smoothing",
+               "D's target for real images, e.g. 0.9 (one-sided label smoothing; 1: none)")
+_define_choice(flags.DEFINE_integer, "ema_start",
+               "Step the EMA starts averaging from (before it, it copies G)")
+_define_choice(flags.DEFINE_string, "augment", "DiffAugment of D's real and fake inputs: "
+               f"comma-separated {', '.join(recipes.AUGMENT_POLICIES)}, or none")
+_define_choice(flags.DEFINE_float, "r1_gamma",
+               "Weight of a lazy R1 penalty on D's gradients at real images, e.g. 1 (0: off)")
+_define_choice(flags.DEFINE_integer, "r1_every",
+               "D steps between R1 steps (lazy regularisation; each counts this many times)")
 flags.DEFINE_string("distribute", RUN.distribute, "Train on several devices: none, mirrored (the "
                     "local GPUs, or --devices) or multi_worker (the cluster in TF_CONFIG).")
 flags.DEFINE_string("devices", RUN.devices, "--distribute mirrored: devices to use, e.g. "
@@ -291,9 +301,10 @@ HELP_GROUPS = (
      ("epoch", "steps", "minutes")),
     ("--train: optimisation (--recipe sets the rest unless given)",
      ("recipe", "learning_rate", "d_learning_rate", "g_learning_rate", "beta1", "g_steps",
-      "ema", "ema_start", "label_smoothing", "augment", "seed")),
-    ("--train: network (a resumed run keeps its own)", ("z_dim", "z_dist", "gf_dim", "df_dim",
-                                                        "gfc_dim", "dfc_dim", "init_from")),
+      "ema", "ema_start", "label_smoothing", "augment", "r1_gamma", "r1_every", "seed")),
+    ("--train: network (a resumed run keeps its own)", ("z_dim", "z_dist", "gf_dim", "g_kernel",
+                                                        "df_dim", "gfc_dim", "dfc_dim",
+                                                        "init_from")),
     ("--train: outputs", ("sample_freq", "num_samples", "ckpt_freq", "max_to_keep",
                           "eval_freq")),
     ("--visualize (also --seed, --num_samples, --checkpoint)",

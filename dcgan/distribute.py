@@ -160,6 +160,8 @@ class ReplicatedGAN:
         self.sampler, self.raw_sampler = first.sampler, first.raw_sampler
         self.global_step = first.global_step
         self.d_optim = tf.group(*[gan.d_optim for gan in self.replicas], name="d_optim")
+        self.d_optim_r1 = None if first.d_optim_r1 is None else tf.group(
+            *[gan.d_optim_r1 for gan in self.replicas], name="d_optim_r1")
         self.g_optim = tf.group(*[gan.g_optim for gan in self.replicas], name="g_optim")
         for name in ("d_loss", "d_loss_real", "d_loss_fake", "g_loss"):
             setattr(self, name, tf.add_n([getattr(g, name) for g in self.replicas])

@@ -9,7 +9,7 @@ import math
 from dcgan import cluster, latent, recipes
 from dcgan.data import MNIST, MNIST_CLASSES, MNIST_SIZE
 from dcgan.errors import require, require_positive
-from dcgan.network import ModelConfig
+from dcgan.network import G_KERNELS, ModelConfig
 from dcgan.precision import PRECISIONS
 from dcgan.settings import Budget, RunSettings
 
@@ -89,7 +89,7 @@ def check_choices(run, given):
     """Raise UsageError unless the resolved training choices of settings `run` can train
     (`given`: the knobs given on the command line, whose flags the messages name)."""
     require_positive(run.choices, "learning_rate", "d_learning_rate", "g_learning_rate",
-                     "g_steps")
+                     "g_steps", "r1_every")
     require(0.0 <= run.beta1 < 1.0, f"--beta1 must be in [0, 1), not {run.beta1}")
     require(0.0 < run.label_smoothing <= 1.0,
             f"--label_smoothing is D's target for real images, in (0, 1] such as 0.9 "
@@ -99,6 +99,10 @@ def check_choices(run, given):
     require(run.ema_start >= 0, f"--ema_start must be 0 or more steps, not {run.ema_start}")
     require(run.ema or "ema_start" not in given,
             "--ema_start needs an EMA: add --ema 0.999 (or a recipe with one)")
+    require(math.isfinite(run.r1_gamma) and run.r1_gamma >= 0,
+            f"--r1_gamma must be 0 (off) or a positive weight such as 1, not {run.r1_gamma}")
+    require(run.r1_gamma or "r1_every" not in given,
+            "--r1_every needs an R1 penalty: add --r1_gamma 1 (or a recipe with one)")
 
 
 def from_flags(flags, present, resumed=None):
@@ -112,6 +116,8 @@ def from_flags(flags, present, resumed=None):
     require_positive(flags, "epoch", "batch_size", "z_dim", "gf_dim", "df_dim", "gfc_dim",
                      "dfc_dim", "sample_freq", "ckpt_freq", "max_to_keep")
     check_count(flags["num_samples"], "num_samples")
+    require(flags["g_kernel"] in G_KERNELS,
+            f"--g_kernel must be one of {', '.join(map(str, G_KERNELS))}, not {flags['g_kernel']}")
     require(flags["z_dist"] in latent.NAMES,
             f"--z_dist must be one of {', '.join(latent.NAMES)}, not {flags['z_dist']!r}")
     for name in ("image_size", "output_size", "input_height", "input_width", "output_height",
@@ -161,7 +167,8 @@ def _network_and_crop(flags, present):
                  "the crop is resized down, so make --image_size at least --output_size")
     model = ModelConfig(output_height=out_h, output_width=out_w, c_dim=1 if mnist else 3,
                         z_dim=flags["z_dim"], y_dim=MNIST_CLASSES if mnist else 0,
-                        gf_dim=flags["gf_dim"], df_dim=flags["df_dim"],
+                        gf_dim=flags["gf_dim"], g_kernel=flags["g_kernel"],
+                        df_dim=flags["df_dim"],
                         gfc_dim=flags["gfc_dim"], dfc_dim=flags["dfc_dim"],
                         z_dist=flags["z_dist"])
     return model, ((in_h, in_w) if crop else (0, 0))

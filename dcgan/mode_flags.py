@@ -20,9 +20,9 @@ SAMPLING = (VISUALIZE, EVALUATE, EXPORT)
 _TRAINING_ONLY = (
     "tensorboard_dir", "data_dir", "image_size", "input_height", "input_width", "crop",
     "input_fname_pattern", "train_size", "epoch", "steps", "minutes", "recipe", "learning_rate",
-    "beta1", "g_steps", *recipes.KNOBS, "z_dim", "z_dist", "gf_dim", "df_dim", "gfc_dim",
-    "dfc_dim", "sample_freq", "ckpt_freq", "max_to_keep", "eval_freq", "distribute", "devices",
-    "worker_timeout", "init_from",
+    "beta1", "g_steps", *recipes.KNOBS, "z_dim", "z_dist", "gf_dim", "g_kernel", "df_dim",
+    "gfc_dim", "dfc_dim", "sample_freq", "ckpt_freq", "max_to_keep", "eval_freq", "distribute",
+    "devices", "worker_timeout", "init_from",
 )
 # The modes that read each flag; a flag not listed here is read by every mode.
 READERS = {

@@ -95,16 +95,17 @@ def _conv_generator(z, cfg, train):
     h0 = tf.reshape(h0, [-1, s_h16, s_w16, gf * 8])
     h0 = tf.nn.relu(ops.batch_norm(h0, train, "g_bn0"))
     # -> [b, s8, s8, gf*4]
-    h1 = ops.deconv2d(h0, (s_h8, s_w8), gf * 4, scope="g_h1")
+    h1 = ops.deconv2d(h0, (s_h8, s_w8), gf * 4, kernel=cfg.g_kernel, scope="g_h1")
     h1 = tf.nn.relu(ops.batch_norm(h1, train, "g_bn1"))
     # -> [b, s4, s4, gf*2]
-    h2 = ops.deconv2d(h1, (s_h4, s_w4), gf * 2, scope="g_h2")
+    h2 = ops.deconv2d(h1, (s_h4, s_w4), gf * 2, kernel=cfg.g_kernel, scope="g_h2")
     h2 = tf.nn.relu(ops.batch_norm(h2, train, "g_bn2"))
     # -> [b, s2, s2, gf]
-    h3 = ops.deconv2d(h2, (s_h2, s_w2), gf, scope="g_h3")
+    h3 = ops.deconv2d(h2, (s_h2, s_w2), gf, kernel=cfg.g_kernel, scope="g_h3")
     h3 = tf.nn.relu(ops.batch_norm(h3, train, "g_bn3"))
     # -> [b, s, s, c_dim]
-    h4 = ops.deconv2d(h3, (s_h, s_w), cfg.c_dim, scope="g_h4", output_layer=True)
+    h4 = ops.deconv2d(h3, (s_h, s_w), cfg.c_dim, kernel=cfg.g_kernel, scope="g_h4",
+                       output_layer=True)
     return tf.nn.tanh(h4)
 
 
@@ -121,10 +122,11 @@ def _conditional_generator(z, y, cfg, train):
     h1 = tf.nn.relu(ops.batch_norm(h1, train, "g_bn1"))
     h1 = ops.conv_cond_concat(tf.reshape(h1, [-1, s_h4, s_w4, gf * 2]), y)
     # -> [b, s2, s2, gf*2]
-    h2 = ops.deconv2d(h1, (s_h2, s_w2), gf * 2, scope="g_h2")
+    h2 = ops.deconv2d(h1, (s_h2, s_w2), gf * 2, kernel=cfg.g_kernel, scope="g_h2")
     h2 = ops.conv_cond_concat(tf.nn.relu(ops.batch_norm(h2, train, "g_bn2")), y)
     # -> [b, s, s, c_dim]
-    return tf.nn.tanh(ops.deconv2d(h2, (s_h, s_w), cfg.c_dim, scope="g_h3", output_layer=True))
+    return tf.nn.tanh(ops.deconv2d(h2, (s_h, s_w), cfg.c_dim, kernel=cfg.g_kernel, scope="g_h3",
+                                   output_layer=True))
 
 
 def discriminator(images, y, cfg, train=True):
@@ -221,8 +223,11 @@ class DCGAN:
     `dcgan.recipes.RECIPES`): `d_learning_rate` / `g_learning_rate` are the two nets' Adam
     rates and `beta1` their momentum, `label_smoothing` is D's target for real images, `ema` and
     `ema_start` the EMA's decay and first step, and `augment` names the DiffAugment policies
-    applied to every image D sees in training (`dcgan.augment`; the samplers never). No default
-    is applied here: the recipe is the one place they are declared.
+    applied to every image D sees in training (`dcgan.augment`; the samplers never).
+    `r1_gamma` > 0 adds `d_optim_r1`, the D update whose loss `d_loss_r1` adds the lazy R1
+    penalty (`r1_penalty`, weighted gamma * `r1_every`), for the trainer to run in place of
+    `d_optim` every `r1_every` steps; with 0 the graph is the plain one. No default is applied
+    here: the recipe is the one place they are declared.
 
     `replicas` > 1 builds one replica of a tf.distribute run (inside `call_for_each_replica`):
     the optimisers then minimise loss / replicas, because tf.compat.v1 optimisers outside an
@@ -254,13 +259,24 @@ class DCGAN:
         self.d_loss = self.d_loss_real + self.d_loss_fake
         # Non-saturating generator loss: G maximises log D(G(z)).
         self.g_loss = _sigmoid_xent(fake_logits, 1.0)
+        self.seen_real = seen_real
+        # D's loss on a lazy R1 step (None without R1): the penalty, scaled by its interval.
+        self.d_loss_r1 = None
+        d_losses = [self.d_loss]
+        if choices["r1_gamma"] > 0:
+            self.d_loss_r1 = self.d_loss + r1_penalty(real_logits, seen_real, choices["r1_gamma"]
+                                                      * choices["r1_every"])
+            d_losses.append(self.d_loss_r1)
 
         self.global_step = tf1.train.get_or_create_global_step()
         beta1, ema_decay = choices["beta1"], choices["ema"]
-        self.d_optim = self._adam_step(_per_replica(self.d_loss, replicas), DISCRIMINATOR_SCOPE,
-                                       choices["d_learning_rate"], beta1, self.global_step)
-        self.g_optim = self._adam_step(_per_replica(self.g_loss, replicas), GENERATOR_SCOPE,
-                                       choices["g_learning_rate"], beta1)
+        d_optims = self._adam_steps([_per_replica(loss, replicas) for loss in d_losses],
+                                    DISCRIMINATOR_SCOPE, choices["d_learning_rate"], beta1,
+                                    self.global_step)
+        # `d_optim_r1` (None without R1) replaces `d_optim` on every r1_every-th step.
+        self.d_optim, self.d_optim_r1 = [*d_optims, None][:2]
+        [self.g_optim] = self._adam_steps([_per_replica(self.g_loss, replicas)], GENERATOR_SCOPE,
+                                          choices["g_learning_rate"], beta1)
         self.sampler = Sampler(cfg, ema=ema_decay > 0)
         self.raw_sampler = self.sampler
         if ema_decay > 0:
@@ -269,11 +285,29 @@ class DCGAN:
                 self.g_optim = ema_update(ema_decay, self.global_step, choices["ema_start"])
 
     @staticmethod
-    def _adam_step(loss, scope, learning_rate, beta1, global_step=None):
+    def _adam_steps(losses, scope, learning_rate, beta1, global_step=None):
+        """One Adam update op of the `scope` network per loss, all sharing one optimizer's
+        moments (so a lazy R1 step continues the plain steps' Adam state)."""
         # Each network's batch-norm moving averages advance only with its own update, by the
         # statistics of its first call in the graph (D's on the real batch).
         updates = ops.update_moving_statistics(scope + "/")
+        optimizer = tf1.train.AdamOptimizer(learning_rate, beta1=beta1, name=f"Adam_{scope}")
+        variables = scoped_variables(scope, tf1.GraphKeys.TRAINABLE_VARIABLES)
         with tf.control_dependencies(updates):
-            return tf1.train.AdamOptimizer(learning_rate, beta1=beta1, name=f"Adam_{scope}") \
-                .minimize(loss, var_list=scoped_variables(scope, tf1.GraphKeys.TRAINABLE_VARIABLES),
-                          global_step=global_step)
+            return [optimizer.minimize(loss, var_list=variables, global_step=global_step)
+                    for loss in losses]
+
+
+def r1_penalty(real_logits, seen_real, weight):
+    """The R1 penalty (Mescheder et al. 2018), `weight` / 2 * E[||grad_x D(x)||^2] over the real
+    images `seen_real` as D sees them (after DiffAugment), as a scalar.
+
+    A lazy penalty (StyleGAN2) passes gamma * its interval as `weight`. The gradient of the sum of
+    the logits gives each image its own gradient (batch norm couples them only through the
+    batch's statistics, as in training). Under bf16 the gradient is computed by the rewritten
+    ops like any other and squared behind `ops.fp32_edge`, so the sum of squares keeps fp32's
+    resolution.
+    """
+    [gradient] = ops.differentiable_gradients(tf.reduce_sum(real_logits), [seen_real])
+    squares = tf.reduce_sum(tf.square(ops.fp32_edge(gradient)), axis=[1, 2, 3])
+    return 0.5 * weight * tf.reduce_mean(squares)

@@ -10,6 +10,10 @@ import numpy as np
 
 from dcgan import latent
 
+# The kernel sides G's stride-2 deconvolutions may have: carpedm20's 5, or 4, which a stride of
+# 2 overlaps evenly (uneven overlap draws checkerboard patterns: Odena et al. 2016).
+G_KERNELS = (4, 5)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelConfig:
@@ -22,6 +26,7 @@ class ModelConfig:
     z_dim: int = 100
     y_dim: int = 0
     gf_dim: int = 64
+    g_kernel: int = 5  # G's stride-2 deconvolutions' kernel side (G_KERNELS; 5: carpedm20's)
     df_dim: int = 64
     gfc_dim: int = 1024
     dfc_dim: int = 1024

@@ -55,6 +55,23 @@ def _leaky_relu(x, leak):
     return forward(x)
 
 
+@tf.RegisterGradient("DcganLeakyReluGradOfGrad")
+def _leaky_relu_grad_of_grad(op, grad):
+    # leaky_relu_grad(dy, y) is linear in dy with the same mask; in y it is constant almost
+    # everywhere (the activation is piecewise linear), so its gradient there is exactly none.
+    # TensorFlow's own sends zeros into y's LeakyRelu, whose gradient reads the bias-add
+    # Grappler fuses away (see `lrelu`): its remapper would fail for the whole graph.
+    return gen_nn_ops.leaky_relu_grad(grad, op.inputs[1], alpha=op.get_attr("alpha")), None
+
+
+def differentiable_gradients(ys, xs):
+    """`tf.gradients(ys, xs)` built to be differentiated again (a gradient penalty), with the
+    fused-op-friendly second derivative of `lrelu`."""
+    overrides = {"LeakyReluGrad": "DcganLeakyReluGradOfGrad"}
+    with tf1.get_default_graph().gradient_override_map(overrides):
+        return tf.gradients(ys, xs)
+
+
 def linear(x, output_size, scope="linear", stddev=INIT_STDDEV):
     """Fully connected layer `x @ W + b` for a 2-D input of shape [batch, features]."""
     with tf1.variable_scope(scope):

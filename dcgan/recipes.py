@@ -2,7 +2,8 @@
 
 A recipe fixes how the network is trained, never the network itself (carpedm20's
 linear-projection G, batch norm, sigmoid cross-entropy stay as they are): the Adam rates of D
-and G, beta1, the G updates per D update, the EMA of G, one-sided label smoothing and DiffAugment.
+and G, beta1, the G updates per D update, the EMA of G, one-sided label smoothing, DiffAugment
+and the lazy R1 penalty on D.
 A flag given on the command line overrides its recipe's value; `run.json` records the recipe's
 name and every resolved value. Kept free of TensorFlow, so flags are checked before it loads.
 """
@@ -22,15 +23,17 @@ AUGMENT_POLICIES = ("color", "translation", "cutout")
 # settings never depend on where a default was written.
 RECIPES = {
     # carpedm20/DCGAN-tensorflow exactly: Adam 2e-4 / 0.5 for both nets, 2 G updates per D
-    # update, no EMA, no label smoothing, no augmentation.
+    # update, no EMA, no label smoothing, no augmentation, no R1 penalty.
     CARPEDM20: {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 2e-4,
                 "beta1": 0.5, "g_steps": 2, "ema": 0.0, "ema_start": 0,
-                "label_smoothing": 1.0, "augment": ""},
+                "label_smoothing": 1.0, "augment": "", "r1_gamma": 0.0, "r1_every": 16},
     # PROVISIONAL, not measured yet: one G update (more iterations per minute), a faster G
-    # (TTUR), EMA of G from step 500, real target 0.9, DiffAugment translation + color.
+    # (TTUR), EMA of G from step 500, real target 0.9, DiffAugment translation + color; R1
+    # off until the learning curves (issue 27) say otherwise.
     FAST: {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 4e-4,
            "beta1": 0.5, "g_steps": 1, "ema": 0.999, "ema_start": 500,
-           "label_smoothing": 0.9, "augment": "color,translation"},
+           "label_smoothing": 0.9, "augment": "color,translation", "r1_gamma": 0.0,
+           "r1_every": 16},
 }
 KNOBS = tuple(RECIPES[CARPEDM20])
 NET_RATES = ("d_learning_rate", "g_learning_rate")

@@ -13,7 +13,7 @@ import os
 from dcgan import cluster, durable, latent, recipes
 from dcgan.data import MNIST, ImageSpec
 from dcgan.errors import UsageError
-from dcgan.network import ModelConfig
+from dcgan.network import G_KERNELS, ModelConfig
 
 RUN_FILE = "run.json"
 EVAL_NUM = 2048  # images per set for --evaluate (capped by the real images there are)
@@ -57,6 +57,8 @@ class RunSettings:
     ema_start: int = None  # the step the average starts from (the shadows copy G before it)
     label_smoothing: float = None  # D's target for real images; 1: none (0.9: one-sided)
     augment: str = None  # DiffAugment policies of D's inputs, comma-separated; "": none
+    r1_gamma: float = None  # weight of the R1 penalty on D's real-image gradients; 0: none
+    r1_every: int = None  # D steps between lazy R1 steps (each weighted this many times)
     train_size: int = 0  # 0: every image, each epoch
     seed: int = None
     sample_freq: int = 100
@@ -319,8 +321,9 @@ def _checked(run):
     model = run.model
     sizes = (model.output_height, model.output_width, model.c_dim, model.z_dim, model.gf_dim,
              model.df_dim, model.gfc_dim, model.dfc_dim, run.batch_size)
-    if min(sizes) <= 0 or model.y_dim < 0 or model.z_dist not in latent.NAMES:
-        raise ValueError("its sizes or z_dist cannot build a network")
+    if min(sizes) <= 0 or model.y_dim < 0 or model.z_dist not in latent.NAMES \
+            or model.g_kernel not in G_KERNELS:
+        raise ValueError("its sizes, z_dist or g_kernel cannot build a network")
     if not run.dataset or "/" in run.dataset:
         raise ValueError(f"'dataset' is {run.dataset!r}")
     return run

@@ -293,14 +293,16 @@ class Trainer:
         return session, step
 
     def step(self, session, step, writer=None):
-        """One training iteration at `step`: one D update, then `g_steps` G updates.
+        """One training iteration at `step`: one D update (`d_update`), then `g_steps` G
+        updates.
 
         Writes TensorBoard summaries every SUMMARY_EVERY steps when `writer` is given; raises
-        TrainingError when a loss is not finite. Returns (d_loss, g_loss).
+        TrainingError when a loss is not finite. Returns (d_loss, g_loss): D's loss without
+        the R1 penalty, comparable from step to step.
         """
         gan, graph = self.graph.gan, self.graph
         log_now = writer is not None and step % SUMMARY_EVERY == 0
-        d_fetch = {"op": gan.d_optim, "d_loss": gan.d_loss}
+        d_fetch = {"op": self.d_update(step), "d_loss": gan.d_loss}
         if log_now:
             d_fetch["summary"] = graph.d_summary
         d_out = session.run(d_fetch)
@@ -314,6 +316,14 @@ class Trainer:
             writer.add_summary(d_out["summary"], step)
             writer.add_summary(g_out["summary"], step)
         return d_out["d_loss"], g_out["g_loss"]
+
+    def d_update(self, step):
+        """D's update op at `step`: with an R1 penalty, the one that includes it on every
+        `r1_every`-th step (step 0, r1_every, ...; lazy regularisation), else the plain one."""
+        gan = self.graph.gan
+        if gan.d_optim_r1 is not None and step % self.settings.r1_every == 0:
+            return gan.d_optim_r1
+        return gan.d_optim
 
     def _progress_bar(self, step):
         """One bar for the whole run, its description naming the epoch (at the start: that of

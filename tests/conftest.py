@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 import tensorflow  # noqa: F401  (with Keras, as a library user's process has it)
-from helpers import TINY_FLAGS, copy_photos, main_in_process
+from helpers import TINY_FLAGS, copy_photos, main_in_process, run_main
 
 from dcgan import checkpoints, runtime
 
@@ -81,3 +81,21 @@ def mnist_run(tmp_path_factory):
                               "--ckpt_freq", "16", "--seed", "1", "--ema", "0.9"], work)
     assert result.returncode == 0, result.stderr
     return work
+
+
+@pytest.fixture(scope="session")
+def lever_run(tmp_path_factory):
+    """A tiny anime run with issue 27's levers on: 4x4 kernels in G's deconvolutions and a lazy
+    R1 penalty every 2 steps, trained 32 steps (as `trained_run`, for pictures that are not
+    flat grey) at the default precision in a folder of its own (so it is no other test's newest
+    run), through main.py (TensorFlow's own log lines show).
+
+    Returns (workdir, RunSettings, the training's CompletedProcess).
+    """
+    workdir = tmp_path_factory.mktemp("levers")
+    copy_photos(workdir / "data" / "anime", 64)
+    result = run_main(["--dataset", "anime", "--train", "--epoch", "4", "--sample_freq", "16",
+                       "--ckpt_freq", "16", "--seed", "1", "--g_kernel", "4", "--r1_gamma", "1",
+                       "--r1_every", "2", *TINY_FLAGS], workdir)
+    assert result.returncode == 0, result.stderr
+    return workdir, _settings_in(workdir), result

@@ -249,15 +249,32 @@ def test_mirrored_replicas_hold_identical_variables_after_steps(mirrored):
     for step in range(3):
         trainer.step(session, step)
     assert session.run(gan.global_step) == first_step + 3  # one increment per step
+    names = _assert_replicas_identical(trainer, session)
+    assert any(name.endswith("moving_mean:0") for name in names)
+    assert any(name.endswith("/ema:0") for name in names)
+
+
+def _assert_replicas_identical(trainer, session):
+    """Check both replicas of a mirrored trainer hold every variable alike; returns the
+    variables' names."""
     strategy = trainer.replication.strategy
     variables = trainer.graph.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
     copies = session.run([list(strategy.experimental_local_results(v)) for v in variables])
     assert len(copies[0]) == 2
     names = [v.name for v in variables]
-    assert any(name.endswith("moving_mean:0") for name in names)
-    assert any(name.endswith("/ema:0") for name in names)
     for name, (first, second) in zip(names, copies, strict=True):
         assert np.array_equal(first, second), name
+    return names
+
+
+def test_mirrored_r1_steps_train_every_replica_alike(tmp_path):
+    trainer, session = mirrored_trainer(tmp_path, r1_gamma=1.0, r1_every=2)
+    with session:
+        gan = trainer.graph.gan
+        assert trainer.d_update(0) is gan.d_optim_r1 and trainer.d_update(1) is gan.d_optim
+        for step in range(3):  # R1, plain, R1
+            trainer.step(session, step)
+        _assert_replicas_identical(trainer, session)
 
 
 def held_values(trainer, session):

@@ -55,12 +55,25 @@ def _frozen_graph_images(path, z):
 
 
 def test_onnx_and_frozen_graph_match_the_tf_sampler(exported):
+    _assert_exports_match_the_tf_sampler(*exported)
+
+
+def test_a_run_with_4x4_kernels_exports_the_same_images(lever_run, tmp_path):
+    workdir, settings, _ = lever_run
+    result = main_in_process(["--dataset", "anime", "--export", "--export_dir", str(tmp_path)],
+                             workdir)
+    assert result.returncode == 0, result.stderr
+    _assert_exports_match_the_tf_sampler(tmp_path / settings.run_name, settings)
+
+
+def _assert_exports_match_the_tf_sampler(folder, settings):
+    """The ONNX model and frozen graph exported in `folder` draw the trained TF sampler's
+    images of run `settings`."""
     import onnx
     import onnxruntime
 
     from dcgan.session import TrainedGenerator
 
-    folder, settings = exported
     onnx_model = onnx.load(str(folder / "generator.onnx"))
     assert not {"If", "Loop"} & {node.op_type for node in onnx_model.graph.node}
     with TrainedGenerator(settings) as generator:

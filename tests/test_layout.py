@@ -134,9 +134,12 @@ def test_docs_flags_md_recipe_table_matches_the_recipes():
             if (match := re.match(r"`(\w+)`", cells[0])) and match[1] in recipes.RECIPES}
     assert set(rows) == set(recipes.RECIPES), "docs/flags.md's recipe table lacks a recipe"
     for name, recipe in recipes.RECIPES.items():
-        rates, beta1, g_steps, ema, real_target, augment = rows[name]
+        rates, beta1, g_steps, ema, real_target, augment, r1 = rows[name]
         ema_expected = f"{recipe['ema']:g} (step {recipe['ema_start']})" if recipe["ema"] \
             else "off"
+        r1_expected = f"{recipe['r1_gamma']:g} ({recipe['r1_every']})" if recipe["r1_gamma"] \
+            else "off"
+        assert r1 == r1_expected, name
         assert [float(rate) for rate in rates.split(" / ")] == \
             [recipe["d_learning_rate"], recipe["g_learning_rate"]], name
         assert (float(beta1), int(g_steps), ema, float(real_target)) == \

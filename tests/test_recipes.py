@@ -17,7 +17,7 @@ tf1 = tf.compat.v1
 # carpedm20/DCGAN-tensorflow's training, written out (not read from the recipe table).
 CARPEDM20 = {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 2e-4,
              "beta1": 0.5, "g_steps": 2, "ema": 0.0, "ema_start": 0, "label_smoothing": 1.0,
-             "augment": ""}
+             "augment": "", "r1_gamma": 0.0, "r1_every": 16}
 
 
 def _settings(*args):
@@ -57,14 +57,30 @@ def test_flags_given_override_the_recipe():
     (["--ema", "0.99", "--ema_start", "-1"], "--ema_start must be 0 or more"),
     (["--d_learning_rate", "0"], "--d_learning_rate must be a positive number"),
     (["--recipe", "fast", "--g_learning_rate", "-1"], "--g_learning_rate must be a positive"),
+    (["--r1_gamma", "-1"], "--r1_gamma must be 0 .off. or a positive weight"),
+    (["--r1_gamma", "inf"], "--r1_gamma must be 0 .off. or a positive weight"),
+    (["--r1_every", "4"], "--r1_every needs an R1 penalty"),
+    (["--r1_gamma", "1", "--r1_every", "0"], "--r1_every must be a positive number"),
+    (["--g_kernel", "3"], "--g_kernel must be one of 4, 5, not 3"),
 ])
 def test_bad_recipe_flags_are_refused(args, words):
     with pytest.raises(UsageError, match=words):
         _settings(*args)
 
 
-def test_a_bad_recipe_is_one_line_and_status_2(tmp_path):
-    assert_one_line_exit_2(run_main(["--train", "--recipe", "slow"], tmp_path), "--recipe")
+@pytest.mark.parametrize("flag, value", [("recipe", "slow"), ("r1_gamma", "-1"),
+                                         ("g_kernel", "3")])
+def test_a_bad_recipe_or_lever_is_one_line_and_status_2(flag, value, tmp_path):
+    result = run_main(["--train", f"--{flag}", value], tmp_path)
+    assert_one_line_exit_2(result, f"--{flag}")
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_r1_flags_and_g_kernel_are_recorded_and_resolved():
+    run = _settings("--recipe", "fast", "--r1_gamma", "0.5", "--r1_every", "4", "--g_kernel", "4")
+    assert (run.r1_gamma, run.r1_every, run.model.g_kernel) == (0.5, 4, 4)
+    assert run.to_dict()["model"]["g_kernel"] == 4 and run.choices["r1_gamma"] == 0.5
+    assert _settings().model.g_kernel == 5  # carpedm20's 5x5 unless asked
 
 
 def test_run_json_records_the_recipe_and_its_values(tmp_path):
@@ -143,3 +159,56 @@ def test_the_ema_copies_the_generator_until_its_start_step():
                 session.run(gan.g_optim)  # then the EMA update reads it
                 gaps.append(np.abs(session.run(weight) - session.run(shadow)).max())
     assert gaps[0] == 0 and gaps[1] > 0 and gaps[3] > 0, gaps
+
+
+def _r1_graph(choices, batch):
+    """A DCGAN on `batch` with `choices`, and beside it D on a placeholder of the images it saw
+    (variables shared): (gan, placeholder, gradient of the sum of D's logits there)."""
+    gan = model.DCGAN(CFG, tf.constant(batch), choices=choices)
+    seen = tf1.placeholder(tf.float32, batch.shape)
+    logits = model.discriminator(seen, None, CFG, train=True)
+    return gan, seen, tf.gradients(tf.reduce_sum(logits), seen)[0]
+
+
+def test_r1_off_builds_the_plain_graph_and_no_r1_update():
+    graphs = {}
+    for every in (16, 4):  # r1_every means nothing without a penalty
+        with tf.Graph().as_default() as graph:
+            gan = model.DCGAN(CFG, tf.constant(real_batch(8)), choices=carpedm20(r1_every=every))
+            assert gan.d_optim_r1 is None and gan.d_loss_r1 is None
+            graphs[every] = [(node.name, node.op, sorted(node.input))
+                             for node in graph.as_graph_def().node]
+    assert graphs[16] == graphs[4]
+    # One gradient per network, none of a gradient: the penalty's ops are not there.
+    assert {name.split("/")[0] for name, _, _ in graphs[16] if "gradients" in name} == \
+        {"gradients", "gradients_1"}
+
+
+def test_an_r1_step_adds_gamma_over_2_times_every_times_the_mean_squared_gradient():
+    gamma, every = 2.0, 4
+    with tf.Graph().as_default():
+        tf1.set_random_seed(3)
+        gan, seen, gradient = _r1_graph(
+            carpedm20(r1_gamma=gamma, r1_every=every, augment="color,translation"),
+            real_batch(8))
+        plain_variables = len(tf1.global_variables())
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            for _ in range(3):  # move D off its start, through both of its updates
+                session.run([gan.d_optim, gan.d_optim_r1])
+            # One run: the augmented images D saw and both losses come from the same draw.
+            got = session.run({"plain": gan.d_loss, "r1": gan.d_loss_r1, "seen": gan.seen_real})
+            grad = session.run(gradient, {seen: got["seen"]})
+    squared_norms = np.square(grad.astype(np.float64)).sum(axis=(1, 2, 3))
+    penalty = gamma / 2 * every * squared_norms.mean()
+    assert penalty > 0.01 * got["plain"]  # a penalty the comparison can see
+    np.testing.assert_allclose(got["r1"], got["plain"] + penalty, rtol=1e-5)
+    # The R1 update shares D's Adam state: the placeholder's D added no variables, and the
+    # R1 update none either (checkpoints are the same with R1 on or off).
+    assert plain_variables == _variables_without_r1()
+
+
+def _variables_without_r1():
+    with tf.Graph().as_default():
+        model.DCGAN(CFG, tf.constant(real_batch(8)), choices=carpedm20(augment="color,translation"))
+        return len(tf1.global_variables())

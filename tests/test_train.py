@@ -15,6 +15,7 @@ import tensorflow as tf
 from helpers import MAIN, TINY_FLAGS, copy_photos, main_in_process, progress_lines, run_main
 
 from dcgan import checkpoints, grids, train
+from dcgan import settings as settings_module
 from dcgan.grids import GAP, GAP_VALUE
 from dcgan.session import TrainedGenerator
 
@@ -104,6 +105,43 @@ def test_resume_continues_the_step_count(tmp_path):
     last = clash.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "z_dim=16" in last and "--name NAME" in last
     assert "Traceback" not in clash.stderr
+
+
+def _levers(folder):
+    """(g_kernel, r1_gamma, r1_every) as the run.json in `folder` records them."""
+    saved = json.loads((folder / "run.json").read_text())
+    return saved["model"]["g_kernel"], saved["r1_gamma"], saved["r1_every"]
+
+
+def test_a_run_with_r1_and_4x4_kernels_trains_resumes_and_visualizes(lever_run, tmp_path):
+    source, _, first = lever_run
+    # The penalty's second-order graph keeps Grappler's conv + bias + LeakyRelu fusion.
+    assert "remapper failed" not in first.stderr and "Traceback" not in first.stderr
+    workdir = tmp_path / "work"  # a copy: the shared run's folder stays as it is
+    shutil.copytree(source, workdir)
+    folder = workdir / "checkpoints" / "anime_8_16_16"
+    assert _levers(folder) == (4, 1.0, 2)
+    reader = tf.compat.v1.train.load_checkpoint(checkpoints.latest(str(folder)))
+    assert reader.get_variable_to_shape_map()["generator/g_h1/w"][:2] == [4, 4]
+    # Every other D update is the R1 one, from step 0.
+    run = settings_module.load(folder).replace(data_dir=str(workdir / "data"),
+                                               checkpoint_dir=str(workdir / "checkpoints"))
+    trainer = train.Trainer(run, progress=False)
+    gan = trainer.graph.gan
+    assert [trainer.d_update(step) for step in range(4)] == \
+        [gan.d_optim_r1, gan.d_optim, gan.d_optim_r1, gan.d_optim]
+    # A resume without the flags keeps them; another kernel is refused in one line.
+    resumed = main_in_process(["--dataset", "anime", "--train", "--epoch", "5"], workdir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert checkpoints.step_of(checkpoints.latest(str(folder))) == 40
+    assert _levers(folder) == (4, 1.0, 2)
+    clash = main_in_process(["--dataset", "anime", "--train", "--epoch", "6", "--g_kernel", "5"],
+                            workdir)
+    assert clash.returncode == 2 and clash.stderr.strip().splitlines()[-1].startswith(
+        "error: ") and "g_kernel=4, not 5: pass --g_kernel 4" in clash.stderr, clash.stderr
+    grid_path = main_in_process(["--visualize"], workdir).stdout.strip().splitlines()[-1]
+    assert grid_path.startswith("samples/anime_8_16_16/grid_00040_seed")
+    assert imageio.imread(workdir / grid_path).std() > 5  # not a blank picture
 
 
 def test_a_new_run_beside_another_gets_folders_of_its_own(trained_run, tmp_path):
