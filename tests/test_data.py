@@ -152,6 +152,21 @@ def test_feed_yields_full_shuffled_batches_covering_every_image():
     assert len(set(first_epoch.tolist())) == 8  # two batches of one permutation: no repeats
 
 
+def test_feed_starts_no_autotuning_thread():
+    """The tuner's thread (nothing to tune in this feed) could hold Session.close for up to a
+    minute once the iterator was old (see make_dataset)."""
+    from tensorflow.core.framework import dataset_options_pb2
+
+    images = np.zeros((8, 2, 2, 1), np.uint8)
+    with tf.Graph().as_default() as graph:
+        data.make_dataset(data.TrainingData(images, None), batch_size=4, seed=0)
+    # The options as the runtime receives them: the graph's OptionsDataset node.
+    (node,) = [op for op in graph.get_operations() if op.type == "OptionsDataset"]
+    options = dataset_options_pb2.Options.FromString(node.get_attr("serialized_options"))
+    assert options.autotune_options.HasField("enabled")
+    assert not options.autotune_options.enabled
+
+
 # -- file names as users have them ----------------------------------------------------------------
 
 SHIFT_JIS_CAT = os.fsdecode("猫.jpg".encode("shift_jis"))  # not UTF-8: as a Windows zip unpacks
