@@ -150,6 +150,9 @@ class Work:
         if saved is None:
             write_json(self.path("setup.json"), wanted)
             return
+        # A setup recorded before an option existed was measured at that option's default.
+        defaults = vars(_parse(["--work", self.folder]))
+        saved = {key: saved.get(key, defaults[key]) for key in SETUP_KEYS}
         differ = [f"--{key} {saved[key]}" for key in SETUP_KEYS if saved[key] != wanted[key]]
         if differ:
             sys.exit(f"error: {self.folder} was measured with {', '.join(differ)}: pass the "
