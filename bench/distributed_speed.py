@@ -181,24 +181,34 @@ def _print_allreduce(reduced):
           f"{megabytes / 1e3 / max(full - latency, 1e-9):.2f} GB/s")
 
 
+def parse_work(parser, batch, size, faces, worker_main):
+    """Add the options the distributed benches share (the work's size, the precision, and the
+    hidden ones a worker process starts with) and parse; a worker process runs `worker_main`
+    and gets None."""
+    parser.add_argument("--batch", type=int, default=batch, help="images per worker per step")
+    parser.add_argument("--size", type=int, default=size, help="output size in pixels")
+    parser.add_argument("--faces", type=int, default=faces)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "auto"],
+                        help="auto: bf16 where the CPU has bfloat16 units")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--scratch", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(argparse.Namespace(**{**vars(args), "mode": args.worker}))
+        return None
+    return args
+
+
 def main():
     """Interleave the contenders and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="timed iterations per run")
-    parser.add_argument("--batch", type=int, default=16, help="images per worker per step")
-    parser.add_argument("--size", type=int, default=32, help="output size in pixels")
-    parser.add_argument("--faces", type=int, default=512)
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "auto"],
-                        help="auto: bf16 where the CPU has bfloat16 units")
     parser.add_argument("--no-allreduce", dest="allreduce", action="store_false",
                         help="skip the all-reduce timing")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--workers", default="1", help=argparse.SUPPRESS)
-    parser.add_argument("--scratch", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker_main(argparse.Namespace(**{**vars(args), "mode": args.worker}))
+    args = parse_work(parser, batch=16, size=32, faces=512, worker_main=worker_main)
+    if args is None:
         return
     import dcgan
 

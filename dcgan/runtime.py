@@ -12,6 +12,14 @@ a side effect of being imported:
 - The precision a run really computes in, resolved once per trainer or sampler: `auto` decided
   and said in one line, a bf16 that falls back to fp32 said too (`dcgan.precision` holds the
   rule).
+- Thread pools that follow each session's configuration. TensorFlow gives every CPU device of
+  a process one shared intra-op pool, sized by the first device it creates; building the
+  training graph's tf.data map traces a function, which starts the eager context with the
+  default configuration (every core) before the run's session exists, so `--intra_op_threads`
+  was ignored: "1 thread" computed on two (measured: two threads with equal CPU time, 1.8
+  cores busy per worker on a 2-core Xeon; bench/README.md). TF_OVERRIDE_GLOBAL_THREADPOOL=1,
+  TensorFlow's own switch, gives each session's devices the pool its ConfigProto asks for. It
+  is read once, when the process creates its first device, so `start` sets it before that.
 - A quiet start. TensorFlow's C++ libraries log a few lines while they load, before they have
   read TF_CPP_MIN_LOG_LEVEL: oneDNN's "custom operations are on" note (INFO, once from each of
   two libraries) and absl's "All log messages before absl::InitializeLog()" notice before each.
@@ -30,6 +38,9 @@ import threading
 
 from dcgan import precision
 
+# TensorFlow's switch that sizes each session's intra-op pool by its own ConfigProto instead of
+# by the process's first device (see the module docstring).
+OWN_THREAD_POOLS = "TF_OVERRIDE_GLOBAL_THREADPOOL"
 # Lines TensorFlow's libraries print while loading (see the module docstring).
 NATIVE_START_LINES = (b"absl::InitializeLog()", b"oneDNN custom operations are on",
                       b"cpu_feature_guard.cc", b"rebuild TensorFlow with the appropriate")
@@ -99,8 +110,10 @@ def start():
 
     The libraries' loading lines are dropped when TF_CPP_MIN_LOG_LEVEL hides INFO (the command
     line sets 2 unless --verbose). Safe to call any number of times: the second call finds
-    everything done.
+    everything done. Sets TF_OVERRIDE_GLOBAL_THREADPOOL=1 unless the environment sets it:
+    effective where no TensorFlow device exists yet in this process.
     """
+    os.environ.setdefault(OWN_THREAD_POOLS, "1")
     skip_keras()
     if "tensorflow" not in sys.modules and _hides_info():
         with dropped_lines(NATIVE_START_LINES):
