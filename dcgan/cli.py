@@ -142,8 +142,10 @@ flags.DEFINE_integer("g_steps", RUN.g_steps,
 flags.DEFINE_integer("seed", RUN.seed, "Random seed for a reproducible run or sample.")
 flags.DEFINE_integer("num_samples", RUN.num_samples, "Images in each sample grid.")
 flags.DEFINE_integer("gf_dim", NET.gf_dim, "Generator filters in the last deconvolution.")
-flags.DEFINE_integer("g_kernel", NET.g_kernel, "Kernel size of G's stride-2 deconvolutions: 5 "
-                     "(carpedm20's) or 4 (even overlap, against checkerboard patterns).")
+flags.DEFINE_integer("g_kernel", None, "Kernel size of G's stride-2 deconvolutions: 5 "
+                     "(carpedm20's) or 4 (even overlap, against checkerboard patterns); "
+                     "default: the --recipe's (" + ", ".join(
+                         f"{name} {side}" for name, side in recipes.G_KERNEL.items()) + ").")
 flags.DEFINE_integer("df_dim", NET.df_dim, "Discriminator filters in the first convolution.")
 flags.DEFINE_integer("gfc_dim", NET.gfc_dim, "Generator fully connected units (MNIST).")
 flags.DEFINE_integer("dfc_dim", NET.dfc_dim, "Discriminator fully connected units (MNIST).")

@@ -116,7 +116,7 @@ def from_flags(flags, present, resumed=None):
     require_positive(flags, "epoch", "batch_size", "z_dim", "gf_dim", "df_dim", "gfc_dim",
                      "dfc_dim", "sample_freq", "ckpt_freq", "max_to_keep")
     check_count(flags["num_samples"], "num_samples")
-    require(flags["g_kernel"] in G_KERNELS,
+    require(flags["g_kernel"] is None or flags["g_kernel"] in G_KERNELS,
             f"--g_kernel must be one of {', '.join(map(str, G_KERNELS))}, not {flags['g_kernel']}")
     require(flags["z_dist"] in latent.NAMES,
             f"--z_dist must be one of {', '.join(latent.NAMES)}, not {flags['z_dist']!r}")
@@ -144,6 +144,14 @@ def from_flags(flags, present, resumed=None):
     return run
 
 
+def _g_kernel(flags):
+    """--g_kernel, else (a new run not giving it) the one its --recipe picks; a resumed run's
+    flags carry its own."""
+    if flags["g_kernel"] is not None:
+        return flags["g_kernel"]
+    return recipes.G_KERNEL.get(flags.get("recipe") or recipes.DEFAULT, ModelConfig.g_kernel)
+
+
 def _network_and_crop(flags, present):
     """The ModelConfig the size and network flags build, and the (height, width) of the crop
     ((0, 0): none)."""
@@ -167,7 +175,7 @@ def _network_and_crop(flags, present):
                  "the crop is resized down, so make --image_size at least --output_size")
     model = ModelConfig(output_height=out_h, output_width=out_w, c_dim=1 if mnist else 3,
                         z_dim=flags["z_dim"], y_dim=MNIST_CLASSES if mnist else 0,
-                        gf_dim=flags["gf_dim"], g_kernel=flags["g_kernel"],
+                        gf_dim=flags["gf_dim"], g_kernel=_g_kernel(flags),
                         df_dim=flags["df_dim"],
                         gfc_dim=flags["gfc_dim"], dfc_dim=flags["dfc_dim"],
                         z_dist=flags["z_dist"])

@@ -83,6 +83,14 @@ def test_r1_flags_and_g_kernel_are_recorded_and_resolved():
     assert _settings().model.g_kernel == 5  # carpedm20's 5x5 unless asked
 
 
+def test_a_new_run_gets_its_recipes_kernel_unless_g_kernel_is_given():
+    assert recipes.G_KERNEL == {"carpedm20": 5, "fast": 4}  # every recipe picks one
+    assert _settings("--recipe", "carpedm20").model.g_kernel == 5
+    assert _settings("--recipe", "fast").model.g_kernel == 4
+    assert _settings("--recipe", "fast", "--g_kernel", "5").model.g_kernel == 5
+    assert _settings("--recipe", "carpedm20", "--g_kernel", "4").model.g_kernel == 4
+
+
 def test_run_json_records_the_recipe_and_its_values(tmp_path):
     run = _settings("--recipe", "fast", "--ema_start", "50",
                     "--checkpoint_dir", str(tmp_path))
