@@ -61,7 +61,9 @@ setup(
         # Kept so that older instructions (`pip install -e ".[export]"`) still work: the
         # export tools are in the base install now.
         "export": [],
-        "test": ["pytest>=8,<10", "ruff>=0.6"],
+        # pytest-xdist: the suite runs on two worker processes (tests/workers.py), about half
+        # the time of one on two cores.
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4", "ruff>=0.6"],
         # bench/train_speed.py's PyTorch reference only (the CPU wheel; never a CUDA build).
         "bench": ["torch==2.13.0"],
     },

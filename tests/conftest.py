@@ -2,20 +2,37 @@
 
 Each trained run is made once a session, in this process, and shared by every test that only
 reads it; a test that writes into a run's folders (samples, evaluations, caches) takes
-`own_trained_run`, a copy. The helpers the tests import live in tests/helpers.py.
+`own_trained_run`, a copy. The helpers the tests import live in tests/helpers.py; how the
+tests are spread over worker processes, in tests/workers.py.
 """
 
 import shutil
 
 import pytest
-import tensorflow  # noqa: F401  (with Keras, as a library user's process has it)
 from helpers import TINY_FLAGS, copy_photos, main_in_process, run_main
 
-from dcgan import checkpoints, runtime
+# The hooks that spread the tests over worker processes, as this conftest's own.
+from workers import hands_out_tests_only, pytest_cmdline_main
 
-runtime.start()  # graph mode, as every command-line mode runs
+__all__ = ["pytest_cmdline_main"]
 
 TRAINED_RUN = "anime_8_16_16"  # the run folder trained_run's flags make
+
+
+def pytest_configure(config):
+    """TensorFlow, with Keras as a library user's process has it, in graph mode as every
+    command-line mode runs: before any test module is imported, in each process that runs
+    tests (not in xdist's controller, whose TensorFlow's loading lines would end the report)."""
+    if hands_out_tests_only(config):
+        return
+    from dcgan import runtime
+
+    # An xdist worker's start-up output reaches the terminal: drop TensorFlow's loading lines,
+    # as the command line does (they were never checked here; test_console checks main.py's).
+    with runtime.dropped_lines(runtime.NATIVE_START_LINES):
+        import tensorflow  # noqa: F401
+
+        runtime.start()
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +81,8 @@ def own_trained_run(trained_run, tmp_path):
     """A copy of trained_run's working folder (pictures, checkpoints, samples, logs) in
     tmp_path/work, for a test that writes into it: (workdir, RunSettings) as trained_run's.
     A copy costs milliseconds; training again would cost the session's longest wait."""
+    from dcgan import checkpoints
+
     copy = tmp_path / "work"
     shutil.copytree(trained_run[0], copy, symlinks=True,
                     ignore=shutil.ignore_patterns(checkpoints.LOCK_FILE))
