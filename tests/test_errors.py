@@ -117,6 +117,8 @@ def _privileged_ports_bind():
 
 
 def test_serving_on_a_privileged_port_says_so(tmp_path):
+    """main.py --serve on port 80 without the privilege: status 2, one `error:` line naming
+    the port and --port, no traceback (test_serve's own start-up of the same check merged here)."""
     if _privileged_ports_bind():
         pytest.skip("this machine lets every user bind port 80")
     page = tmp_path / "export" / "anime_8_16_16" / "web"

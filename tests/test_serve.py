@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -238,19 +237,6 @@ def test_a_client_that_drips_its_headers_is_cut_off_at_the_deadline(tmp_path):
                 sock.sendall(bytes([byte]))
                 time.sleep(0.05)  # each byte well within any per-read timeout
         assert time.monotonic() - started < 3  # cut off at 1 s, not after the 100 bytes' 6 s
-
-
-def test_a_privileged_port_is_one_line(tmp_path):
-    if os.geteuid() == 0 and not shutil.which("setpriv"):
-        pytest.skip("running as root without util-linux setpriv: root may open port 80")
-    make_page(tmp_path)
-    prefix = ["setpriv", "--bounding-set", "-net_bind_service"] if os.geteuid() == 0 else []
-    result = subprocess.run([*prefix, sys.executable, str(MAIN), "--serve", "--port", "80",
-                             "--export_dir", str(tmp_path)], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 2, result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: port 80 ") and "--port" in last, result.stderr
 
 
 def test_a_client_that_never_reads_its_reply_is_cut_off_at_the_deadline(tmp_path):

@@ -4,7 +4,8 @@ The suite runs on WORKERS worker processes unless the command line says otherwis
 `-p no:xdist`, or `--pdb`) runs it in pytest's own process, as for debugging one test; `-n auto`
 makes one worker per core. Each test file goes whole to one worker (`--dist loadfile`), so a
 module-scoped fixture (a cluster's run, a served page, an export) is made once; each worker
-makes the session-scoped runs it needs itself.
+makes the session-scoped runs it needs itself, except those tests/shared_runs.py makes once for
+all workers.
 """
 
 import pytest
