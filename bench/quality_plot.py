@@ -40,6 +40,9 @@ def _parse(argv=None):
                         "folder's speed.json)")
     parser.add_argument("--precision", default="bf16", help="with --cpu: whose seconds per "
                         "iteration (bf16 or fp32)")
+    parser.add_argument("--rename", action="append", default=[], help="'FLAGS=>LEGEND': the "
+                        "legend of the contender trained with FLAGS (repeat it), e.g. for a "
+                        "curve whose flags meant something else when it was trained")
     return parser.parse_args(argv)
 
 
@@ -70,9 +73,10 @@ def _seconds_per_iteration(work, cpu, precision):
     return speeds
 
 
-def curves_to_plot(points, x_of):
+def curves_to_plot(points, x_of, legends=None):
     """[(legend, [(x, mean SWD)], [(x, one seed's SWD)])] per contender, in legend order;
-    `x_of(point)` gives a point's x or None to leave its contender out."""
+    `x_of(point)` gives a point's x or None to leave its contender out; `legends` maps a
+    contender's flags to the legend shown instead of them."""
     labels = {(p["faces"], p["flags"]): p for p in points}
     plotted = []
     for key, curve in sorted(mean_curves(points).items()):
@@ -80,7 +84,9 @@ def curves_to_plot(points, x_of):
         if x_of(sample) is None:
             continue
         scale = x_of({**sample, "step": 1})
-        legend = sample["flags"] if key[0] == "all" else f"{sample['flags']} ({key[0]} faces)"
+        legend = (legends or {}).get(sample["flags"], sample["flags"])
+        if key[0] != "all":
+            legend += f" ({key[0]} faces)"
         seeds = sorted({p["seed"] for p in points if (p["faces"], p["flags"]) == key})
         if len(seeds) > 1:
             legend += f", {len(seeds)} seeds"
@@ -161,7 +167,10 @@ def main(argv=None):
             return point["step"]
 
         x_title = "training steps (batch 64)"
-    plotted = curves_to_plot(points, x_of)
+    renames = [text.split("=>", 1) for text in args.rename]
+    if any(len(pair) != 2 for pair in renames):
+        sys.exit("error: --rename takes FLAGS=>LEGEND")
+    plotted = curves_to_plot(points, x_of, dict(renames))
     if not plotted:
         sys.exit("error: no contender has a speed recorded on that CPU")
     floor = points[0]["swd_floor_avg"]
