@@ -48,8 +48,8 @@ def _parse(argv=None):
 
 def _nice_top(value):
     """A round number at or above `value` for the end of an axis."""
+    scale = 10 ** (len(str(int(max(value, 1)))) - 1)
     for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        scale = 10 ** (len(str(int(max(value, 1)))) - 1)
         if value <= step * scale:
             return step * scale
     return value
@@ -83,14 +83,14 @@ def curves_to_plot(points, x_of, legends=None):
         sample = labels[key]
         if x_of(sample) is None:
             continue
-        scale = x_of({**sample, "step": 1})
         legend = (legends or {}).get(sample["flags"], sample["flags"])
         if key[0] != "all":
             legend += f" ({key[0]} faces)"
         seeds = sorted({p["seed"] for p in points if (p["faces"], p["flags"]) == key})
         if len(seeds) > 1:
             legend += f", {len(seeds)} seeds"
-        line = [(step * scale, values["swd_avg"]) for step, values in sorted(curve.items())]
+        line = [(x_of({**sample, "step": step}), values["swd_avg"])
+                for step, values in sorted(curve.items())]
         dots = [(x_of(p), p["swd_avg"]) for p in points if (p["faces"], p["flags"]) == key]
         plotted.append((legend, line, dots))
     return plotted

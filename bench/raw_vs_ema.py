@@ -14,11 +14,10 @@ import argparse
 import os
 
 import common  # noqa: F401  (the checkout's dcgan first)
-import numpy as np
 from common import print_table
 
-from dcgan import grids, latent, metrics
-from dcgan.evaluate import FAKE_Z_SEED, load_real_images, real_subset, set_size
+from dcgan import grids, metrics
+from dcgan.evaluate import FAKE_Z_SEED, evaluated_z, load_real_images, real_subset, set_size
 from dcgan.generator import Generator
 from dcgan.settings import load
 
@@ -42,9 +41,7 @@ def score(run, step, ema, real, eval_num, ndb_k):
     """(--evaluate's numbers, the samples) of checkpoint `step` of `run`, from the averaged
     weights (`ema` True) or the trained ones."""
     with Generator(run, checkpoint=step, ema=ema) as generator:
-        rng = np.random.default_rng(FAKE_Z_SEED)  # --evaluate's vectors (its seed 0)
-        z = latent.sample_z(rng, eval_num, generator.z_dim, generator.settings.model.z_dist)
-        fake = generator.images(z=z)
+        fake = generator.images(z=evaluated_z(generator.settings.model, eval_num))
     return metrics.evaluate_sets(fake, real, seed=0, ndb_k=ndb_k), fake
 
 

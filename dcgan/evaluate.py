@@ -63,6 +63,13 @@ def set_size(wanted, real_count, ndb_k, source):
     return size
 
 
+def evaluated_z(cfg, size, seed=0):
+    """The `size` latent vectors --evaluate --seed `seed` draws for the network `cfg`: the
+    same run to run, so scores of checkpoints compare like for like."""
+    return latent.sample_z(np.random.default_rng(seed + FAKE_Z_SEED), size, cfg.z_dim,
+                           cfg.z_dist)
+
+
 def real_subset(real, size, seed=FAKE_Z_SEED):
     """`2 * size` real images drawn without replacement (seeded), as one in-memory array."""
     chosen = np.sort(np.random.default_rng(seed).choice(len(real), 2 * size, replace=False))
@@ -109,7 +116,7 @@ def evaluate(settings, eval_num=None, eval_data=None, seed=0, checkpoint=None):
     size = set_size(eval_num or EVAL_NUM, len(real), settings.ndb_k, source)
     real = real_subset(real, size, seed + FAKE_Z_SEED)
     cfg = settings.model
-    z = latent.sample_z(np.random.default_rng(seed + FAKE_Z_SEED), size, cfg.z_dim, cfg.z_dist)
+    z = evaluated_z(cfg, size, seed)
     with Stages("evaluate", ["restore", "generate", "SWD", "NDB", "MS-SSIM"]) as stage:
         with Generator(settings, checkpoint=checkpoint) as generator:
             stage("generate")
@@ -157,8 +164,7 @@ class TrainingEvaluator:
         size = set_size(settings.eval_num or TRAIN_EVAL_NUM, len(training_images),
                         settings.ndb_k, settings.dataset_folder)
         self.real = real_subset(training_images, size)
-        self.z = latent.sample_z(np.random.default_rng(FAKE_Z_SEED), size, settings.model.z_dim,
-                                settings.model.z_dist)
+        self.z = evaluated_z(settings.model, size)
 
     def evaluate(self, session, sampler):
         """The metrics of `sampler`'s images in `session` against the fixed real subset."""
