@@ -20,7 +20,8 @@ scored by `main.py --evaluate` against the held-out faces (SWD, NDB/K, MS-SSIM b
 real-vs-real floors), with a grid of 64 samples by `main.py --visualize` (WORK/grids/).
 
 Speed is measured apart, on whatever CPU runs the script: each contender's seconds per
-iteration in interleaved turns (bench/train_speed.py's workers), fp32 and, where the CPU has
+iteration in interleaved turns (bench/train_speed.py's workers: the median over turns of each
+turn's mean, summaries included, as the command line's loop pays), fp32 and, where the CPU has
 bfloat16 units, bf16. The combined table turns each CPU's speed into the step reached at 10
 and 20 minutes and interpolates the curve's scores there. `--precisions fp32,bf16` trains every
 contender in both precisions and compares the curves at equal steps (with two seeds, against
@@ -52,7 +53,7 @@ import subprocess
 import sys
 import time
 
-from common import REPO, cpu_model, face_names, link_faces, machine_line, median, scratch_folder
+from common import REPO, cpu_model, face_names, link_faces, machine_line, scratch_folder
 from quality_tables import print_tables
 
 from dcgan import checkpoint_files
@@ -390,7 +391,7 @@ def speed_names(contenders):
 def measure_speed(work, args, dataset, contenders):
     """Each contender's seconds per iteration on this CPU, in interleaved turns (the workers
     of bench/train_speed.py), recorded in WORK/speed.json under the CPU's name."""
-    from train_speed import contender_processes, take_turns  # numpy and the workers: only here
+    from train_speed import contender_processes, paced, take_turns  # the workers: only here
 
     speeds = work.speeds()
     names = speed_names(contenders)
@@ -407,12 +408,13 @@ def measure_speed(work, args, dataset, contenders):
                  for index, (name, (label, precision)) in enumerate(names.items())}
         with contender_processes(flags, argparse.Namespace(warmup=args.speed_warmup),
                                  scratch) as connections:
-            times = take_turns(connections, args.speed_turns, 1,
+            turns = take_turns(connections, args.speed_turns, 1,
                                args.speed_seconds / args.speed_turns)
-    mine.update({name: {"s_per_iteration": median([wall for wall, _ in pairs]),
-                        "cpu_s_per_iteration": median([cpu for _, cpu in pairs]),
-                        "iterations": len(pairs), "measured": time.strftime("%Y-%m-%d %H:%M"),
-                        "machine": machine_line()} for name, pairs in times.items()})
+    for name, its_turns in turns.items():
+        wall, cpu = paced(its_turns)
+        mine[name] = {"s_per_iteration": wall, "cpu_s_per_iteration": cpu,
+                      "iterations": sum(map(len, its_turns)),
+                      "measured": time.strftime("%Y-%m-%d %H:%M"), "machine": machine_line()}
     write_json(work.path("speed.json"), {**speeds, cpu_model(): mine})
 
 

@@ -13,7 +13,8 @@ what that change buys; `tf-bf16-noremap` is our bf16 iteration without Grappler'
 `--distribute multi_worker` runs bf16 (`dcgan/distribute.py` says why). The matmul peaks are
 measured in the same run, with both frameworks, and the best is the peak the utilisation is
 taken against. bench/quality.py times its contenders (the Trainer of a set of `main.py
---train` flags) through the same workers (`contender_processes`, `take_turns`).
+--train` flags, with its TensorBoard summaries, as a step of the command line's loop) through
+the same workers (`contender_processes`, `take_turns`, `paced`).
 Needs `pip install torch==2.13.0` for the PyTorch reference (the CPU wheel; benchmark only).
 """
 
@@ -132,12 +133,20 @@ def _best_rate(work, reps):
 
 def _flags_contender(flags):
     """The project's Trainer of `main.py --train FLAGS` (a quality contender, bench/quality.py);
-    returns (iteration(), None): no matmul peak."""
+    returns (iteration(), None): no matmul peak.
+
+    An iteration is a step of `Trainer._loop`: with a summary writer (into the run's scratch log
+    folder), so every SUMMARY_EVERY-th step also computes and writes the TensorBoard summaries,
+    as the command line's training does; bench/quality.py turns these seconds into the steps a
+    user trains in a given time."""
+    import tensorflow as tf
+
     trainer, session = common.flags_trainer(flags)
+    writer = tf.compat.v1.summary.FileWriter(trainer.settings.run_log_dir)
     step = [0]
 
     def iteration():
-        trainer.step(session, step[0], None)
+        trainer.step(session, step[0], writer)
         step[0] += 1
 
     return iteration, None
@@ -207,16 +216,38 @@ def contender_processes(contenders, args, scratch):
 
 def take_turns(connections, rounds, count, seconds=0.0, between_rounds=None):
     """`rounds` rounds in which each contender in turn trains at least `count` iterations and
-    for at least `seconds`; `between_rounds(index)` runs after each. Returns {name: [(wall,
-    CPU seconds), ...]}, one pair per iteration."""
-    times = {name: [] for name in connections}
+    for at least `seconds`; `between_rounds(index)` runs after each. Returns {name: [turn, ...]}:
+    each turn a list of (wall, CPU seconds) pairs, one per iteration (`every_iteration`
+    flattens them)."""
+    turns = {name: [] for name in connections}
     for round_index in range(rounds):
         for name, connection in connections.items():
             connection.send(("iterate", count, seconds))
-            times[name] += connection.recv()
+            turns[name].append(connection.recv())
         if between_rounds:
             between_rounds(round_index)
-    return times
+    return turns
+
+
+def every_iteration(turns):
+    """{name: [(wall, CPU seconds), ...]} of every iteration, from take_turns' turns."""
+    return {name: [pair for turn in its_turns for pair in turn] for name, its_turns in
+            turns.items()}
+
+
+def paced(turns):
+    """(wall, CPU) seconds per iteration of a contender's turns as a long run sees them: the
+    median over turns of each turn's mean (its iterations' total time / their count).
+
+    A median of single iterations leaves out the slower ones that a long run pays for too
+    (step times are skewed to the right: p90 0.52 s against a median of 0.34 s in a quiet
+    run). Beside `main.py --train` of the same flags in one quiet run on the
+    2-core Xeon (bf16, `--recipe fast --g_kernel 4`), it said 0.294 s where the command line
+    took 0.326-0.350 s a step; this says 0.334 (bench/README.md). The median over turns still
+    drops a turn that the shared machine disturbed."""
+    means = [(sum(wall for wall, _ in turn) / len(turn), sum(cpu for _, cpu in turn) / len(turn))
+             for turn in turns]
+    return median([wall for wall, _ in means]), median([cpu for _, cpu in means])
 
 
 def _parse():
@@ -255,8 +286,8 @@ def main():
                             connection.send(("matmul", dtype, 5))
                             peaks[(name.split("-")[0], dtype)] = connection.recv()
 
-            times = take_turns(connections, args.rounds, args.per_round,
-                               between_rounds=measure_peaks)
+            times = every_iteration(take_turns(connections, args.rounds, args.per_round,
+                                               between_rounds=measure_peaks))
     _report(args, times, peaks,
             ModelConfig(output_height=args.output_size, output_width=args.output_size))
     print(machine_line())
