@@ -139,9 +139,9 @@ def _flags_contender(flags):
     folder), so every SUMMARY_EVERY-th step also computes and writes the TensorBoard summaries,
     as the command line's training does; bench/quality.py turns these seconds into the steps a
     user trains in a given time."""
-    import tensorflow as tf
+    trainer, session = common.flags_trainer(flags)  # loads TensorFlow as main.py does
+    import tensorflow as tf  # so only after: a first import here would load Keras and its lines
 
-    trainer, session = common.flags_trainer(flags)
     writer = tf.compat.v1.summary.FileWriter(trainer.settings.run_log_dir)
     step = [0]
 
