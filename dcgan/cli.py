@@ -38,7 +38,7 @@ RUN, NET, PICTURES, BUDGET = RunSettings, ModelConfig, VisualizeOptions, Budget
 def _from_recipe(knob):
     """Help text for a training choice whose default is the recipe's value."""
     value = recipes.RECIPES[recipes.DEFAULT][knob]
-    return f"(default: the --recipe's; {recipes.DEFAULT}'s is {value!r})"
+    return f"(default: the recipe's; the default {recipes.DEFAULT}'s is {value!r})"
 
 
 # carpedm20's flags, under their names.
@@ -236,9 +236,11 @@ flags.DEFINE_string(
 # Training choices beyond carpedm20's flags; a --recipe sets them all.
 flags.DEFINE_string(
     "recipe",
-    RUN.recipe,
+    None,
     "Named set of training choices: " + ", ".join(recipes.RECIPES) + " (carpedm20: exactly "
-    "carpedm20's training); flags given with it override its values.",
+    f"carpedm20's training); flags given with it override its values. Default: "
+    f"{recipes.DEFAULT} for pictures, {recipes.DIGITS_DEFAULT} for --dataset mnist; a resumed "
+    "run keeps its own.",
 )
 flags.DEFINE_float("d_learning_rate", RUN.d_learning_rate,
                    "Adam learning rate of D (default: --learning_rate, else the recipe's).")

@@ -133,6 +133,7 @@ def from_flags(flags, present, resumed=None):
     dataset = flags["dataset"]
     check_folder_name(dataset, "dataset", "--data_dir")
     check_folder_name(flags.get("name"), "name", "--checkpoint_dir")
+    flags = {**flags, "recipe": flags.get("recipe") or recipes.default_for(dataset == MNIST)}
     model, crop = _network_and_crop(flags, present)
     names = {f.name for f in dataclasses.fields(RunSettings)} - {"model", "dataset"}
     values = {name: flags[name] for name in names - set(recipes.KNOBS) if name in flags}
@@ -145,11 +146,11 @@ def from_flags(flags, present, resumed=None):
 
 
 def _g_kernel(flags):
-    """--g_kernel, else (a new run not giving it) the one its --recipe picks; a resumed run's
+    """--g_kernel, else (a new run not giving it) the one its recipe picks; a resumed run's
     flags carry its own."""
     if flags["g_kernel"] is not None:
         return flags["g_kernel"]
-    return recipes.G_KERNEL.get(flags.get("recipe") or recipes.DEFAULT, ModelConfig.g_kernel)
+    return recipes.G_KERNEL.get(flags["recipe"], ModelConfig.g_kernel)
 
 
 def _network_and_crop(flags, present):

@@ -13,9 +13,11 @@ from dcgan.errors import UsageError, require
 
 CARPEDM20 = "carpedm20"
 FAST = "fast"
-# The command line's recipe. To be chosen from bench/quality_budget.py's numbers (quiet machine,
-# bench/README.md); until they are taken it stays carpedm20's, i.e. today's behaviour.
-DEFAULT = CARPEDM20
+# The recipe a new run gets without --recipe, chosen from learning curves (bench/README.md):
+# `fast` for pictures; carpedm20's for MNIST's small conditional network, where `fast` drew
+# worse digits that followed their labels less (README command 1's 390 steps, side by side).
+DEFAULT = FAST
+DIGITS_DEFAULT = CARPEDM20
 
 # What DiffAugment can do to D's inputs, in the order they are applied (as in Zhao et al.).
 AUGMENT_POLICIES = ("color", "translation", "cutout")
@@ -28,9 +30,10 @@ RECIPES = {
     CARPEDM20: {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 2e-4,
                 "beta1": 0.5, "g_steps": 2, "ema": 0.0, "ema_start": 0,
                 "label_smoothing": 1.0, "augment": "", "r1_gamma": 0.0, "r1_every": 16},
-    # PROVISIONAL, not measured yet: one G update (more iterations per minute), a faster G
-    # (TTUR), EMA of G from step 500, real target 0.9, DiffAugment translation + color; R1
-    # off until the learning curves (issue 27) say otherwise.
+    # The default for pictures: one G update (more iterations per minute), a faster G (TTUR),
+    # EMA of G from step 500, real target 0.9, DiffAugment translation + color, no R1 (it
+    # steadied the curve but blurred the faces), 4x4 G kernels (G_KERNEL). bench/README.md has
+    # the learning curves against carpedm20's.
     FAST: {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 4e-4,
            "beta1": 0.5, "g_steps": 1, "ema": 0.999, "ema_start": 500,
            "label_smoothing": 0.9, "augment": "color,translation", "r1_gamma": 0.0,
@@ -43,6 +46,12 @@ KNOBS = tuple(RECIPES[CARPEDM20])
 # SWD 37.1 vs 53.3 at 2,000 steps, no white holes) at 0.8x the time per iteration.
 G_KERNEL = {CARPEDM20: 5, FAST: 4}
 NET_RATES = ("d_learning_rate", "g_learning_rate")
+
+
+def default_for(digits):
+    """The recipe a new run gets without --recipe: DIGITS_DEFAULT for MNIST's conditional
+    network (`digits` true), DEFAULT for pictures."""
+    return DIGITS_DEFAULT if digits else DEFAULT
 
 
 def parse_augment(text):

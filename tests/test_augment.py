@@ -134,7 +134,7 @@ def test_a_tiny_run_trains_with_every_policy_and_samples_without_them(tmp_path):
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "checkpoints" / "anime_8_16_16"
     saved = json.loads((folder / "run.json").read_text())
-    assert saved["augment"] == "color,translation,cutout" and saved["recipe"] == "carpedm20"
+    assert saved["augment"] == "color,translation,cutout" and saved["recipe"] == recipes.DEFAULT
     run = settings.load(folder).replace(checkpoint_dir=str(tmp_path / "checkpoints"))
     with TrainedGenerator(run) as generator:
         assert not _augment_ops(generator.graph)

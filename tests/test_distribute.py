@@ -18,7 +18,6 @@ import tensorflow as tf
 from helpers import (
     MAIN,
     TINY_FLAGS,
-    carpedm20,
     copy_faces,
     flag_values,
     main_in_process,
@@ -26,7 +25,7 @@ from helpers import (
 )
 from test_cli import assert_one_line_exit_2
 
-from dcgan import checkpoints, cluster, model, ops, outputs
+from dcgan import checkpoints, cluster, model, ops, outputs, recipes
 from dcgan.errors import UsageError
 from dcgan.network import ModelConfig
 from dcgan.settings import RunSettings
@@ -37,10 +36,10 @@ RUN = "anime_8_16_16"
 
 def tiny_settings(workdir, **changes):
     """The TINY_FLAGS run (96 -> 16 px, batch 8) on `workdir`/data/anime, at the default
-    precision (bf16 on CPUs with bfloat16 units)."""
+    precision (bf16 on CPUs with bfloat16 units) and recipe, as main.py builds it."""
     values = dict(dataset="anime", crop_height=96, crop_width=96,
                   model=ModelConfig(output_height=16, output_width=16, z_dim=16, gf_dim=8,
-                                    df_dim=8),
+                                    df_dim=8, g_kernel=recipes.G_KERNEL[recipes.DEFAULT]),
                   data_dir=str(workdir / "data"), checkpoint_dir=str(workdir / "checkpoints"),
                   sample_dir=str(workdir / "samples"), tensorboard_dir=str(workdir / "logs"),
                   batch_size=8, num_samples=12, seed=3)
@@ -188,19 +187,21 @@ def mirrored(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mirrored_fp32(tmp_path_factory):
-    """mirrored_trainer in fp32, for exact arithmetic."""
+    """mirrored_trainer in fp32 and without DiffAugment, for exact arithmetic (the augment's
+    random draws would differ in the session that checks it)."""
     trainer, session = mirrored_trainer(tmp_path_factory.mktemp("mirrored_fp32"),
-                                        precision="fp32")
+                                        precision="fp32", augment="")
     yield trainer, session
     session.close()
 
 
-def d_gradients_on_one_device(cfg, values, halves):
-    """d(d_loss)/d(D's variables) on one device, with `values` loaded, for each (real, z)."""
+def d_gradients_on_one_device(run, values, halves):
+    """d(d_loss)/d(D's variables) of `run`'s network and training choices on one device, with
+    `values` loaded, for each (real, z)."""
     graph = tf.Graph()
     with graph.as_default():
         real = tf1.placeholder(tf.float32, [None, 16, 16, 3])
-        gan = model.DCGAN(cfg, real, choices=carpedm20())
+        gan = model.DCGAN(run.model, real, choices=run.choices)
         variables = model.scoped_variables(model.DISCRIMINATOR_SCOPE,
                                            tf1.GraphKeys.TRAINABLE_VARIABLES)
         gradients = tf.gradients(gan.d_loss, variables)
@@ -213,8 +214,8 @@ def d_gradients_on_one_device(cfg, values, halves):
 
 
 def test_mirrored_step_applies_the_mean_of_the_replicas_gradients(mirrored_fp32):
-    """Pins fp32: the expectation is computed in a separate fp32 session, and the check is
-    exact up to float32 round-off."""
+    """Pins fp32 and no DiffAugment: the expectation is computed in a separate fp32 session,
+    and the check is exact up to float32 round-off."""
     trainer, session = mirrored_fp32
     gan, variables = trainer.graph.gan, trainer.graph.variables
     before = session.run(variables)
@@ -224,7 +225,7 @@ def test_mirrored_step_applies_the_mean_of_the_replicas_gradients(mirrored_fp32)
     # Replica r trained on the r-th half of the batch with its own z; the same loss on one
     # device with the same weights gives each replica's gradient exactly.
     halves = [(fetched["real"][:4], fetched["z"][0]), (fetched["real"][4:], fetched["z"][1])]
-    per_replica = d_gradients_on_one_device(trainer.settings.model, before, halves)
+    per_replica = d_gradients_on_one_device(trainer.settings, before, halves)
     assert not np.allclose(per_replica[0]["discriminator/d_h0_conv/w"],
                            per_replica[1]["discriminator/d_h0_conv/w"])  # the halves differ
     beta1 = trainer.settings.beta1

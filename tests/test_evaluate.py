@@ -30,13 +30,13 @@ EVAL_FLAGS = ["--eval_num", "32", "--ndb_k", "8"]
 
 @pytest.fixture(scope="module")
 def ema_run(tmp_path_factory):
-    """A tiny anime run trained 16 steps with --ema 0.9 and an evaluation every 8 steps
-    (in-process: its files, numbers and log lines are what the tests read)."""
+    """A tiny anime run trained 16 steps with --ema 0.9 from step 0 and an evaluation every 8
+    steps (in-process: its files, numbers and log lines are what the tests read)."""
     work = tmp_path_factory.mktemp("ema")
     copy_photos(work / "data" / "anime", 64)
     result = main_in_process(["--dataset", "anime", "--train", "--epoch", "2", "--seed", "1",
-                              "--ema", "0.9", "--eval_freq", "8", *EVAL_FLAGS, *TINY_FLAGS],
-                             work)
+                              "--ema", "0.9", "--ema_start", "0", "--eval_freq", "8",
+                              *EVAL_FLAGS, *TINY_FLAGS], work)
     assert result.returncode == 0, result.stderr
     run = settings.load(work / "checkpoints" / "anime_8_16_16")
     return work, run.replace(checkpoint_dir=str(work / "checkpoints")), result.stderr
@@ -96,7 +96,8 @@ def test_evaluate_against_another_folder(own_trained_run, tmp_path):
     result = main_in_process(["--evaluate", "--eval_data", str(other), "--ndb_k", "4"], work)
     assert result.returncode == 0, result.stderr
     saved = json.loads((work / result.stdout.strip().splitlines()[-1]).read_text())
-    assert saved["n"] == 20 and saved["ema"] is False and saved["real_images"] == str(other)
+    # The default recipe keeps an EMA of G, and --evaluate scores it.
+    assert saved["n"] == 20 and saved["ema"] is True and saved["real_images"] == str(other)
 
 
 def test_evaluate_reads_names_that_are_not_utf8_and_caches_in_cache_dir(own_trained_run,
@@ -156,7 +157,7 @@ def test_too_few_real_images_for_the_bins_is_one_line(own_trained_run):
 
 
 def test_ema_cannot_be_switched_on_when_resuming(trained_run):
-    _, run = trained_run
+    run = trained_run[1].replace(ema=0.0)  # as a run trained the carpedm20 way
     with pytest.raises(UsageError, match="--ema"):
         runs.check_compatible(run, run.replace(ema=0.999))
     with pytest.raises(UsageError, match="without --ema"):

@@ -1,5 +1,6 @@
 """The Python API (`from dcgan import Generator`) on real trained runs, called as a user would."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,8 @@ def test_a_run_found_by_folder_name_dataset_or_newest_draws_the_same_pictures(tr
             Generator(workdir / "checkpoints" / "anime_8_16_16"), Generator(run)]
     try:
         pictures = [generator.images(seeds=[5, 6]) for generator in ways]
-        assert all(generator.step == 32 and not generator.ema for generator in ways)
+        # The default recipe keeps an EMA of G, and a Generator draws from it.
+        assert all(generator.step == 32 and generator.ema for generator in ways)
         assert ways[0].shape == (SIZE, SIZE, 3) and ways[0].z_dim == 16 and ways[0].labels == 0
     finally:
         for generator in ways:
@@ -126,14 +128,19 @@ def test_bad_runs_are_one_clear_error(trained_run, tmp_path, monkeypatch):
     _refused(r"no trained checkpoint of mnist in checkpoints/", dataset="mnist")
     _refused(r"is a run of anime, not mnist", run="anime_8_16_16", dataset="mnist")
     _refused(r"no checkpoint 20 in .*\(16, 32\)", checkpoint=20)
-    _refused(r"trained without --ema", ema=True)
     _refused(r"precision must be one of", precision="fp16")
     # A run folder whose checkpoints are gone.
     empty = tmp_path / "checkpoints" / "empty"
     empty.mkdir(parents=True)
     shutil.copy(workdir / "checkpoints" / "anime_8_16_16" / "run.json", empty)
+    # A run trained without an EMA (as `--recipe carpedm20` trains) has no averages to draw.
+    plain = tmp_path / "checkpoints" / "plain"
+    shutil.copytree(workdir / "checkpoints" / "anime_8_16_16", plain)
+    saved = json.loads((plain / "run.json").read_text())
+    (plain / "run.json").write_text(json.dumps({**saved, "ema": 0.0, "ema_start": 0}))
     before = files_under(tmp_path)
     _refused(r"no checkpoint in .*empty/: train first", run=empty)
+    _refused(r"trained without --ema", run=plain, ema=True)
     assert files_under(tmp_path) == before
 
 

@@ -89,13 +89,14 @@ def _flag_table_defaults():
 
 def _defaults_declared_elsewhere():
     """The defaults of flags whose absl default is None because the value is settled later:
-    the default recipe's training choices (each net's rate falls back to --learning_rate, as
-    the table says), --eval_num's and --output_size's constants."""
+    the default recipe and its training choices (each net's rate is the table's words),
+    --eval_num's and --output_size's constants."""
     from dcgan import flag_checks, recipes, settings
 
     recipe = recipes.RECIPES[recipes.DEFAULT]
     return {**{knob: value for knob, value in recipe.items() if knob not in recipes.NET_RATES},
-            "eval_num": settings.EVAL_NUM, "output_size": flag_checks.DEFAULT_OUTPUT_SIZE}
+            "recipe": recipes.DEFAULT, "eval_num": settings.EVAL_NUM,
+            "output_size": flag_checks.DEFAULT_OUTPUT_SIZE}
 
 
 def test_docs_flags_md_names_every_flag_and_its_default():
@@ -119,10 +120,11 @@ def test_docs_flags_md_names_every_flag_and_its_default():
         else:
             assert written == str(default), f"docs/flags.md: --{name} {written!r}, not {default!r}"
     # The two defaults that differ by case name both of their values.
-    from dcgan import data, flag_checks, settings
+    from dcgan import data, flag_checks, recipes, settings
 
     assert documented["output_size"][0] == \
         f"{flag_checks.DEFAULT_OUTPUT_SIZE} (MNIST {data.MNIST_SIZE})"
+    assert documented["recipe"][0] == f"`{recipes.DEFAULT}` (`{recipes.DIGITS_DEFAULT}` for MNIST)"
     assert documented["eval_num"][0] == \
         f"0 ({settings.EVAL_NUM} for `--evaluate`, {settings.TRAIN_EVAL_NUM} in training)"
 

@@ -10,7 +10,7 @@ from helpers import carpedm20, run_main
 from test_cli import assert_one_line_exit_2
 from test_model import CFG, real_batch
 
-from dcgan import cli, model, recipes, settings
+from dcgan import cli, model, recipes, runs, settings
 from dcgan.errors import UsageError
 
 tf1 = tf.compat.v1
@@ -29,10 +29,32 @@ def _knobs(run):
     return {knob: getattr(run, knob) for knob in recipes.KNOBS}
 
 
-def test_the_default_recipe_is_carpedm20s_training():
+def test_the_default_recipe_is_fast_for_pictures_and_carpedm20s_for_digits():
     run = _settings()
-    assert run.recipe == "carpedm20" and _knobs(run) == CARPEDM20
+    assert run.recipe == "fast" and _knobs(run) == recipes.RECIPES["fast"]
+    assert run.model.g_kernel == 4
+    digits = cli.training_settings(["--dataset", "mnist"])
+    assert digits.recipe == "carpedm20" and _knobs(digits) == CARPEDM20
+    assert digits.model.g_kernel == 5
     assert _knobs(_settings("--recipe", "carpedm20")) == CARPEDM20
+
+
+def test_a_resumed_run_keeps_its_recipe_and_kernel_without_recipe(tmp_path):
+    """A run trained the carpedm20 way (as every picture run was before `fast` became the
+    default) goes on the carpedm20 way when resumed without --recipe."""
+    old = _settings("--recipe", "carpedm20", "--checkpoint_dir", str(tmp_path))
+    settings.save(old)
+    cli.FLAGS.unparse_flags()
+    try:  # the flags `main.py --train --dataset anime --checkpoint_dir ... --name RUN` parse to
+        cli.FLAGS(["main.py", "--train", "--dataset", "anime", "--checkpoint_dir", str(tmp_path),
+                   "--name", old.run_name])
+        values = cli.FLAGS.flag_values_dict()
+        present = {name for name in values if cli.FLAGS[name].present}
+    finally:
+        cli.FLAGS.unparse_flags()
+    resumed, saved = runs.training_run(values, present)
+    assert saved is not None and resumed.recipe == "carpedm20"
+    assert _knobs(resumed) == CARPEDM20 and resumed.model.g_kernel == 5
 
 
 def test_flags_given_override_the_recipe():
@@ -53,7 +75,7 @@ def test_flags_given_override_the_recipe():
     (["--augment", "flip"], "unknown policy 'flip'"),
     (["--label_smoothing", "1.5"], "--label_smoothing"),
     (["--label_smoothing", "0"], "--label_smoothing"),
-    (["--ema_start", "100"], "--ema_start needs an EMA"),
+    (["--recipe", "carpedm20", "--ema_start", "100"], "--ema_start needs an EMA"),
     (["--ema", "0.99", "--ema_start", "-1"], "--ema_start must be 0 or more"),
     (["--d_learning_rate", "0"], "--d_learning_rate must be a positive number"),
     (["--recipe", "fast", "--g_learning_rate", "-1"], "--g_learning_rate must be a positive"),
@@ -80,7 +102,7 @@ def test_r1_flags_and_g_kernel_are_recorded_and_resolved():
     run = _settings("--recipe", "fast", "--r1_gamma", "0.5", "--r1_every", "4", "--g_kernel", "4")
     assert (run.r1_gamma, run.r1_every, run.model.g_kernel) == (0.5, 4, 4)
     assert run.to_dict()["model"]["g_kernel"] == 4 and run.choices["r1_gamma"] == 0.5
-    assert _settings().model.g_kernel == 5  # carpedm20's 5x5 unless asked
+    assert _settings("--recipe", "carpedm20").model.g_kernel == 5  # carpedm20's 5x5
 
 
 def test_a_new_run_gets_its_recipes_kernel_unless_g_kernel_is_given():

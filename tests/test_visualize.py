@@ -171,7 +171,7 @@ def test_best_of_n_keeps_the_images_d_scores_highest(trained_run, tmp_path, caps
     rejected = [scores[s] for s in seeds.tolist() if s not in kept_seeds]
     assert len(set(kept_seeds)) == 6 and min(kept) >= max(rejected)
     assert kept == sorted(kept, reverse=True)  # best first
-    assert max(scores.values()) - min(scores.values()) > 1e-4  # D does tell them apart
+    assert len(set(scores.values())) == len(scores)  # no ties: the order is D's own
     rows = list(csv.DictReader(table.open(), delimiter="\t"))
     assert len(rows) == 24 and [int(r["seed"]) for r in rows[:6]] == kept_seeds
     # A kept file is exactly the image of its seed.
