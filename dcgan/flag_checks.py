@@ -133,7 +133,8 @@ def from_flags(flags, present, resumed=None):
     dataset = flags["dataset"]
     check_folder_name(dataset, "dataset", "--data_dir")
     check_folder_name(flags.get("name"), "name", "--checkpoint_dir")
-    flags = {**flags, "recipe": flags.get("recipe") or recipes.default_for(dataset == MNIST)}
+    if flags.get("recipe") is None:  # not given: the default for this kind of data
+        flags = {**flags, "recipe": recipes.default_for(dataset == MNIST)}
     model, crop = _network_and_crop(flags, present)
     names = {f.name for f in dataclasses.fields(RunSettings)} - {"model", "dataset"}
     values = {name: flags[name] for name in names - set(recipes.KNOBS) if name in flags}

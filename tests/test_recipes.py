@@ -72,6 +72,7 @@ def test_flags_given_override_the_recipe():
 
 @pytest.mark.parametrize("args, words", [
     (["--recipe", "slow"], "--recipe must be one of carpedm20, fast"),
+    (["--recipe", ""], "--recipe must be one of carpedm20, fast"),
     (["--augment", "flip"], "unknown policy 'flip'"),
     (["--label_smoothing", "1.5"], "--label_smoothing"),
     (["--label_smoothing", "0"], "--label_smoothing"),
