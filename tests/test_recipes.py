@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import carpedm20, run_main
+from helpers import carpedm20, flag_values, run_main
 from test_cli import assert_one_line_exit_2
 from test_model import CFG, real_batch
 
@@ -44,15 +44,8 @@ def test_a_resumed_run_keeps_its_recipe_and_kernel_without_recipe(tmp_path):
     default) goes on the carpedm20 way when resumed without --recipe."""
     old = _settings("--recipe", "carpedm20", "--checkpoint_dir", str(tmp_path))
     settings.save(old)
-    cli.FLAGS.unparse_flags()
-    try:  # the flags `main.py --train --dataset anime --checkpoint_dir ... --name RUN` parse to
-        cli.FLAGS(["main.py", "--train", "--dataset", "anime", "--checkpoint_dir", str(tmp_path),
-                   "--name", old.run_name])
-        values = cli.FLAGS.flag_values_dict()
-        present = {name for name in values if cli.FLAGS[name].present}
-    finally:
-        cli.FLAGS.unparse_flags()
-    resumed, saved = runs.training_run(values, present)
+    resumed, saved = runs.training_run(*flag_values(
+        train=True, dataset="anime", checkpoint_dir=str(tmp_path), name=old.run_name))
     assert saved is not None and resumed.recipe == "carpedm20"
     assert _knobs(resumed) == CARPEDM20 and resumed.model.g_kernel == 5
 
