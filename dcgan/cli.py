@@ -264,6 +264,9 @@ _define_choice(flags.DEFINE_float, "r1_gamma",
                "Weight of a lazy R1 penalty on D's gradients at real images, e.g. 1 (0: off)")
 _define_choice(flags.DEFINE_integer, "r1_every",
                "D steps between R1 steps (lazy regularisation; each counts this many times)")
+_define_choice(flags.DEFINE_integer, "lr_half_life",
+               "Steps both Adam rates hold, after which they halve every as many steps (0: "
+               "constant rates)")
 flags.DEFINE_string("distribute", RUN.distribute, "Train on several devices: none, mirrored (the "
                     "local GPUs, or --devices) or multi_worker (the cluster in TF_CONFIG).")
 flags.DEFINE_string("devices", RUN.devices, "--distribute mirrored: devices to use, e.g. "
@@ -305,7 +308,8 @@ HELP_GROUPS = (
      ("epoch", "steps", "minutes")),
     ("--train: optimisation (--recipe sets the rest unless given)",
      ("recipe", "learning_rate", "d_learning_rate", "g_learning_rate", "beta1", "g_steps",
-      "ema", "ema_start", "label_smoothing", "augment", "r1_gamma", "r1_every", "seed")),
+      "ema", "ema_start", "label_smoothing", "augment", "r1_gamma", "r1_every", "lr_half_life",
+      "seed")),
     ("--train: network (a resumed run keeps its own)", ("z_dim", "z_dist", "gf_dim", "g_kernel",
                                                         "df_dim", "gfc_dim", "dfc_dim",
                                                         "init_from")),

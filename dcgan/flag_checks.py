@@ -97,6 +97,8 @@ def check_choices(run, given):
     require(0.0 <= run.ema < 1.0, f"--ema must be a decay in [0, 1) such as 0.999 (0: off), "
             f"not {run.ema}")
     require(run.ema_start >= 0, f"--ema_start must be 0 or more steps, not {run.ema_start}")
+    require(run.lr_half_life >= 0, "--lr_half_life must be 0 (constant rates) or more steps, "
+            f"such as 1500, not {run.lr_half_life}")
     require(run.ema or "ema_start" not in given,
             "--ema_start needs an EMA: add --ema 0.999 (or a recipe with one)")
     require(math.isfinite(run.r1_gamma) and run.r1_gamma >= 0,

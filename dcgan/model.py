@@ -224,6 +224,7 @@ class DCGAN:
     rates and `beta1` their momentum, `label_smoothing` is D's target for real images, `ema` and
     `ema_start` the EMA's decay and first step, and `augment` names the DiffAugment policies
     applied to every image D sees in training (`dcgan.augment`; the samplers never).
+    `lr_half_life` > 0 decays both rates with the step (`rate_decay`).
     `r1_gamma` > 0 adds `d_optim_r1`, the D update whose loss `d_loss_r1` adds the lazy R1
     penalty (`r1_penalty`, weighted gamma * `r1_every`), for the trainer to run in place of
     `d_optim` every `r1_every` steps; with 0 the graph is the plain one. No default is applied
@@ -270,13 +271,14 @@ class DCGAN:
 
         self.global_step = tf1.train.get_or_create_global_step()
         beta1, ema_decay = choices["beta1"], choices["ema"]
+        decay = rate_decay(self.global_step, choices["lr_half_life"])
         d_optims = self._adam_steps([_per_replica(loss, replicas) for loss in d_losses],
-                                    DISCRIMINATOR_SCOPE, choices["d_learning_rate"], beta1,
-                                    self.global_step)
+                                    DISCRIMINATOR_SCOPE, choices["d_learning_rate"] * decay,
+                                    beta1, self.global_step)
         # `d_optim_r1` (None without R1) replaces `d_optim` on every r1_every-th step.
         self.d_optim, self.d_optim_r1 = [*d_optims, None][:2]
         [self.g_optim] = self._adam_steps([_per_replica(self.g_loss, replicas)], GENERATOR_SCOPE,
-                                          choices["g_learning_rate"], beta1)
+                                          choices["g_learning_rate"] * decay, beta1)
         self.sampler = Sampler(cfg, ema=ema_decay > 0)
         self.raw_sampler = self.sampler
         if ema_decay > 0:
@@ -296,6 +298,20 @@ class DCGAN:
         with tf.control_dependencies(updates):
             return [optimizer.minimize(loss, var_list=variables, global_step=global_step)
                     for loss in losses]
+
+
+def rate_decay(global_step, half_life):
+    """The factor on both nets' Adam rates at `global_step`: 1 for the first `half_life` steps,
+    then halving every `half_life` steps (a float32 tensor); the number 1 when `half_life` is 0,
+    so a run with constant rates builds exactly the graph it always had.
+
+    A schedule of the step alone, not of the run's length, so a resumed, extended or
+    `--minutes` run decays the same way.
+    """
+    if not half_life:
+        return 1.0
+    halvings = tf.maximum(tf.cast(global_step, tf.float32) / half_life - 1.0, 0.0)
+    return tf.pow(0.5, halvings)
 
 
 def r1_penalty(real_logits, seen_real, weight):

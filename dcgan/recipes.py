@@ -2,7 +2,8 @@
 
 A recipe fixes how the network is trained (carpedm20's linear-projection G, batch norm, sigmoid
 cross-entropy stay as they are): the Adam rates of D and G, beta1, the G updates per D update,
-the EMA of G, one-sided label smoothing, DiffAugment and the lazy R1 penalty on D. It also picks
+the EMA of G, one-sided label smoothing, DiffAugment, the lazy R1 penalty on D and the rates'
+decay (`lr_half_life`). It also picks
 the one network option that keeps carpedm20's shape, the side of G's stride-2 deconvolution
 kernels (`G_KERNEL`), for new runs that do not give `--g_kernel`.
 A flag given on the command line overrides its recipe's value; `run.json` records the recipe's
@@ -29,7 +30,8 @@ RECIPES = {
     # update, no EMA, no label smoothing, no augmentation, no R1 penalty.
     CARPEDM20: {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 2e-4,
                 "beta1": 0.5, "g_steps": 2, "ema": 0.0, "ema_start": 0,
-                "label_smoothing": 1.0, "augment": "", "r1_gamma": 0.0, "r1_every": 16},
+                "label_smoothing": 1.0, "augment": "", "r1_gamma": 0.0, "r1_every": 16,
+                "lr_half_life": 0},
     # The default for pictures: one G update (more iterations per minute), a faster G (TTUR),
     # EMA of G from step 500, real target 0.9, DiffAugment translation + color, no R1 (it
     # steadied the curve but blurred the faces), 4x4 G kernels (G_KERNEL). bench/README.md has
@@ -37,7 +39,7 @@ RECIPES = {
     FAST: {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 4e-4,
            "beta1": 0.5, "g_steps": 1, "ema": 0.999, "ema_start": 500,
            "label_smoothing": 0.9, "augment": "color,translation", "r1_gamma": 0.0,
-           "r1_every": 16},
+           "r1_every": 16, "lr_half_life": 0},
 }
 KNOBS = tuple(RECIPES[CARPEDM20])
 # The kernel side of G's stride-2 deconvolutions a new run gets from its recipe (a network

@@ -59,6 +59,7 @@ class RunSettings:
     augment: str = None  # DiffAugment policies of D's inputs, comma-separated; "": none
     r1_gamma: float = None  # weight of the R1 penalty on D's real-image gradients; 0: none
     r1_every: int = None  # D steps between lazy R1 steps (each weighted this many times)
+    lr_half_life: int = None  # steps the Adam rates hold, then halve every as many; 0: constant
     train_size: int = 0  # 0: every image, each epoch
     seed: int = None
     sample_freq: int = 100
@@ -154,6 +155,7 @@ class RunSettings:
         _refuse_unknown(values)
         values = _fields_of(cls, values)
         values.setdefault("recipe", recipes.CARPEDM20)  # saved before recipes: carpedm20's
+        values.setdefault("lr_half_life", 0)  # saved before the rates could decay: constant
         model = ModelConfig(**_fields_of(ModelConfig, values["model"]))
         values["model"] = model
         if old_spec is not None:

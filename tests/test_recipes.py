@@ -17,7 +17,7 @@ tf1 = tf.compat.v1
 # carpedm20/DCGAN-tensorflow's training, written out (not read from the recipe table).
 CARPEDM20 = {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 2e-4,
              "beta1": 0.5, "g_steps": 2, "ema": 0.0, "ema_start": 0, "label_smoothing": 1.0,
-             "augment": "", "r1_gamma": 0.0, "r1_every": 16}
+             "augment": "", "r1_gamma": 0.0, "r1_every": 16, "lr_half_life": 0}
 
 
 def _settings(*args):
@@ -71,6 +71,7 @@ def test_flags_given_override_the_recipe():
     (["--label_smoothing", "0"], "--label_smoothing"),
     (["--recipe", "carpedm20", "--ema_start", "100"], "--ema_start needs an EMA"),
     (["--ema", "0.99", "--ema_start", "-1"], "--ema_start must be 0 or more"),
+    (["--lr_half_life", "-1"], "--lr_half_life must be 0 .constant rates. or more steps"),
     (["--d_learning_rate", "0"], "--d_learning_rate must be a positive number"),
     (["--recipe", "fast", "--g_learning_rate", "-1"], "--g_learning_rate must be a positive"),
     (["--r1_gamma", "-1"], "--r1_gamma must be 0 .off. or a positive weight"),
@@ -167,6 +168,36 @@ def test_each_optimizer_takes_its_own_learning_rate():
             d_step = _largest_change(session, d_vars, gan.d_optim)
             g_step = _largest_change(session, g_vars, gan.g_optim)
     np.testing.assert_allclose([d_step, g_step], [1e-3, 1e-5], rtol=0.02)
+
+
+def test_the_rates_hold_for_a_half_life_then_halve_every_half_life():
+    half_life = 4
+    with tf.Graph().as_default():
+        tf1.set_random_seed(3)
+        gan = model.DCGAN(CFG, tf.constant(real_batch(8)),
+                          choices=carpedm20(d_learning_rate=1e-3, g_learning_rate=1e-4,
+                                            lr_half_life=half_life))
+        trainable = tf1.GraphKeys.TRAINABLE_VARIABLES
+        d_vars = model.scoped_variables(model.DISCRIMINATOR_SCOPE, trainable)
+        g_vars = model.scoped_variables(model.GENERATOR_SCOPE, trainable)
+        with tf1.Session() as session:
+            steps = []
+            # Adam's first step moves every weight with a clear gradient by its rate, so a
+            # fresh start at each global step shows the rate there.
+            for step in (0, half_life, 2 * half_life, 3 * half_life + half_life // 2):
+                session.run(tf1.global_variables_initializer())
+                gan.global_step.load(step, session)
+                g_step = _largest_change(session, g_vars, gan.g_optim)
+                steps.append((_largest_change(session, d_vars, gan.d_optim), g_step))
+    factors = [1.0, 1.0, 0.5, 0.5 ** 2.5]
+    np.testing.assert_allclose(steps, [(1e-3 * f, 1e-4 * f) for f in factors], rtol=0.02)
+
+
+def test_constant_rates_build_the_graph_they_always_did():
+    with tf.Graph().as_default() as graph:
+        model.DCGAN(CFG, tf.constant(real_batch(8)), choices=carpedm20())
+        nodes = {node.op for node in graph.as_graph_def().node}
+    assert "Pow" not in nodes
 
 
 def test_the_ema_copies_the_generator_until_its_start_step():
