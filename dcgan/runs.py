@@ -208,7 +208,7 @@ def training_run(flags, present):
     if saved is not None:
         check_compatible(saved, run)
     if "init_from" in present:
-        run = transfer.resolve(flags, run, saved)
+        run = transfer.resolve(flags, present, run, saved)
     return run, saved
 
 

@@ -89,14 +89,21 @@ def network_names(reader_shapes):
                   and not any(part in name for part in _NOT_NETWORK))
 
 
-def resolve(flags, run, saved):
+def resolve(flags, present, run, saved):
     """`run` (the settings `dcgan.runs.training_run` built) with `init_from` the source
     checkpoint's path, after every check that --init_from may start it: the source is a
     trained run of the same network, readable, and `run` is new (see `check_new_run`). Raises
-    UsageError before anything is written."""
+    UsageError before anything is written.
+
+    The kernel side of G's deconvolutions is the source's unless --g_kernel is given
+    (`present` names the flags given): it is the one network setting a recipe picks, so a
+    source trained under another recipe (a 5x5 carpedm20 run) would otherwise be refused.
+    """
     given = flags["init_from"]
     source, path = source_of(given, flags["checkpoint_dir"])
     run = run.replace(init_from=path)
+    if "g_kernel" not in present:
+        run = run.replace(model=dataclasses.replace(run.model, g_kernel=source.model.g_kernel))
     check_new_run(run, saved)
     check_same_network(source, run, given)
     check_readable(path, given)

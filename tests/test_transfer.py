@@ -98,6 +98,7 @@ def test_the_command_trains_from_step_0_records_the_source_and_resumes(trained_r
     (["--gf_dim", "16"], "gf_dim=8, not 16: pass --gf_dim 8"),
     (["--z_dim", "32"], "z_dim=16, not 32: pass --z_dim 16"),
     (["--output_size", "32"], "output_height=16, not 32"),
+    (["--g_kernel", "5"], "g_kernel=4, not 5: pass --g_kernel 4"),
 ])
 def test_another_network_is_refused_in_one_line_before_anything_is_written(
         trained_run, small_workdir, monkeypatch, flags, named):
@@ -107,6 +108,19 @@ def test_another_network_is_refused_in_one_line_before_anything_is_written(
     line = refusal(["--dataset", "small", "--train", "--init_from", source.run_checkpoint_dir,
                     *TINY_FLAGS, *flags])  # the last value of a flag given twice wins
     assert named in line
+    assert not (small_workdir / "checkpoints").exists()
+
+
+def test_a_source_keeps_its_kernel_under_a_recipe_that_picks_another(trained_run,
+                                                                      small_workdir):
+    """The source trained with the default recipe's 4x4 kernels; `--recipe carpedm20` (whose
+    new runs get 5x5) without --g_kernel starts from it with 4x4 instead of being refused."""
+    _, source = trained_run
+    assert source.model.g_kernel == 4
+    values, present = flag_values(dataset="small", init_from=source.run_checkpoint_dir,
+                                  recipe="carpedm20", **TINY, **_folders(small_workdir))
+    run, _ = runs.training_run(values, present)
+    assert (run.recipe, run.model.g_kernel) == ("carpedm20", 4)
     assert not (small_workdir / "checkpoints").exists()
 
 
