@@ -118,20 +118,22 @@ def scratch_faces(scratch, count, size):
     return load_folder(folder, ImageSpec(size, size, 3), progress=False)
 
 
-def project_trainer(scratch, precision, batch_size, size, intra=0, inter=0):
+def project_trainer(scratch, precision, batch_size, size, intra=0, inter=0, recipe=None):
     """The project's real Trainer on the scratch faces, and an initialised session for it.
 
-    It trains carpedm20's recipe (1 D + 2 G updates, 5x5 kernels), not the command line's
-    default: the iteration bench/torch_dcgan.py reproduces and the engine benches' figures
-    (issue 20) were taken on."""
+    It trains `recipe` with the G kernels that recipe picks; by default carpedm20's (1 D + 2 G
+    updates, 5x5 kernels), not the command line's default: the iteration bench/torch_dcgan.py
+    reproduces and the engine benches' figures (issue 20) were taken on."""
     from dcgan import outputs, recipes
     from dcgan.network import ModelConfig
     from dcgan.settings import RunSettings
     from dcgan.train import Trainer
 
+    recipe = recipe or recipes.CARPEDM20
     settings = RunSettings.create(
-        recipe=recipes.CARPEDM20, dataset="faces",
-        model=ModelConfig(output_height=size, output_width=size),
+        recipe=recipe, dataset="faces",
+        model=ModelConfig(output_height=size, output_width=size,
+                          g_kernel=recipes.G_KERNEL[recipe]),
         data_dir=os.path.join(scratch, "data"),
         checkpoint_dir=os.path.join(scratch, f"checkpoints_{precision}"),
         sample_dir=os.path.join(scratch, "samples"), tensorboard_dir=os.path.join(scratch, "logs"),

@@ -3,8 +3,10 @@
     python bench/profile_step.py                      # fp32, 48x48, batch 64
     python bench/profile_step.py --precision bf16 --iterations 3
     python bench/profile_step.py --sampler            # the sampler alone (generation)
+    python bench/profile_step.py --recipe fast        # the default recipe's iteration
 
-Runs the project's real training iteration (1 D + 2 G updates) with full tracing and sums each
+Runs the project's real training iteration (carpedm20's 1 D + 2 G updates, or `--recipe`'s)
+with full tracing and sums each
 op type's compute time over the traced runs (ops on two threads overlap, so the column can add
 up to more than the wall time). Casts show what the bf16 rewrite adds. `--sampler` traces the
 sampler (batch-norm moving averages, no training) on a batch of latent vectors instead.
@@ -26,6 +28,8 @@ def _parse():
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--sampler", action="store_true", help="trace generation, not training")
+    parser.add_argument("--recipe", default="carpedm20", choices=("carpedm20", "fast"),
+                        help="the training recipe (and its G kernels) whose iteration is traced")
     return parser.parse_args()
 
 
@@ -56,7 +60,7 @@ def main():
     with scratch_folder("profile_step") as scratch:
         scratch_faces(scratch, 640, args.output_size)
         trainer, session = project_trainer(scratch, args.precision, args.batch_size,
-                                           args.output_size)
+                                           args.output_size, recipe=args.recipe)
         gan = trainer.graph.gan
         for step in range(2):
             trainer.step(session, step, None)
@@ -80,9 +84,9 @@ def main():
     rows = [[name, f"{seconds / args.iterations:.4f}", f"{100 * seconds / total:.1f}%"]
             for name, seconds in per_type.most_common(args.top)]
     unit = "sampler batch" if args.sampler else "iteration"
-    print(f"\n{args.precision}, {args.output_size}x{args.output_size}, batch {args.batch_size}, "
-          f"per {unit}: {wall / args.iterations:.3f} s traced (tracing adds overhead); op time "
-          f"summed {total / args.iterations:.3f} s")
+    print(f"\n{args.recipe}, {args.precision}, {args.output_size}x{args.output_size}, "
+          f"batch {args.batch_size}, per {unit}: {wall / args.iterations:.3f} s traced "
+          f"(tracing adds overhead); op time summed {total / args.iterations:.3f} s")
     print_table(["op type", f"s per {unit}", "share"], rows)
     print(machine_line())
 
