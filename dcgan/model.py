@@ -274,11 +274,12 @@ class DCGAN:
         decay = rate_decay(self.global_step, choices["lr_half_life"])
         d_optims = self._adam_steps([_per_replica(loss, replicas) for loss in d_losses],
                                     DISCRIMINATOR_SCOPE, choices["d_learning_rate"] * decay,
-                                    beta1, self.global_step)
+                                    beta1, self.global_step, replicas)
         # `d_optim_r1` (None without R1) replaces `d_optim` on every r1_every-th step.
         self.d_optim, self.d_optim_r1 = [*d_optims, None][:2]
         [self.g_optim] = self._adam_steps([_per_replica(self.g_loss, replicas)], GENERATOR_SCOPE,
-                                          choices["g_learning_rate"] * decay, beta1)
+                                          choices["g_learning_rate"] * decay, beta1,
+                                          replicas=replicas)
         self.sampler = Sampler(cfg, ema=ema_decay > 0)
         self.raw_sampler = self.sampler
         if ema_decay > 0:
@@ -287,17 +288,41 @@ class DCGAN:
                 self.g_optim = ema_update(ema_decay, self.global_step, choices["ema_start"])
 
     @staticmethod
-    def _adam_steps(losses, scope, learning_rate, beta1, global_step=None):
+    def _adam_steps(losses, scope, learning_rate, beta1, global_step=None, replicas=1):
         """One Adam update op of the `scope` network per loss, all sharing one optimizer's
-        moments (so a lazy R1 step continues the plain steps' Adam state)."""
+        moments (so a lazy R1 step continues the plain steps' Adam state). With several
+        replicas of a bf16 graph their gradients are all-reduced in bf16 (`Bf16WireAdam`)."""
         # Each network's batch-norm moving averages advance only with its own update, by the
         # statistics of its first call in the graph (D's on the real batch).
         updates = ops.update_moving_statistics(scope + "/")
-        optimizer = tf1.train.AdamOptimizer(learning_rate, beta1=beta1, name=f"Adam_{scope}")
+        adam = Bf16WireAdam if replicas > 1 and ops.building_for_bf16() else \
+            tf1.train.AdamOptimizer
+        optimizer = adam(learning_rate, beta1=beta1, name=f"Adam_{scope}")
         variables = scoped_variables(scope, tf1.GraphKeys.TRAINABLE_VARIABLES)
         with tf.control_dependencies(updates):
             return [optimizer.minimize(loss, var_list=variables, global_step=global_step)
                     for loss in losses]
+
+
+class Bf16WireAdam(tf1.train.AdamOptimizer):
+    """Adam whose cross-replica all-reduce carries the gradients in bf16: half the bytes of
+    fp32 on the wire, the cost that bounds a multi-worker step (bench/README.md, Several
+    workers). The moments and weights stay fp32.
+
+    Under the bf16 rewrite the weight gradients are computed in bf16 already (the rewrite casts
+    them to fp32 for Adam), so the cast loses nothing but the rounding of their sum; the
+    all-reduce of a tf.compat.v1 optimizer happens inside `apply_gradients` (its
+    `_distributed_apply`), so the cast goes in before it and the way back after it.
+    """
+
+    def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+        """`AdamOptimizer.apply_gradients` of the gradients cast to bf16."""
+        wire = [(None if grad is None else tf.cast(grad, tf.bfloat16), var)
+                for grad, var in grads_and_vars]
+        return super().apply_gradients(wire, global_step, name)
+
+    def _resource_apply_dense(self, grad, var):
+        return super()._resource_apply_dense(tf.cast(grad, var.dtype.base_dtype), var)
 
 
 def rate_decay(global_step, half_life):

@@ -151,6 +151,11 @@ def built_for(precision):
         _building_for_bf16 = previous
 
 
+def building_for_bf16():
+    """Whether the layers being built are for a bf16 session (inside `built_for("bf16")`)."""
+    return _building_for_bf16
+
+
 def fp32_edge(x):
     """`x` (float32), behind a barrier that the oneDNN bf16 rewrite does not paint through when
     the graph is built for bf16 (`built_for`); `x` itself otherwise.

@@ -361,9 +361,14 @@ def test_a_multi_worker_update_runs_one_packed_all_reduce_of_its_gradients(tmp_p
         with graph.graph.as_default():
             trainable = model.scoped_variables(scope, tf1.GraphKeys.TRAINABLE_VARIABLES)
         moved = [s for s in statistics if s.name.startswith(scope + "/") and s.replica == 0]
-        sizes = sorted(op.inputs[0].shape.num_elements() for op in collectives_run_by(update))
-        assert sizes == sorted([sum(v.shape.num_elements() for v in trainable),
-                                sum(s.value.shape.num_elements() for s in moved)]), scope
+        reduced = {op.inputs[0].shape.num_elements(): op.get_attr("T")
+                   for op in collectives_run_by(update)}
+        gradients = sum(v.shape.num_elements() for v in trainable)
+        assert sorted(reduced) == sorted(
+            [gradients, sum(s.value.shape.num_elements() for s in moved)]), scope
+        # A bf16 run sends its gradients in bf16 (half the bytes); the statistics stay fp32.
+        wire = tf.bfloat16 if trainer.settings.precision == "bf16" else tf.float32
+        assert reduced[gradients] == wire and tf.float32 in reduced.values(), scope
     assert [op.inputs[0].shape.num_elements() for op in collectives_run_by(graph.agreement)] \
         == [2]
 
