@@ -7,8 +7,10 @@ Each contender lives in its own process (so PyTorch's OpenMP threads never spin 
 TensorFlow's) and they take turns, a few iterations each per round (A B C D A B C D ...). Our
 side is the real `dcgan.train.Trainer` iteration (1 D + 2 G updates, losses fetched in the same
 run) fed by the real input pipeline from a scratch folder of the shared faces; the reference is
-bench/torch_dcgan.py (channels_last; autocast for bf16). `tf-bf16-native` is our bf16 iteration
-with oneDNN's own weight-gradient kernels everywhere (no `ops.matmul_filter_gradients`), to show
+bench/torch_dcgan.py (channels_last; autocast for bf16). `tf-fp32-default` / `tf-bf16-default`
+time the command line's default recipe (`fast`: 1 D + 1 G update, 4x4 G kernels).
+`tf-bf16-native` is our bf16 iteration with oneDNN's own weight-gradient kernels everywhere (no
+`ops.matmul_filter_gradients`), to show
 what that change buys; `tf-bf16-noremap` is our bf16 iteration without Grappler's remapper, as
 `--distribute multi_worker` runs bf16 (`dcgan/distribute.py` says why). The matmul peaks are
 measured in the same run, with both frameworks, and the best is the peak the utilisation is
@@ -45,9 +47,12 @@ def _tf_contender(precision, args, scratch, variant=None):
         _remapper_off()
 
     tf1 = tf.compat.v1
+    from dcgan import recipes
+
+    recipe = recipes.DEFAULT if variant == "default" else None  # else carpedm20's
     trainer, session = common.project_trainer(scratch, precision, args.batch_size,
                                               args.output_size, args.intra_op_threads,
-                                              args.inter_op_threads)
+                                              args.inter_op_threads, recipe)
     settings = trainer.settings
     step = [0]
 
@@ -260,7 +265,8 @@ def _parse():
     parser.add_argument("--faces", type=int, default=1280, help="real faces fed to training")
     parser.add_argument("--intra_op_threads", type=int, default=0)
     parser.add_argument("--inter_op_threads", type=int, default=0)
-    parser.add_argument("--only", default="tf-fp32,tf-bf16,tf-bf16-native,torch-fp32,torch-bf16",
+    parser.add_argument("--only", default="tf-fp32,tf-bf16,tf-fp32-default,tf-bf16-default,"
+                        "torch-fp32,torch-bf16",
                         help="comma-separated contenders")
     return parser.parse_args()
 
@@ -311,9 +317,11 @@ def _report(args, times, peaks, cfg):
         seconds = median([wall for wall, _ in pairs])
         cpu_seconds = median([cpu for _, cpu in pairs])
         dtype = name.split("-")[1]
-        rate = gflop / seconds
-        table.append([name, f"{seconds:.3f}", f"{args.batch_size / seconds:.1f}", f"{rate:.0f}",
-                      f"{100 * rate / peak[dtype]:.0f}%" if dtype in peak else "-",
+        # The FLOPs are carpedm20's iteration's; the default recipe's is other work.
+        rate = None if name.endswith("-default") else gflop / seconds
+        table.append([name, f"{seconds:.3f}", f"{args.batch_size / seconds:.1f}",
+                      f"{rate:.0f}" if rate else "-",
+                      f"{100 * rate / peak[dtype]:.0f}%" if rate and dtype in peak else "-",
                       f"{reference / seconds:.2f}x" if reference else "-",
                       f"{torch_bf16 / seconds:.2f}x" if torch_bf16 else "-",
                       f"{cpu_seconds:.2f}", len(pairs)])
@@ -321,6 +329,9 @@ def _report(args, times, peaks, cfg):
           f"{args.per_round}):")
     print_table(["contender", "s/iteration", "img/s", "GFLOP/s", "of matmul peak",
                  "vs torch-fp32", "vs torch-bf16", "CPU s/iteration", "n"], table)
+    print("(tf-*-default: the command line's default recipe, 1 D + 1 G update with 4x4 G "
+          "kernels, DiffAugment and the EMA: other work than torch's carpedm20 iteration, so its "
+          "ratios say what a user's step costs against the reference's step.)")
     print("(ratios are of wall-time medians. CPU s = the process's CPU time per iteration, "
           "a steadier measure of work on a loaded machine; it includes OpenMP threads "
           "spin-waiting, which inflates PyTorch's.)")
