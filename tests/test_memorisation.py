@@ -6,7 +6,7 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
-from helpers import copy_photos, photo_arrays, run_main
+from helpers import copy_photos, main_in_process, photo_arrays, run_main
 
 from dcgan import memorisation
 from dcgan.grids import GAP
@@ -65,8 +65,11 @@ def test_the_grid_puts_each_sample_left_of_its_neighbour():
     assert not np.any(unused)  # the two unused pairs stay black
 
 
-def test_evaluate_reports_the_check_and_draws_the_closest_samples(trained_run, tmp_path):
-    workdir, _ = trained_run
+def test_evaluate_reports_the_check_and_draws_the_closest_samples(own_trained_run, tmp_path):
+    """The first evaluation through main.py (the suite's one successful --evaluate there: exit
+    status 0, the report on stdout), the held-out one in-process (its record is the subject).
+    A copy of the run: evaluating writes a record beside its checkpoints."""
+    workdir, _ = own_trained_run
     args = ["--evaluate", "--eval_num", "32", "--ndb_k", "8", "--sample_dir", str(tmp_path)]
     result = run_main(args, workdir)
     assert result.returncode == 0, result.stderr
@@ -80,7 +83,7 @@ def test_evaluate_reports_the_check_and_draws_the_closest_samples(trained_run, t
     assert grid.shape == (4 * 18 - GAP, 8 * 18 - GAP, 3)  # 16 pairs of 16 px pictures
     # Against a held-out folder: its pictures are the real side of the comparison.
     held_out = copy_photos(tmp_path / "held_out", 64, start=200)
-    with_folder = run_main([*args, "--eval_data", str(held_out)], workdir)
+    with_folder = main_in_process([*args, "--eval_data", str(held_out)], workdir)
     assert with_folder.returncode == 0, with_folder.stderr
     record = json.loads(Path(with_folder.stdout.split()[-1]).read_text())
     assert record["nearest_held_out"] == "held-out folder"
