@@ -1,17 +1,16 @@
 """Shared fixtures: a folder of real pictures and tiny trained runs; TensorFlow in graph mode.
 
-Each trained run is made once a session and shared by every test that only reads it; a test
-that writes into a run's folders (samples, evaluations, caches) takes `own_trained_run`, a copy.
-`trained_run` is made in each worker process that needs it (tests write into its folder beside
-the readers); `mnist_run` and `lever_run`, which no test writes into, once for all workers
-(tests/shared_runs.py). The helpers the tests import live in tests/helpers.py; how the tests
-are spread over worker processes, in tests/workers.py.
+Each trained run is made once a session, for all worker processes (tests/shared_runs.py), and
+shared by every test that only reads it; a test that writes into a run's folders (samples,
+evaluations, caches) takes `own_trained_run`, a copy of `trained_run`'s, or copies the run
+itself. The helpers the tests import live in tests/helpers.py; how the tests are spread over
+worker processes, in tests/workers.py.
 """
 
 import shutil
 
 import pytest
-from helpers import TINY_FLAGS, copy_photos, main_in_process, run_main
+from helpers import TINY_FLAGS, main_in_process, run_main
 from shared_runs import shared_training
 
 # The hooks that spread the tests over worker processes, as this conftest's own.
@@ -38,14 +37,6 @@ def pytest_configure(config):
         runtime.start()
 
 
-@pytest.fixture(scope="session")
-def anime_workdir(tmp_path_factory):
-    """A working folder with data/anime holding 64 real pictures (package photos)."""
-    work = tmp_path_factory.mktemp("work")
-    copy_photos(work / "data" / "anime", 64)
-    return work
-
-
 def _settings_in(workdir):
     """The RunSettings of trained_run's run in `workdir`, its folders there, sampling at the
     default precision."""
@@ -63,20 +54,22 @@ def _settings_in(workdir):
 
 
 @pytest.fixture(scope="session")
-def trained_run(anime_workdir):
-    """A tiny anime run trained for 32 steps in `anime_workdir` (96 -> 16 px).
+def trained_run(tmp_path_factory):
+    """A tiny anime run trained for 32 steps (96 -> 16 px) in a working folder whose data/anime
+    holds 64 real pictures (package photos).
 
     32 steps is about where the sampler's batch-norm moving averages have caught up and its
     pictures stop being flat grey.
 
-    Returns (workdir, RunSettings). Tests that only read the checkpoint share it. Trained
-    in-process: the files are what the tests read.
+    Returns (workdir, RunSettings). Tests only read it (one that writes takes
+    `own_trained_run`). Trained in-process (the files are what the tests read), once for all
+    workers (tests/shared_runs.py).
     """
-    result = main_in_process(["--dataset", "anime", "--train", "--epoch", "4", "--sample_freq",
-                              "16", "--ckpt_freq", "16", "--seed", "1", *TINY_FLAGS],
-                             anime_workdir)
-    assert result.returncode == 0, result.stderr
-    return anime_workdir, _settings_in(anime_workdir)
+    workdir, _ = shared_training(
+        tmp_path_factory, "trained",
+        ["--dataset", "anime", "--train", "--epoch", "4", "--sample_freq", "16", "--ckpt_freq",
+         "16", "--seed", "1", *TINY_FLAGS], main_in_process, photos=64)
+    return workdir, _settings_in(workdir)
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from dcgan.web.serve import make_server
 LOAD_LINES = ("absl::InitializeLog()", "oneDNN custom operations are on")
 
 
-def test_tensorflow_loads_quietly_unless_verbose(trained_run):
-    workdir, _ = trained_run
+def test_tensorflow_loads_quietly_unless_verbose(own_trained_run):
+    workdir, _ = own_trained_run  # a copy: --visualize writes its grids into the run's samples
     args = ["--visualize", "--num_samples", "2"]
     quiet = run_main(args, workdir, env={"TF_ENABLE_ONEDNN_OPTS": "1"})
     assert quiet.returncode == 0, quiet.stderr

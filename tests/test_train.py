@@ -45,8 +45,9 @@ def _tiles(grid, count, cols, size):
                      (grids.tile_origin(index, (size, size), cols) for index in range(count))])
 
 
-def test_reals_and_sample_grids_show_16px_pictures_enlarged_to_64px(trained_run, monkeypatch):
-    workdir, run = trained_run
+def test_reals_and_sample_grids_show_16px_pictures_enlarged_to_64px(own_trained_run,
+                                                                   monkeypatch):
+    workdir, run = own_trained_run  # a copy: loading the pictures writes their cache in data/
     samples = workdir / "samples" / "anime_8_16_16"
     # 12 pictures (--num_samples) of 16 px, 3 rows of 4, each tile 4x larger, 2 px apart.
     shape = (3 * 64 + 2 * GAP, 4 * 64 + 3 * GAP, 3)
@@ -188,8 +189,8 @@ def test_a_stop_signal_finishes_the_step_saves_and_exits_zero(signum, tmp_path):
     assert 10 <= step < 200 and f"stopped at step {step}" in rest
 
 
-def test_visualize_writes_a_grid_of_the_newest_run(trained_run):
-    workdir, _ = trained_run
+def test_visualize_writes_a_grid_of_the_newest_run(own_trained_run):
+    workdir, _ = own_trained_run  # a copy: the grid goes into the run's samples
     result = main_in_process(["--visualize"], workdir)
     assert result.returncode == 0, result.stderr
     path = workdir / result.stdout.strip().splitlines()[-1]
