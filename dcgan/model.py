@@ -274,7 +274,7 @@ class DCGAN:
         decay = rate_decay(self.global_step, choices["lr_half_life"])
         d_optims = self._adam_steps([_per_replica(loss, replicas) for loss in d_losses],
                                     DISCRIMINATOR_SCOPE, choices["d_learning_rate"] * decay,
-                                    beta1, self.global_step, replicas)
+                                    beta1, self.global_step, replicas=replicas)
         # `d_optim_r1` (None without R1) replaces `d_optim` on every r1_every-th step.
         self.d_optim, self.d_optim_r1 = [*d_optims, None][:2]
         [self.g_optim] = self._adam_steps([_per_replica(self.g_loss, replicas)], GENERATOR_SCOPE,

@@ -1,11 +1,11 @@
 """Training recipes: named sets of training choices (`--recipe`), and the DiffAugment policy names.
 
 A recipe fixes how the network is trained (carpedm20's linear-projection G, batch norm, sigmoid
-cross-entropy stay as they are): the Adam rates of D and G, beta1, the G updates per D update,
-the EMA of G, one-sided label smoothing, DiffAugment, the lazy R1 penalty on D and the rates'
-decay (`lr_half_life`). It also picks
-the one network option that keeps carpedm20's shape, the side of G's stride-2 deconvolution
-kernels (`G_KERNEL`), for new runs that do not give `--g_kernel`.
+cross-entropy stay as they are): the Adam rates of D and G and their decay (`lr_half_life`),
+beta1, the G updates per D update, the EMA of G, one-sided label smoothing, DiffAugment and the
+lazy R1 penalty on D. It also picks the one network option that keeps carpedm20's shape, the
+side of G's stride-2 deconvolution kernels (`G_KERNEL`), for new runs that do not give
+`--g_kernel`.
 A flag given on the command line overrides its recipe's value; `run.json` records the recipe's
 name and every resolved value. Kept free of TensorFlow, so flags are checked before it loads.
 """

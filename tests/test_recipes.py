@@ -50,6 +50,20 @@ def test_a_resumed_run_keeps_its_recipe_and_kernel_without_recipe(tmp_path):
     assert _knobs(resumed) == CARPEDM20 and resumed.model.g_kernel == 5
 
 
+def test_a_run_saved_before_the_rates_could_decay_keeps_constant_rates(tmp_path, monkeypatch):
+    """A run.json without `lr_half_life` (written before the knob) trained with constant
+    rates, whatever its recipe's value is now (here: a recipe that decays)."""
+    monkeypatch.setitem(recipes.RECIPES["fast"], "lr_half_life", 1500)
+    run = _settings("--checkpoint_dir", str(tmp_path))
+    assert run.lr_half_life == 1500
+    settings.save(run)
+    path = tmp_path / run.run_name / settings.RUN_FILE
+    saved = json.loads(path.read_text())
+    del saved["lr_half_life"]
+    path.write_text(json.dumps({**saved, "recipe": "fast"}))
+    assert settings.load(str(tmp_path / run.run_name)).lr_half_life == 0
+
+
 def test_flags_given_override_the_recipe():
     fast = recipes.RECIPES["fast"]
     run = _settings("--recipe", "fast", "--g_steps", "2", "--augment", "none")
