@@ -136,8 +136,10 @@ def test_docs_flags_md_recipe_table_matches_the_recipes():
             if (match := re.match(r"`(\w+)`", cells[0])) and match[1] in recipes.RECIPES}
     assert set(rows) == set(recipes.RECIPES), "docs/flags.md's recipe table lacks a recipe"
     for name, recipe in recipes.RECIPES.items():
-        rates, beta1, g_steps, ema, real_target, augment, r1, g_kernel = rows[name]
+        rates, half_life, beta1, g_steps, ema, real_target, augment, r1, g_kernel = rows[name]
         assert int(g_kernel) == recipes.G_KERNEL[name], name
+        decay = recipe["lr_half_life"]
+        assert half_life == (str(decay) if decay else "off"), name
         ema_expected = f"{recipe['ema']:g} (step {recipe['ema_start']})" if recipe["ema"] \
             else "off"
         r1_expected = f"{recipe['r1_gamma']:g} ({recipe['r1_every']})" if recipe["r1_gamma"] \

@@ -133,7 +133,7 @@ def test_run_json_records_the_recipe_and_its_values(tmp_path):
     assert settings.load(tmp_path / run.run_name) == run.replace(name=run.run_name)
     # A run.json written before recipes existed was trained the carpedm20 way.
     for knob in ("recipe", "d_learning_rate", "g_learning_rate", "ema_start", "label_smoothing",
-                 "augment"):
+                 "augment", "lr_half_life"):
         del saved[knob]
     saved.update(learning_rate=2e-4, beta1=0.5, g_steps=2, ema=0.0)
     old = settings.RunSettings.from_dict(saved)
