@@ -450,24 +450,23 @@ def _gaussian_valid(x, kernel):
     return sum(kernel[i] * rows[:, :, i:i + w] for i in range(size))
 
 
-def ms_ssim(images_a, images_b):
-    """MS-SSIM of each pair (images_a[i], images_b[i]) as a float64 array of shape (N,).
+def ms_ssim_terms(images_a, images_b):
+    """The per-scale terms of each pair's MS-SSIM, a float64 array of shape (N, scales).
 
-    Per scale the contrast-structure map (and at the coarsest scale the full SSIM map) is
-    averaged over pixels and channels; negative averages are clipped to 0 before the weighted
-    product so the fractional powers stay real. Scales are 2x2 average-pooled. Identical
-    pairs score exactly 1.
+    Column s is scale s's contrast-structure map averaged over pixels and channels, finest
+    first; the last column also carries the luminance comparison (the full SSIM map at the
+    coarsest scale). Scales are 2x2 average-pooled. `ms_ssim` is their weighted product; apart
+    they say at which scale two sets differ (fine texture and edges vs layout vs colour).
     """
     a = _as_images(images_a, "images_a").astype(np.float64)
     b = _as_images(images_b, "images_b").astype(np.float64)
     if a.shape != b.shape:
         raise ValueError(f"MS-SSIM pairs need equal shapes, got {a.shape} and {b.shape}")
     scales = ms_ssim_scales(*a.shape[1:3])
-    weights = _MS_SSIM_WEIGHTS[:scales] / _MS_SSIM_WEIGHTS[:scales].sum()
     half = _SSIM_WINDOW // 2
     kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / _SSIM_SIGMA) ** 2)
     kernel /= kernel.sum()
-    score = np.ones(len(a))
+    terms = np.empty((len(a), scales))
     for scale in range(scales):
         mu_a, mu_b = _gaussian_valid(a, kernel), _gaussian_valid(b, kernel)
         var_a = _gaussian_valid(a * a, kernel) - mu_a**2
@@ -478,8 +477,24 @@ def ms_ssim(images_a, images_b):
             value = value * (2 * mu_a * mu_b + _SSIM_C1) / (mu_a**2 + mu_b**2 + _SSIM_C1)
         else:
             a, b = _avg_pool2(a), _avg_pool2(b)
-        score *= np.maximum(value.mean(axis=(1, 2, 3)), 0.0) ** weights[scale]
-    return score
+        terms[:, scale] = value.mean(axis=(1, 2, 3))
+    return terms
+
+
+def ms_ssim(images_a, images_b):
+    """MS-SSIM of each pair (images_a[i], images_b[i]) as a float64 array of shape (N,).
+
+    The weighted product of `ms_ssim_terms`: negative terms are clipped to 0 first so the
+    fractional powers stay real. Identical pairs score exactly 1.
+    """
+    return ms_ssim_from_terms(ms_ssim_terms(images_a, images_b))
+
+
+def ms_ssim_from_terms(terms):
+    """MS-SSIM from rows of per-scale terms, with the standard weights of the scales used
+    renormalised to sum to 1."""
+    weights = _MS_SSIM_WEIGHTS[:terms.shape[1]] / _MS_SSIM_WEIGHTS[:terms.shape[1]].sum()
+    return np.prod(np.maximum(terms, 0.0) ** weights, axis=1)
 
 
 def _avg_pool2(x):
@@ -488,12 +503,10 @@ def _avg_pool2(x):
     return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
 
 
-def ms_ssim_diversity(images, n_pairs=1000, seed=0, batch=256):
-    """Mean MS-SSIM over `n_pairs` random pairs of distinct images of one set.
-
-    Lower means more diverse. A generator whose value sits well above the real data's is
-    collapsing onto few modes. Pairs are drawn with replacement, never an image with itself.
-    """
+def ms_ssim_diversity_terms(images, n_pairs=1000, seed=0, batch=256):
+    """`ms_ssim_terms` of `n_pairs` random pairs of distinct images of one set, shape
+    (n_pairs, scales): the pairs `ms_ssim_diversity` averages. Pairs are drawn with
+    replacement, never an image with itself."""
     imgs = _as_images(images)
     n = len(imgs)
     if n < 2:
@@ -502,9 +515,18 @@ def ms_ssim_diversity(images, n_pairs=1000, seed=0, batch=256):
     first = rng.integers(0, n, size=n_pairs)
     # Adding 1..n-1 modulo n gives a uniformly random partner that is never the image itself.
     second = (first + rng.integers(1, n, size=n_pairs)) % n
-    scores = [ms_ssim(imgs[first[i:i + batch]], imgs[second[i:i + batch]])
-              for i in range(0, n_pairs, batch)]
-    return float(np.concatenate(scores).mean())
+    return np.concatenate([ms_ssim_terms(imgs[first[i:i + batch]], imgs[second[i:i + batch]])
+                           for i in range(0, n_pairs, batch)])
+
+
+def ms_ssim_diversity(images, n_pairs=1000, seed=0, batch=256):
+    """Mean MS-SSIM over `n_pairs` random pairs of distinct images of one set.
+
+    Lower means more diverse. A generator whose value sits well above the real data's is
+    collapsing onto few modes.
+    """
+    terms = ms_ssim_diversity_terms(images, n_pairs, seed, batch)
+    return float(ms_ssim_from_terms(terms).mean())
 
 
 # ---------------------------------------------------------------------------------------------
