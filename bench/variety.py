@@ -20,7 +20,7 @@ it. Per set, one row:
   layout of edges under every face leaves it standing. `shared` is the mean detail's energy
   over one image's, `corr` the mean correlation of an image's detail with it. With
   `--pictures`, each set's mean detail is written enlarged 8x (`<name>_<step>_shared.png`,
-  grey = none), so the repeated layout can be seen.
+  grey = none, on one scale for every set), so the repeated layout can be seen.
 """
 
 import argparse
@@ -62,9 +62,10 @@ def shared_detail(images):
     return mean, float((mean**2).mean() / (detail**2).mean()), float(corr.mean())
 
 
-def _picture(mean):
-    """The mean detail as an enlarged uint8 picture: grey is none, the scale symmetric."""
-    scale = max(np.abs(mean).max(), 1e-9)
+def _picture(mean, share):
+    """The mean detail as an enlarged uint8 picture: grey is none, and white or black is two
+    root-mean-squares of one image's detail, so pictures of different sets compare."""
+    scale = 2 * np.sqrt((mean**2).mean() / max(share, 1e-12))
     grey = np.clip(np.rint(127.5 + 127.5 * mean / scale), 0, 255).astype(np.uint8)
     return np.kron(grey, np.ones((ENLARGE, ENLARGE), np.uint8))[..., None].repeat(3, axis=-1)
 
@@ -74,7 +75,7 @@ def _row(label, images, args):
     mean, share, corr = shared_detail(images)
     if args.pictures:
         name = label.replace(":", "_").replace(" ", "_") + "_shared.png"
-        grids.save_image(os.path.join(args.pictures, name), _picture(mean))
+        grids.save_image(os.path.join(args.pictures, name), _picture(mean, share))
     score = metrics.ms_ssim_from_terms(terms).mean()
     return [label, f"{score:.3f}", *(f"{t:.3f}" for t in terms.mean(axis=0)), f"{share:.3f}",
             f"{corr:.3f}"]
