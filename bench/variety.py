@@ -52,30 +52,30 @@ def _parse(argv=None):
 
 def shared_detail(images):
     """(the set's mean detail as an (H, W) array, its energy over one image's detail's, the
-    mean correlation of an image's detail with it), detail being luminance minus its blur."""
+    mean correlation of an image's detail with it, one image's detail's root-mean-square),
+    detail being luminance minus its blur."""
     luminance = images.astype(np.float64).mean(axis=-1)
     detail = luminance - ndimage.gaussian_filter(luminance, (0, DETAIL_SIGMA, DETAIL_SIGMA))
-    mean = detail.mean(axis=0)
+    mean, energy = detail.mean(axis=0), (detail**2).mean()
     flat, centred = detail.reshape(len(detail), -1), mean.ravel() - mean.mean()
     flat = flat - flat.mean(axis=1, keepdims=True)
     corr = (flat @ centred) / (np.linalg.norm(flat, axis=1) * np.linalg.norm(centred))
-    return mean, float((mean**2).mean() / (detail**2).mean()), float(corr.mean())
+    return mean, float((mean**2).mean() / energy), float(corr.mean()), float(np.sqrt(energy))
 
 
-def _picture(mean, share):
+def _picture(mean, detail_rms):
     """The mean detail as an enlarged uint8 picture: grey is none, and white or black is two
     root-mean-squares of one image's detail, so pictures of different sets compare."""
-    scale = 2 * np.sqrt((mean**2).mean() / max(share, 1e-12))
-    grey = np.clip(np.rint(127.5 + 127.5 * mean / scale), 0, 255).astype(np.uint8)
-    return np.kron(grey, np.ones((ENLARGE, ENLARGE), np.uint8))[..., None].repeat(3, axis=-1)
+    grey = np.clip(np.rint(127.5 + 127.5 * mean / (2 * detail_rms)), 0, 255).astype(np.uint8)
+    return grids.enlarge(grey[..., None].repeat(3, axis=-1), ENLARGE)
 
 
 def _row(label, images, args):
     terms = metrics.ms_ssim_diversity_terms(images, args.pairs)
-    mean, share, corr = shared_detail(images)
+    mean, share, corr, detail_rms = shared_detail(images)
     if args.pictures:
         name = label.replace(":", "_").replace(" ", "_") + "_shared.png"
-        grids.save_image(os.path.join(args.pictures, name), _picture(mean, share))
+        grids.save_image(os.path.join(args.pictures, name), _picture(mean, detail_rms))
     score = metrics.ms_ssim_from_terms(terms).mean()
     return [label, f"{score:.3f}", *(f"{t:.3f}" for t in terms.mean(axis=0)), f"{share:.3f}",
             f"{corr:.3f}"]
