@@ -149,7 +149,9 @@ def test_distribute_mistakes_exit_2_with_one_line(flags, tf_config, expected, tm
     result = subprocess.run([sys.executable, str(MAIN), "--dataset", "anime", "--train", *flags],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert_one_line_exit_2(result, expected, after_start=tf_config is None)
-    assert time.time() - started < 30
+    # Well under the subprocess timeout (a hang waiting on a cluster takes minutes), with room
+    # for TensorFlow's import on a loaded 2-core machine (30.6 s with three suites side by side).
+    assert time.time() - started < 50
 
 
 def test_tf_config_ranks_the_chief_first():
