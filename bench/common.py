@@ -72,15 +72,16 @@ def print_table(header, rows):
 
 
 def cpu_model():
-    """The CPU's model name, from /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for text in handle:
-                if text.startswith("model name"):
-                    return text.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+    """The CPU's model name from /proc/cpuinfo, with its bfloat16 units (or "no bf16"): cloud
+    machines of very different speed share one name, such as "Intel(R) Xeon(R) Processor"."""
+    from dcgan.precision import BF16_CPU_FLAGS, cpu_flags
+
+    name = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        name = next((text.split(":", 1)[1].strip() for text in handle
+                     if text.startswith("model name")), name)
+    units = [flag for flag in BF16_CPU_FLAGS if flag in cpu_flags()]
+    return f"{name} ({', '.join(units) or 'no bf16'})"
 
 
 def machine_line():
