@@ -57,6 +57,8 @@ flags.DEFINE_float(
 flags.DEFINE_float("learning_rate", RUN.learning_rate,
                    "Adam learning rate of D and G " + _from_recipe("learning_rate"))
 flags.DEFINE_float("beta1", RUN.beta1, "Adam beta1 (momentum) " + _from_recipe("beta1"))
+flags.DEFINE_float("beta2", RUN.beta2,
+                   "Adam beta2 (decay of the squared gradients' average) " + _from_recipe("beta2"))
 flags.DEFINE_integer("train_size", RUN.train_size,
                      "Use at most this many images per epoch (0: every image).")
 flags.DEFINE_integer("batch_size", RUN.batch_size, "Images per training batch.")
@@ -307,9 +309,9 @@ HELP_GROUPS = (
     ("--train: how long (the first limit reached stops the run, saving it)",
      ("epoch", "steps", "minutes")),
     ("--train: optimisation (--recipe sets the rest unless given)",
-     ("recipe", "learning_rate", "d_learning_rate", "g_learning_rate", "beta1", "g_steps",
-      "ema", "ema_start", "label_smoothing", "augment", "r1_gamma", "r1_every", "lr_half_life",
-      "seed")),
+     ("recipe", "learning_rate", "d_learning_rate", "g_learning_rate", "beta1", "beta2",
+      "g_steps", "ema", "ema_start", "label_smoothing", "augment", "r1_gamma", "r1_every",
+      "lr_half_life", "seed")),
     ("--train: network (a resumed run keeps its own)", ("z_dim", "z_dist", "gf_dim", "g_kernel",
                                                         "df_dim", "gfc_dim", "dfc_dim",
                                                         "init_from")),

@@ -91,6 +91,7 @@ def check_choices(run, given):
     require_positive(run.choices, "learning_rate", "d_learning_rate", "g_learning_rate",
                      "g_steps", "r1_every")
     require(0.0 <= run.beta1 < 1.0, f"--beta1 must be in [0, 1), not {run.beta1}")
+    require(0.0 < run.beta2 < 1.0, f"--beta2 must be in (0, 1) such as 0.999, not {run.beta2}")
     require(0.0 < run.label_smoothing <= 1.0,
             f"--label_smoothing is D's target for real images, in (0, 1] such as 0.9 "
             f"(1: none), not {run.label_smoothing}")

@@ -221,8 +221,9 @@ class DCGAN:
 
     `choices` are the run's training choices, resolved (`RunSettings.choices`, or a recipe of
     `dcgan.recipes.RECIPES`): `d_learning_rate` / `g_learning_rate` are the two nets' Adam
-    rates and `beta1` their momentum, `label_smoothing` is D's target for real images, `ema` and
-    `ema_start` the EMA's decay and first step, and `augment` names the DiffAugment policies
+    rates, `beta1` their momentum and `beta2` the decay of their squared gradients' average,
+    `label_smoothing` is D's target for real images, `ema` and `ema_start` the EMA's decay and
+    first step, and `augment` names the DiffAugment policies
     applied to every image D sees in training (`dcgan.augment`; the samplers never).
     `lr_half_life` > 0 decays both rates with the step (`rate_decay`).
     `r1_gamma` > 0 adds `d_optim_r1`, the D update whose loss `d_loss_r1` adds the lazy R1
@@ -270,15 +271,15 @@ class DCGAN:
             d_losses.append(self.d_loss_r1)
 
         self.global_step = tf1.train.get_or_create_global_step()
-        beta1, ema_decay = choices["beta1"], choices["ema"]
+        betas, ema_decay = (choices["beta1"], choices["beta2"]), choices["ema"]
         decay = rate_decay(self.global_step, choices["lr_half_life"])
         d_optims = self._adam_steps([_per_replica(loss, replicas) for loss in d_losses],
                                     DISCRIMINATOR_SCOPE, choices["d_learning_rate"] * decay,
-                                    beta1, self.global_step, replicas=replicas)
+                                    betas, self.global_step, replicas=replicas)
         # `d_optim_r1` (None without R1) replaces `d_optim` on every r1_every-th step.
         self.d_optim, self.d_optim_r1 = [*d_optims, None][:2]
         [self.g_optim] = self._adam_steps([_per_replica(self.g_loss, replicas)], GENERATOR_SCOPE,
-                                          choices["g_learning_rate"] * decay, beta1,
+                                          choices["g_learning_rate"] * decay, betas,
                                           replicas=replicas)
         self.sampler = Sampler(cfg, ema=ema_decay > 0)
         self.raw_sampler = self.sampler
@@ -288,7 +289,7 @@ class DCGAN:
                 self.g_optim = ema_update(ema_decay, self.global_step, choices["ema_start"])
 
     @staticmethod
-    def _adam_steps(losses, scope, learning_rate, beta1, global_step=None, replicas=1):
+    def _adam_steps(losses, scope, learning_rate, betas, global_step=None, replicas=1):
         """One Adam update op of the `scope` network per loss, all sharing one optimizer's
         moments (so a lazy R1 step continues the plain steps' Adam state). With several
         replicas of a bf16 graph their gradients are all-reduced in bf16 (`Bf16WireAdam`)."""
@@ -297,7 +298,8 @@ class DCGAN:
         updates = ops.update_moving_statistics(scope + "/")
         adam = Bf16WireAdam if replicas > 1 and ops.building_for_bf16() else \
             tf1.train.AdamOptimizer
-        optimizer = adam(learning_rate, beta1=beta1, name=f"Adam_{scope}")
+        beta1, beta2 = betas
+        optimizer = adam(learning_rate, beta1=beta1, beta2=beta2, name=f"Adam_{scope}")
         variables = scoped_variables(scope, tf1.GraphKeys.TRAINABLE_VARIABLES)
         with tf.control_dependencies(updates):
             return [optimizer.minimize(loss, var_list=variables, global_step=global_step)

@@ -2,10 +2,10 @@
 
 A recipe fixes how the network is trained (carpedm20's linear-projection G, batch norm, sigmoid
 cross-entropy stay as they are): the Adam rates of D and G and their decay (`lr_half_life`),
-beta1, the G updates per D update, the EMA of G, one-sided label smoothing, DiffAugment and the
-lazy R1 penalty on D. It also picks the one network option that keeps carpedm20's shape, the
-side of G's stride-2 deconvolution kernels (`G_KERNEL`), for new runs that do not give
-`--g_kernel`.
+Adam's beta1 and beta2, the G updates per D update, the EMA of G, one-sided label smoothing,
+DiffAugment and the lazy R1 penalty on D. It also picks the one network option that keeps
+carpedm20's shape, the side of G's stride-2 deconvolution kernels (`G_KERNEL`), for new runs
+that do not give `--g_kernel`.
 A flag given on the command line overrides its recipe's value; `run.json` records the recipe's
 name and every resolved value. Kept free of TensorFlow, so flags are checked before it loads.
 """
@@ -29,7 +29,7 @@ RECIPES = {
     # carpedm20/DCGAN-tensorflow exactly: Adam 2e-4 / 0.5 for both nets, 2 G updates per D
     # update, no EMA, no label smoothing, no augmentation, no R1 penalty.
     CARPEDM20: {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 2e-4,
-                "beta1": 0.5, "g_steps": 2, "ema": 0.0, "ema_start": 0,
+                "beta1": 0.5, "beta2": 0.999, "g_steps": 2, "ema": 0.0, "ema_start": 0,
                 "label_smoothing": 1.0, "augment": "", "r1_gamma": 0.0, "r1_every": 16,
                 "lr_half_life": 0},
     # The default for pictures: one G update (more iterations per minute), a faster G (TTUR),
@@ -39,7 +39,7 @@ RECIPES = {
     # after ~3,000 steps; decayed, the curve kept falling to 6,000). bench/README.md has the
     # learning curves against carpedm20's.
     FAST: {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 4e-4,
-           "beta1": 0.5, "g_steps": 1, "ema": 0.999, "ema_start": 500,
+           "beta1": 0.5, "beta2": 0.999, "g_steps": 1, "ema": 0.999, "ema_start": 500,
            "label_smoothing": 0.9, "augment": "color,translation", "r1_gamma": 0.0,
            "r1_every": 16, "lr_half_life": 1500},
 }

@@ -52,6 +52,7 @@ class RunSettings:
     d_learning_rate: float = None
     g_learning_rate: float = None
     beta1: float = None
+    beta2: float = None  # Adam's second-moment decay
     g_steps: int = None
     ema: float = None  # decay of the generator weights' moving average; 0: no EMA
     ema_start: int = None  # the step the average starts from (the shadows copy G before it)
@@ -156,6 +157,7 @@ class RunSettings:
         values = _fields_of(cls, values)
         values.setdefault("recipe", recipes.CARPEDM20)  # saved before recipes: carpedm20's
         values.setdefault("lr_half_life", 0)  # saved before the rates could decay: constant
+        values.setdefault("beta2", 0.999)  # saved before --beta2: Adam's default, as trained
         model = ModelConfig(**_fields_of(ModelConfig, values["model"]))
         values["model"] = model
         if old_spec is not None:

@@ -136,7 +136,7 @@ def test_docs_flags_md_recipe_table_matches_the_recipes():
             if (match := re.match(r"`(\w+)`", cells[0])) and match[1] in recipes.RECIPES}
     assert set(rows) == set(recipes.RECIPES), "docs/flags.md's recipe table lacks a recipe"
     for name, recipe in recipes.RECIPES.items():
-        rates, half_life, beta1, g_steps, ema, real_target, augment, r1, g_kernel = rows[name]
+        rates, half_life, betas, g_steps, ema, real_target, augment, r1, g_kernel = rows[name]
         assert int(g_kernel) == recipes.G_KERNEL[name], name
         decay = recipe["lr_half_life"]
         assert half_life == (str(decay) if decay else "off"), name
@@ -147,8 +147,9 @@ def test_docs_flags_md_recipe_table_matches_the_recipes():
         assert r1 == r1_expected, name
         assert [float(rate) for rate in rates.split(" / ")] == \
             [recipe["d_learning_rate"], recipe["g_learning_rate"]], name
-        assert (float(beta1), int(g_steps), ema, float(real_target)) == \
-            (recipe["beta1"], recipe["g_steps"], ema_expected, recipe["label_smoothing"]), name
+        assert [float(beta) for beta in betas.split(" / ")] == [recipe["beta1"], recipe["beta2"]]
+        assert (int(g_steps), ema, float(real_target)) == \
+            (recipe["g_steps"], ema_expected, recipe["label_smoothing"]), name
         assert augment == (recipe["augment"].replace(",", ", ") or "none"), name
 
 

@@ -16,8 +16,9 @@ from dcgan.errors import UsageError
 tf1 = tf.compat.v1
 # carpedm20/DCGAN-tensorflow's training, written out (not read from the recipe table).
 CARPEDM20 = {"learning_rate": 2e-4, "d_learning_rate": 2e-4, "g_learning_rate": 2e-4,
-             "beta1": 0.5, "g_steps": 2, "ema": 0.0, "ema_start": 0, "label_smoothing": 1.0,
-             "augment": "", "r1_gamma": 0.0, "r1_every": 16, "lr_half_life": 0}
+             "beta1": 0.5, "beta2": 0.999, "g_steps": 2, "ema": 0.0, "ema_start": 0,
+             "label_smoothing": 1.0, "augment": "", "r1_gamma": 0.0, "r1_every": 16,
+             "lr_half_life": 0}
 
 
 def _settings(*args):
@@ -86,6 +87,8 @@ def test_flags_given_override_the_recipe():
     (["--recipe", "carpedm20", "--ema_start", "100"], "--ema_start needs an EMA"),
     (["--ema", "0.99", "--ema_start", "-1"], "--ema_start must be 0 or more"),
     (["--lr_half_life", "-1"], "--lr_half_life must be 0 .constant rates. or more steps"),
+    (["--beta2", "1"], "--beta2 must be in .0, 1. such as 0.999, not 1.0"),
+    (["--beta2", "0"], "--beta2 must be in .0, 1. such as 0.999, not 0.0"),
     (["--d_learning_rate", "0"], "--d_learning_rate must be a positive number"),
     (["--recipe", "fast", "--g_learning_rate", "-1"], "--g_learning_rate must be a positive"),
     (["--r1_gamma", "-1"], "--r1_gamma must be 0 .off. or a positive weight"),
@@ -133,7 +136,7 @@ def test_run_json_records_the_recipe_and_its_values(tmp_path):
     assert settings.load(tmp_path / run.run_name) == run.replace(name=run.run_name)
     # A run.json written before recipes existed was trained the carpedm20 way.
     for knob in ("recipe", "d_learning_rate", "g_learning_rate", "ema_start", "label_smoothing",
-                 "augment", "lr_half_life"):
+                 "augment", "lr_half_life", "beta2"):
         del saved[knob]
     saved.update(learning_rate=2e-4, beta1=0.5, g_steps=2, ema=0.0)
     old = settings.RunSettings.from_dict(saved)
@@ -182,6 +185,18 @@ def test_each_optimizer_takes_its_own_learning_rate():
             d_step = _largest_change(session, d_vars, gan.d_optim)
             g_step = _largest_change(session, g_vars, gan.g_optim)
     np.testing.assert_allclose([d_step, g_step], [1e-3, 1e-5], rtol=0.02)
+
+
+def test_both_optimizers_take_the_runs_beta2():
+    """`--beta2` reaches both nets' Adam: its running power is beta2 ** steps taken."""
+    run = _settings("--beta1", "0", "--beta2", "0.9")
+    with tf.Graph().as_default():
+        gan = model.DCGAN(CFG, tf.constant(real_batch(8)), choices=run.choices)
+        powers = [v for v in tf1.global_variables() if "beta2_power" in v.name]
+        with tf1.Session() as session:
+            session.run(tf1.global_variables_initializer())
+            session.run([gan.d_optim, gan.g_optim])
+            np.testing.assert_allclose(session.run(powers), [0.9 ** 2] * 2, rtol=1e-6)
 
 
 def test_the_rates_hold_for_a_half_life_then_halve_every_half_life():
