@@ -79,10 +79,15 @@ def _assert_exports_match_the_tf_sampler(folder, settings):
     with TrainedGenerator(settings) as generator:
         z = generator.sample_z(9, rng_seed=4)
         expected = generator.generate(z)
-    assert expected.std() > 0.01  # a trained sampler, not a constant picture
+    # The pictures differ with z by far more than the tolerance, so matching them means
+    # something. Not an absolute spread of the pixels: the tiny run's sampler draws faint
+    # pictures (fp32 training, pixel std ~0.009, pictures 0.013-0.015 apart at most).
+    tolerance = 1e-4
+    between_pictures = np.abs(expected - expected[:1]).max()
+    assert between_pictures > 20 * tolerance, between_pictures
     onnx_images = onnxruntime.InferenceSession(str(folder / "generator.onnx")).run(
         ["sampler:0"], {"z:0": z})[0]
-    assert np.abs(onnx_images - expected).max() < 1e-4
+    assert np.abs(onnx_images - expected).max() < tolerance
 
     assert np.abs(_frozen_graph_images(folder / "generator.pb", z) - expected).max() < 1e-5
 
