@@ -140,18 +140,16 @@ def test_devices_are_named_canonically_and_must_exist():
 ], ids=["tf_config", "gpu"])
 def test_distribute_mistakes_exit_2_with_one_line(flags, tf_config, expected, tmp_path):
     """The command line's contract, for a mistake found before TensorFlow loads and for one
-    that needs it (which GPUs exist): one error line, exit status 2, in seconds."""
+    that needs it (which GPUs exist): one error line, exit status 2, without waiting on a
+    cluster (such a wait takes minutes and runs into the subprocess's timeout, failing the test;
+    no wall-clock bound of its own, which a loaded machine's TensorFlow import alone can pass)."""
     copy_faces(tmp_path / "data" / "anime", 8)
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     if tf_config is not None:
         env["TF_CONFIG"] = tf_config
-    started = time.time()
     result = subprocess.run([sys.executable, str(MAIN), "--dataset", "anime", "--train", *flags],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
     assert_one_line_exit_2(result, expected, after_start=tf_config is None)
-    # Well under the subprocess timeout (a hang waiting on a cluster takes minutes), with room
-    # for TensorFlow's import on a loaded 2-core machine (30.6 s with three suites side by side).
-    assert time.time() - started < 50
 
 
 def test_tf_config_ranks_the_chief_first():
