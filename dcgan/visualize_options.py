@@ -120,6 +120,10 @@ def from_flags(values, present, run):
         require(name not in present or name in MODE_FLAGS[mode],
                  f"--{name} has no effect with --mode {mode}; it is for --mode "
                  + " or ".join(m for m in MODES if name in MODE_FLAGS[m]))
+    for name in ("seed", "num_samples"):  # shared with --train, so not in MODE_FLAGS
+        require(mode != PROGRESS or name not in present,
+                f"--{name} has no effect with --mode {PROGRESS}: it animates the grids training "
+                "wrote, of the run's own latent vectors")
     # The run's --num_samples unless given now (the sampling settings already merged it).
     num_samples = run.num_samples
     check_count(num_samples, "num_samples")

@@ -343,6 +343,9 @@ BAD = [
     (["--truncation", "1.5"], "--truncation must be a number in (0, 1]"),
     (["--mode", "progress", "--truncation", "0.5"], "--truncation has no effect with --mode "
                                                     "progress"),
+    (["--mode", "progress", "--seed", "3"], "--seed has no effect with --mode progress"),
+    (["--mode", "progress", "--num_samples", "9"], "--num_samples has no effect with --mode "
+                                                   "progress"),
 ]
 
 
