@@ -223,8 +223,8 @@ class DCGAN:
     `dcgan.recipes.RECIPES`): `d_learning_rate` / `g_learning_rate` are the two nets' Adam
     rates, `beta1` their momentum and `beta2` the decay of their squared gradients' average,
     `label_smoothing` is D's target for real images, `ema` and `ema_start` the EMA's decay and
-    first step, and `augment` names the DiffAugment policies
-    applied to every image D sees in training (`dcgan.augment`; the samplers never).
+    first step, and `augment` names the DiffAugment policies applied to every image D sees in
+    training (`dcgan.augment`; the samplers never).
     `lr_half_life` > 0 decays both rates with the step (`rate_decay`).
     `r1_gamma` > 0 adds `d_optim_r1`, the D update whose loss `d_loss_r1` adds the lazy R1
     penalty (`r1_penalty`, weighted gamma * `r1_every`), for the trainer to run in place of
