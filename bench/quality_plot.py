@@ -5,33 +5,47 @@ library).
     python bench/quality_plot.py --work ~/curves --out docs/images/curves.svg
     python bench/quality_plot.py --work ~/curves --out curves.svg --faces all --upto 3000
     python bench/quality_plot.py --work ~/curves --out min.svg --cpu "Intel(R) Xeon(R) Processor"
+    python bench/quality_plot.py --points bench/curves.csv --work ~/curves --faces all \
+        --save_points bench/curves.csv --out docs/images/curves.svg
 
 Each contender's line joins the mean over its seeds at each scored step; each seed's own points
 are drawn as dots, so the seed noise shows. The dashed line is the real-vs-real floor (two sets
 of real held-out faces scored against each other). With `--cpu`, the x axis is minutes on that
 CPU: each contender's steps times its seconds per iteration recorded by quality.py's speed bench
 (a contender without a recorded speed there is left out, and named).
+
+A work folder lives on one machine; `--save_points` keeps the plotted points (after `--rename`)
+in a CSV file in the repository (bench/curves.csv), and `--points` draws them again beside a new
+work folder's, so the plot outlives the machine that measured its curves.
 """
 
 import argparse
+import csv
+import io
 import sys
+from collections import defaultdict
 from xml.sax.saxutils import escape
 
 from quality import Work
-from quality_tables import load_points, mean_curves
+from quality_tables import load_points
 
 from dcgan import durable
 
-WIDTH, HEIGHT = 760, 440
-LEFT, RIGHT, TOP, BOTTOM = 60, 250, 20, 50  # the margins around the plotting area
+WIDTH, HEIGHT = 840, 440
+LEFT, RIGHT, TOP, BOTTOM = 60, 330, 20, 50  # the margins around the plotting area
 # Distinguishable on white and for the common colour-vision deficiencies (Okabe and Ito).
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-           "#F0E442")
+           "#F0E442", "#882255")
+# The columns of a --points file: one scored checkpoint per row.
+POINT_COLUMNS = ("curve", "faces", "seed", "step", "swd", "swd_floor")
 
 
 def _parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work", required=True, help="a bench/quality.py --work folder")
+    parser.add_argument("--work", help="a bench/quality.py --work folder")
+    parser.add_argument("--points", help="a CSV file of points kept by --save_points (e.g. "
+                        "bench/curves.csv), drawn with the --work folder's")
+    parser.add_argument("--save_points", help="write the plotted points to this CSV file")
     parser.add_argument("--out", required=True, help="the SVG file to write")
     parser.add_argument("--faces", help="only the curves trained on these faces (e.g. all, "
                         "1000, small500); default: every curve")
@@ -73,25 +87,67 @@ def _seconds_per_iteration(work, cpu, precision):
     return speeds
 
 
-def curves_to_plot(points, x_of, legends=None):
-    """[(legend, [(x, mean SWD)], [(x, one seed's SWD)])] per contender, in legend order;
-    `x_of(point)` gives a point's x or None to leave its contender out; `legends` maps a
-    contender's flags to the legend shown instead of them."""
-    labels = {(p["faces"], p["flags"]): p for p in points}
+def read_points(path):
+    """The points of a CSV file written by --save_points, as load_points gives a work folder's:
+    each curve's legend stands for its flags and contender."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and set(POINT_COLUMNS) - set(rows[0]):
+        sys.exit(f"error: {path} lacks the columns {', '.join(POINT_COLUMNS)}")
+    return [{"flags": row["curve"], "contender": row["curve"], "faces": row["faces"],
+             "seed": int(row["seed"]), "step": int(row["step"]), "swd_avg": float(row["swd"]),
+             "swd_floor_avg": float(row["swd_floor"])} for row in rows]
+
+
+def points_csv(points):
+    """The CSV text of `points`, one row per curve, seed and step."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(POINT_COLUMNS)
+    for point in sorted(points, key=_point_key):
+        writer.writerow([*_point_key(point), f"{point['swd_avg']:.1f}",
+                         f"{point['swd_floor_avg']:.1f}"])
+    return text.getvalue()
+
+
+def _point_key(point):
+    return point["flags"], point["faces"], point["seed"], point["step"]
+
+
+def merged_points(kept, measured, legends):
+    """The points of `kept` (a --points file's) and `measured` (a work folder's), each under
+    its legend (`legends` maps flags to legends: the flags of a kept point are its legend
+    already); a measured point replaces a kept one of the same curve, seed and step."""
+    merged = {}
+    for point in [*kept, *measured]:
+        point = {**point, "flags": legends.get(point["flags"], point["flags"])}
+        merged[_point_key(point)] = point
+    return list(merged.values())
+
+
+def curves_to_plot(points, x_of):
+    """[(legend, [(x, mean SWD)], [(x, one seed's SWD)])] per contender (its flags are its
+    legend), in legend order; `x_of(point)` gives a point's x or None to leave its contender
+    out."""
+    grouped = defaultdict(list)
+    for point in points:
+        grouped[(point["faces"], point["flags"])].append(point)
     plotted = []
-    for key, curve in sorted(mean_curves(points).items()):
-        sample = labels[key]
-        if x_of(sample) is None:
+    for (faces, flags), curve in sorted(grouped.items()):
+        if x_of(curve[0]) is None:
             continue
-        legend = (legends or {}).get(sample["flags"], sample["flags"])
-        if key[0] != "all":
-            legend += f" ({key[0]} faces)"
-        seeds = sorted({p["seed"] for p in points if (p["faces"], p["flags"]) == key})
+        legend = flags
+        if faces != "all":
+            legend += f" ({faces} faces)"
+        seeds = {p["seed"] for p in curve}
         if len(seeds) > 1:
             legend += f", {len(seeds)} seeds"
-        line = [(x_of({**sample, "step": step}), values["swd_avg"])
-                for step, values in sorted(curve.items())]
-        dots = [(x_of(p), p["swd_avg"]) for p in points if (p["faces"], p["flags"]) == key]
+        by_step = defaultdict(list)
+        for point in curve:
+            by_step[point["step"]].append(point["swd_avg"])
+        line = [(x_of({**curve[0], "step": step}), sum(swds) / len(swds))
+                for step, swds in sorted(by_step.items())]
+        dots = [(x_of(p), p["swd_avg"]) for p in curve]
         plotted.append((legend, line, dots))
     return plotted
 
@@ -142,35 +198,44 @@ def svg(plotted, floor, x_title):
     return "\n".join(parts) + "\n"
 
 
+def _x_axis(args, work, points):
+    """(x_of, the x axis's title): steps, or with --cpu minutes on that CPU."""
+    if not args.cpu:
+        return (lambda point: point["step"]), "training steps (batch 64)"
+    speeds = _seconds_per_iteration(work, args.cpu, args.precision)
+    missing = sorted({p["contender"] for p in points} - set(speeds))
+    if missing:
+        print(f"left out (no {args.precision} speed on this CPU): {', '.join(missing)}")
+
+    def x_of(point):
+        seconds = speeds.get(point["contender"])
+        return None if seconds is None else point["step"] * seconds / 60
+
+    return x_of, f"training minutes on {args.cpu} ({args.precision}, 2 cores)"
+
+
 def main(argv=None):
-    """Write the SVG of the --work folder's learning curves."""
+    """Write the SVG of the learning curves of the --work folder and the --points file."""
     args = _parse(argv)
-    work = Work(args.work)
-    points = [p for p in load_points(work)
-              if (args.faces is None or p["faces"] == args.faces)
-              and (args.upto is None or p["step"] <= args.upto)]
-    if not points:
-        sys.exit(f"error: no scored point in {work.folder} matches: run bench/quality.py first")
-    if args.cpu:
-        speeds = _seconds_per_iteration(work, args.cpu, args.precision)
-        missing = sorted({p["contender"] for p in points} - set(speeds))
-        if missing:
-            print(f"left out (no {args.precision} speed on this CPU): {', '.join(missing)}")
-
-        def x_of(point):
-            seconds = speeds.get(point["contender"])
-            return None if seconds is None else point["step"] * seconds / 60
-
-        x_title = f"training minutes on {args.cpu} ({args.precision}, 2 cores)"
-    else:
-        def x_of(point):
-            return point["step"]
-
-        x_title = "training steps (batch 64)"
+    if not (args.work or args.points):
+        sys.exit("error: give --work, --points or both")
+    if args.cpu and not args.work:
+        sys.exit("error: --cpu reads the speeds of a --work folder: give one")
     renames = [text.split("=>", 1) for text in args.rename]
     if any(len(pair) != 2 for pair in renames):
         sys.exit("error: --rename takes FLAGS=>LEGEND")
-    plotted = curves_to_plot(points, x_of, dict(renames))
+    work = Work(args.work) if args.work else None
+    every = merged_points(read_points(args.points) if args.points else [],
+                          load_points(work) if work else [], dict(renames))
+    if args.save_points:  # every point, whatever --faces and --upto draw
+        durable.write_atomically(args.save_points, points_csv(every).encode())
+        print(f"wrote {args.save_points}: {len(every)} points")
+    points = [p for p in every if (args.faces is None or p["faces"] == args.faces)
+              and (args.upto is None or p["step"] <= args.upto)]
+    if not points:
+        sys.exit("error: no scored point matches: run bench/quality.py first")
+    x_of, x_title = _x_axis(args, work, points)
+    plotted = curves_to_plot(points, x_of)
     if not plotted:
         sys.exit("error: no contender has a speed recorded on that CPU")
     floor = points[0]["swd_floor_avg"]
