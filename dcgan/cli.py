@@ -515,15 +515,18 @@ def _serve(values, present):
     if not 0 <= values["port"] < 65536:
         raise UsageError(f"--port must be from 0 to 65535, not {values['port']}")
     from dcgan import flag_checks
-    from dcgan.web.page import WEB_FOLDER, newest_page
+    from dcgan.web.page import WEB_FOLDER, newest_page, page_names
     from dcgan.web.serve import serve
 
-    if values["name"] is not None:
-        flag_checks.check_folder_name(values["name"], "name", "--export_dir")
-        page = os.path.join(values["export_dir"], values["name"], WEB_FOLDER)
+    name = values["name"]
+    if name is not None:
+        flag_checks.check_folder_name(name, "name", "--export_dir")
+        page = os.path.join(values["export_dir"], name, WEB_FOLDER)
         if not os.path.isfile(os.path.join(page, "model.json")):
-            raise UsageError(f"no web page in {words.folder(page)}: make it with "
-                             f"`{words.command()} --name {values['name']} --export web`")
+            close = words.closest(name, page_names(values["export_dir"]))
+            meant = f"did you mean --name {close}? Or make" if close else "make"
+            raise UsageError(f"no web page in {words.folder(page)}: {meant} it with "
+                             f"`{words.command()} --name {name} --export web`")
     else:
         dataset = values["dataset"] if "dataset" in present else None
         page = newest_page(values["export_dir"], dataset)

@@ -1,7 +1,6 @@
 """The runs under a checkpoint folder: their names, the one a mistyped --name was meant to be,
 and `--list`, a line per run (no TensorFlow needed)."""
 
-import difflib
 import glob
 import json
 import os
@@ -38,9 +37,7 @@ def other_runs(name, checkpoint_dir, flag="--name"):
 def closest(name, checkpoint_dir):
     """The name of the run under `checkpoint_dir` closest to `name` (a typo's run), if one is
     close and is not `name` itself; else None."""
-    names = [other for other in run_names(checkpoint_dir) if other != name]
-    close = difflib.get_close_matches(name or "", names, n=1)
-    return close[0] if close else None
+    return words.closest(name, run_names(checkpoint_dir))
 
 
 def listing(checkpoint_dir, sample_dir=None, dataset=None):

@@ -1,12 +1,22 @@
 """Words that recur in messages: counts that agree ("1 file", "2 files", so no line says
-"1 steps"), folders named so a user can find them, and the command the user typed."""
+"1 steps"), folders named so a user can find them, the command the user typed, and the name a
+mistyped one was meant to be."""
 
+import difflib
 import os
 
 # How the user started dcgan, for the commands messages suggest: set once at start-up
 # (`started_as`), from the program name absl parsed.
 SCRIPT = "python main.py"  # how the checkout's entry point is started
 _command = SCRIPT
+
+
+def closest(name, names):
+    """The one of `names` closest to `name` (what a typo of it was meant to be), if one is
+    close and is not `name` itself; else None."""
+    close = difflib.get_close_matches(name or "", [other for other in names if other != name],
+                                      n=1)
+    return close[0] if close else None
 
 
 def counted(count, singular, plural=None):

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import MAIN
+from helpers import MAIN, main_in_process
 
 from dcgan.web import page
 from dcgan.web.serve import MAX_CONNECTIONS, REQUEST_DEADLINE, make_server
@@ -307,3 +307,14 @@ def test_serve_serves_the_good_page_beside_a_damaged_export(tmp_path):
     assert "Traceback" not in stderr, stderr
     warnings = [line for line in stderr.splitlines() if "skipping" in line]
     assert len(warnings) == len(damaged), stderr
+
+
+def test_a_mistyped_serve_name_gets_the_closest_page_suggested(tmp_path):
+    make_page(tmp_path / "export")
+    typo = main_in_process(["--serve", "--name", "anime_64_48_84"], tmp_path)
+    assert typo.returncode == 2, typo.stderr
+    assert "did you mean --name anime_64_48_48? Or make it with `python main.py --name " \
+        "anime_64_48_84 --export web`" in typo.stderr, typo.stderr
+    unlike = main_in_process(["--serve", "--name", "mnist"], tmp_path)
+    assert unlike.returncode == 2 and "did you mean" not in unlike.stderr, unlike.stderr
+    assert "no web page in export/mnist/web/" in unlike.stderr, unlike.stderr

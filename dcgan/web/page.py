@@ -132,6 +132,12 @@ def build_page(export_folder, runtime):
     return str(page)
 
 
+def page_names(export_dir):
+    """The names of the exports under `export_dir` that hold a web page, sorted."""
+    pattern = os.path.join(export_dir, "*", WEB_FOLDER, "model.json")
+    return sorted(Path(path).parent.parent.name for path in glob.glob(pattern))
+
+
 def newest_page(export_dir, dataset=None):
     """The most recently built page folder under `export_dir` (of `dataset` if given); a page
     whose model.json cannot be read as a JSON object is skipped with a warning.
