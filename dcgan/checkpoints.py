@@ -111,7 +111,8 @@ class RunLock:
 
     def __enter__(self):
         os.makedirs(self.folder, exist_ok=True)
-        self._handle = open(os.path.join(self.folder, LOCK_FILE), "a+")
+        # Never opened through a link: one planted there is replaced, its target left alone.
+        self._handle = durable.append_to(os.path.join(self.folder, LOCK_FILE))
         try:
             fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

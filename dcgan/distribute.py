@@ -31,7 +31,7 @@ import sys
 import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
-from dcgan import checkpoints, cluster, data, runtime, train
+from dcgan import checkpoints, cluster, data, durable, runtime, train
 from dcgan.errors import TrainingError
 
 tf1 = tf.compat.v1
@@ -257,7 +257,7 @@ def cache_turn(settings, waiting=contextlib.nullcontext):
         return
     folder = data.cache_folder(settings.dataset_folder, settings.cache_dir)
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, CACHE_LOCK), "a+") as handle:
+    with durable.append_to(os.path.join(folder, CACHE_LOCK)) as handle:  # never through a link
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

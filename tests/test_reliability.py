@@ -332,6 +332,15 @@ def test_a_second_trainer_on_the_same_run_is_refused(tmp_path):
         pass
 
 
+def test_the_run_lock_never_opens_a_planted_link(tmp_path):
+    run, outside = tmp_path / "run", tmp_path / "outside.txt"
+    run.mkdir()
+    (run / checkpoints.LOCK_FILE).symlink_to(outside)
+    with checkpoints.RunLock(str(run)):
+        assert not (run / checkpoints.LOCK_FILE).is_symlink()
+    assert not outside.exists()
+
+
 def test_a_newer_unreadable_checkpoint_falls_back_to_the_older_one(short_run, tmp_path):
     work = copy_of(short_run, tmp_path)
     folder = work / "checkpoints" / RUN
