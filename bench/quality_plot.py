@@ -23,11 +23,10 @@ import argparse
 import csv
 import io
 import sys
-from collections import defaultdict
 from xml.sax.saxutils import escape
 
 from quality import Work
-from quality_tables import load_points
+from quality_tables import load_points, mean_curves
 
 from dcgan import durable
 
@@ -129,25 +128,18 @@ def curves_to_plot(points, x_of):
     """[(legend, [(x, mean SWD)], [(x, one seed's SWD)])] per contender (its flags are its
     legend), in legend order; `x_of(point)` gives a point's x or None to leave its contender
     out."""
-    grouped = defaultdict(list)
-    for point in points:
-        grouped[(point["faces"], point["flags"])].append(point)
     plotted = []
-    for (faces, flags), curve in sorted(grouped.items()):
-        if x_of(curve[0]) is None:
+    for (faces, flags), curve in sorted(mean_curves(points, ["swd_avg"]).items()):
+        own = [p for p in points if (p["faces"], p["flags"]) == (faces, flags)]
+        if x_of(own[0]) is None:
             continue
-        legend = flags
-        if faces != "all":
-            legend += f" ({faces} faces)"
-        seeds = {p["seed"] for p in curve}
+        legend = flags if faces == "all" else f"{flags} ({faces} faces)"
+        seeds = {p["seed"] for p in own}
         if len(seeds) > 1:
             legend += f", {len(seeds)} seeds"
-        by_step = defaultdict(list)
-        for point in curve:
-            by_step[point["step"]].append(point["swd_avg"])
-        line = [(x_of({**curve[0], "step": step}), sum(swds) / len(swds))
-                for step, swds in sorted(by_step.items())]
-        dots = [(x_of(p), p["swd_avg"]) for p in curve]
+        line = [(x_of({**own[0], "step": step}), values["swd_avg"])
+                for step, values in curve.items()]
+        dots = [(x_of(p), p["swd_avg"]) for p in own]
         plotted.append((legend, line, dots))
     return plotted
 

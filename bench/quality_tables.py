@@ -49,13 +49,14 @@ def _curve_key(point):
     return point["faces"], point["flags"]
 
 
-def mean_curves(points):
-    """{(faces, flags): {step: {metric key: mean over seeds}}}."""
+def mean_curves(points, names=None):
+    """{(faces, flags): {step: {metric key: mean over seeds}}}, for the metric keys `names`
+    (default: every metric of METRICS and its floor)."""
+    names = names or [name for _, fake, floor, _ in METRICS for name in (fake, floor)]
     grouped = defaultdict(lambda: defaultdict(list))
     for point in points:
         grouped[_curve_key(point)][point["step"]].append(point)
-    return {key: {step: {name: sum(p[name] for p in at) / len(at)
-                         for _, fake, floor, _ in METRICS for name in (fake, floor)}
+    return {key: {step: {name: sum(p[name] for p in at) / len(at) for name in names}
                   for step, at in sorted(steps.items())}
             for key, steps in grouped.items()}
 
